@@ -1,0 +1,570 @@
+"""Recording format v1: reader, validator and crash-safe writer.
+
+A recording is ``NAME.csv`` (one row per sample per sensor) plus an optional ``NAME.json``
+sidecar; see ``docs/recording-format.md`` for the contract.  Everything is SI: time in s
+(float64, session clock), specific force in m/s², angular rate in rad/s, both in the sensor
+frame.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import time
+import warnings as _warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .frames import GRAVITY_M_S2, MountingError, mounting_matrix
+
+SENSORS: tuple[str, str] = ("thigh", "pelvis")
+TIME_COL = "time_s"
+SENSOR_COL = "sensor"
+ACC_COLS: tuple[str, str, str] = ("acc_x", "acc_y", "acc_z")
+GYR_COLS: tuple[str, str, str] = ("gyr_x", "gyr_y", "gyr_z")
+NUMERIC_COLS: tuple[str, ...] = (TIME_COL,) + ACC_COLS + GYR_COLS
+CSV_COLUMNS: tuple[str, ...] = (TIME_COL, SENSOR_COL) + ACC_COLS + GYR_COLS
+FORMAT_NAME = "imu-pipeline-recording"
+FORMAT_VERSION = 1
+
+#: Median |acc| below this (m/s²) means the accelerometer is in g, not m/s².
+ACC_G_UNITS_MAX_MEDIAN = 3.0
+#: 99th percentile |gyr| above this (rad/s, ~1150 deg/s) means the gyro is in deg/s.
+GYR_DEG_UNITS_MIN_P99 = 20.0
+#: Gaps longer than this (s) are reported by ``info`` and never bridged downstream.
+DEFAULT_GAP_S = 0.1
+
+
+class RecordingError(ValueError):
+    """A file that is not a valid format v1 recording; the message names file, line and column."""
+
+
+@dataclass
+class SensorSamples:
+    """Samples of one sensor, sorted by time.
+
+    Attributes
+    ----------
+    time_s : (N,) float64, seconds on the session clock
+    acc : (N, 3) specific force, m/s², sensor frame
+    gyr : (N, 3) angular rate, rad/s, sensor frame
+    """
+
+    time_s: np.ndarray
+    acc: np.ndarray
+    gyr: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.time_s.shape[0])
+
+    def to_frame(self) -> pd.DataFrame:
+        df = pd.DataFrame({TIME_COL: self.time_s})
+        for i, c in enumerate(ACC_COLS):
+            df[c] = self.acc[:, i]
+        for i, c in enumerate(GYR_COLS):
+            df[c] = self.gyr[:, i]
+        return df
+
+    def slice(self, start: int, stop: int) -> "SensorSamples":
+        return SensorSamples(self.time_s[start:stop], self.acc[start:stop], self.gyr[start:stop])
+
+
+@dataclass
+class Recording:
+    """A loaded recording.
+
+    Attributes
+    ----------
+    sensors : mapping of sensor name (``thigh``/``pelvis``) to :class:`SensorSamples`
+    meta : the sidecar dictionary (empty when there is none); unknown keys preserved
+    path : the CSV path, if loaded from disk
+    warnings : non-fatal problems found while loading (cut-off last line, ...)
+    """
+
+    sensors: dict[str, SensorSamples]
+    meta: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.path is not None else "<memory>"
+
+    def frame(self, sensor: str) -> pd.DataFrame:
+        """Samples of one sensor as a DataFrame with the format's column names."""
+        return self.sensors[sensor].to_frame()
+
+    def tidy(self) -> pd.DataFrame:
+        """All samples in one frame (``time_s, sensor, acc_*, gyr_*``), sorted by time."""
+        parts = []
+        for s, ss in self.sensors.items():
+            df = ss.to_frame()
+            df.insert(1, SENSOR_COL, s)
+            parts.append(df)
+        return pd.concat(parts).sort_values(TIME_COL, kind="stable").reset_index(drop=True)
+
+    @property
+    def t_start(self) -> float:
+        return min(float(s.time_s[0]) for s in self.sensors.values() if len(s))
+
+    @property
+    def t_end(self) -> float:
+        return max(float(s.time_s[-1]) for s in self.sensors.values() if len(s))
+
+    def sensor_meta(self, sensor: str) -> dict[str, Any]:
+        return dict((self.meta.get("sensors") or {}).get(sensor) or {})
+
+    def mounting(self, sensor: str) -> np.ndarray | None:
+        """``R_seg_sensor`` from the sidecar's declared mounting, or None when not declared."""
+        m = self.sensor_meta(sensor).get("mounting")
+        if m is None:
+            return None
+        try:
+            return mounting_matrix(m, where=f"{sidecar_path(self.path) if self.path else 'sidecar'}: sensors.{sensor}.mounting")
+        except MountingError as e:
+            raise RecordingError(str(e)) from None
+
+    def events(self) -> list[dict[str, Any]]:
+        return list(self.meta.get("events") or [])
+
+
+def sidecar_path(csv_path: str | os.PathLike[str]) -> Path:
+    """``NAME.json`` beside ``NAME.csv``."""
+    p = Path(csv_path)
+    return p.with_suffix(".json")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _fail(path: Path, line: int | None, column: str | None, what: str) -> RecordingError:
+    where = str(path)
+    if line is not None:
+        where += f", line {line}"
+    if column is not None:
+        where += f", column '{column}'"
+    return RecordingError(f"{where}: {what}")
+
+
+def read_recording(
+    path: str | os.PathLike[str],
+    *,
+    require_both: bool = True,
+    check_units: bool = True,
+) -> Recording:
+    """Load and validate a format v1 recording and its sidecar.
+
+    Parameters
+    ----------
+    path
+        The ``.csv`` file. The sidecar ``.json`` beside it is read when present.
+    require_both
+        Reject a recording in which either ``thigh`` or ``pelvis`` has no samples.
+    check_units
+        Reject accelerometer data in g and gyro data in deg/s.
+
+    Raises
+    ------
+    RecordingError
+        With the file, line and column of the first problem.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise RecordingError(f"{path}: no such file")
+    if path.is_dir():
+        raise RecordingError(f"{path}: is a directory, expected a recording .csv file")
+    raw = path.read_bytes()
+    warn: list[str] = []
+    if not raw.strip():
+        raise _fail(path, None, None, "empty file; expected a header line "
+                    f"'{','.join(CSV_COLUMNS)}' followed by samples")
+    if b"\x00" in raw[:4096]:
+        raise _fail(path, 1, None, "binary data; this is not a recording CSV (format v1 is text)")
+    if not raw.endswith(b"\n"):
+        cut = raw.rfind(b"\n")
+        if cut < 0:
+            raw = raw + b"\n"  # a single header line without newline: let the header check speak
+        else:
+            nlines = raw.count(b"\n") + 1
+            warn.append(f"{path}: line {nlines} is cut off (the session probably ended abruptly); dropped it")
+            raw = raw[: cut + 1]
+    try:
+        text_head = raw[: raw.find(b"\n")].decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _fail(path, 1, None, "not UTF-8 text; this is not a recording CSV") from None
+    header = [h.strip() for h in text_head.strip().split(",")]
+    missing = [c for c in CSV_COLUMNS if c not in header]
+    extra = [c for c in header if c not in CSV_COLUMNS]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing column(s) {', '.join(repr(c) for c in missing)}")
+        if extra:
+            parts.append(f"unexpected column(s) {', '.join(repr(c) for c in extra)}")
+        raise _fail(path, 1, None, "; ".join(parts) + f". Expected the header '{','.join(CSV_COLUMNS)}'")
+    if len(set(header)) != len(header):
+        raise _fail(path, 1, None, "duplicate column names in the header")
+
+    df = _parse_body(path, raw, header)
+    # blank lines: tolerated and skipped
+    blank = df[SENSOR_COL].isna() & df[list(NUMERIC_COLS)].isna().all(axis=1)
+    lines = np.arange(len(df)) + 2
+    if blank.any():
+        keep = ~blank.to_numpy()
+        df = df[keep]
+        lines = lines[keep]
+    if len(df) == 0:
+        raise _fail(path, None, None, "no samples after the header line")
+
+    num = df[list(NUMERIC_COLS)].to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(num)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise _fail(path, int(lines[r]), NUMERIC_COLS[c], "empty or non-finite value; expected a number")
+    sensor = df[SENSOR_COL].astype(str).str.strip().to_numpy()
+    unknown = ~np.isin(sensor, SENSORS)
+    if unknown.any():
+        r = int(np.flatnonzero(unknown)[0])
+        raise _fail(path, int(lines[r]), SENSOR_COL, f"unknown sensor {sensor[r]!r}; expected 'thigh' or 'pelvis'")
+
+    t = num[:, 0]
+    sensors: dict[str, SensorSamples] = {}
+    for s in SENSORS:
+        m = sensor == s
+        ts = t[m]
+        if ts.size > 1:
+            d = np.diff(ts)
+            back = np.flatnonzero(d < 0)
+            if back.size:
+                r = int(np.flatnonzero(m)[back[0] + 1])
+                raise _fail(path, int(lines[r]), TIME_COL,
+                            f"time goes backwards for sensor '{s}' ({ts[back[0]]:.6f} s then {ts[back[0] + 1]:.6f} s); "
+                            "time_s must be non-decreasing per sensor")
+        sensors[s] = SensorSamples(ts.copy(), num[m, 1:4].copy(), num[m, 4:7].copy())
+
+    present = [s for s in SENSORS if len(sensors[s])]
+    if require_both and len(present) < 2:
+        absent = [s for s in SENSORS if s not in present]
+        raise _fail(path, None, SENSOR_COL,
+                    f"no samples from the {absent[0]} sensor (only {present[0]!r} rows); hip flexion and "
+                    "pelvic tilt need both a thigh and a pelvis sensor — record both, or check the sensor names")
+    if check_units:
+        for s in present:
+            _check_units(path, s, sensors[s], lines[sensor == s])
+
+    meta = read_sidecar(path)
+    rec = Recording(sensors=sensors, meta=meta, path=path, warnings=warn)
+    for s in SENSORS:  # validate declared mounting early, with a clear message
+        rec.mounting(s)
+    for w in warn:
+        _warnings.warn(w, stacklevel=2)
+    return rec
+
+
+def _parse_body(path: Path, raw: bytes, header: list[str]) -> pd.DataFrame:
+    dtypes = {c: np.float64 for c in NUMERIC_COLS}
+    dtypes[SENSOR_COL] = object
+    try:
+        return pd.read_csv(io.BytesIO(raw), dtype=dtypes, skip_blank_lines=False, encoding="utf-8-sig",
+                           na_filter=True, keep_default_na=False, na_values=[""], engine="c")
+    except (ValueError, pd.errors.ParserError) as first_error:
+        pass
+    # slow path: find the offending line and column
+    try:
+        df = pd.read_csv(io.BytesIO(raw), dtype=str, skip_blank_lines=False, encoding="utf-8-sig",
+                         keep_default_na=False)
+    except pd.errors.ParserError as e:
+        msg = str(e)
+        line = None
+        import re
+
+        m = re.search(r"line (\d+)", msg)
+        if m:
+            line = int(m.group(1))
+        raise _fail(path, line, None, f"wrong number of fields ({msg.split(':')[-1].strip()}); "
+                    f"every line needs {len(CSV_COLUMNS)} comma-separated values") from None
+    for c in NUMERIC_COLS:
+        col = df[c].str.strip()
+        conv = pd.to_numeric(col, errors="coerce")
+        badm = conv.isna() & (col != "")
+        if badm.any():
+            r = int(np.flatnonzero(badm.to_numpy())[0])
+            raise _fail(path, r + 2, c, f"{df[c].iloc[r]!r} is not a number")
+    raise _fail(path, None, None, "could not parse the file as CSV")  # pragma: no cover
+
+
+def _check_units(path: Path, s: str, ss: SensorSamples, lines: np.ndarray) -> None:
+    acc_n = np.linalg.norm(ss.acc, axis=1)
+    med = float(np.median(acc_n))
+    if med < ACC_G_UNITS_MAX_MEDIAN:
+        raise _fail(path, int(lines[0]), "acc_x",
+                    f"sensor '{s}': median |acc| is {med:.2f}; that looks like g, but format v1 wants m/s² "
+                    f"(≈{GRAVITY_M_S2} at rest). Multiply acc_* by 9.80665")
+    if med > 10 * GRAVITY_M_S2:
+        raise _fail(path, int(lines[0]), "acc_x",
+                    f"sensor '{s}': median |acc| is {med:.1f} m/s², far above gravity; expected m/s² "
+                    f"(≈{GRAVITY_M_S2} at rest) — raw counts or mg? Convert to m/s²")
+    gyr_n = np.linalg.norm(ss.gyr, axis=1)
+    p99 = float(np.percentile(gyr_n, 99))
+    if p99 > GYR_DEG_UNITS_MIN_P99:
+        r = int(np.argmax(gyr_n))
+        raise _fail(path, int(lines[r]), "gyr_x",
+                    f"sensor '{s}': angular rates up to {gyr_n.max():.0f} (99th percentile {p99:.0f}); that looks "
+                    "like deg/s, but format v1 wants rad/s. Multiply gyr_* by pi/180")
+
+
+def read_sidecar(csv_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load ``NAME.json`` beside ``NAME.csv``; ``{}`` when absent. Validates the known keys."""
+    sp = sidecar_path(csv_path)
+    if not sp.exists():
+        return {}
+    try:
+        meta = json.loads(sp.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise RecordingError(f"{sp}, line {e.lineno}, column {e.colno}: not valid JSON ({e.msg})") from None
+    except UnicodeDecodeError:
+        raise RecordingError(f"{sp}: not UTF-8 text; expected the recording's JSON sidecar") from None
+    validate_meta(meta, str(sp))
+    return meta
+
+
+def validate_meta(meta: Any, where: str) -> None:
+    """Check the types of the sidecar keys format v1 defines (unknown keys are allowed)."""
+    if not isinstance(meta, dict):
+        raise RecordingError(f"{where}: expected a JSON object at the top level")
+    if "version" in meta and meta["version"] != FORMAT_VERSION:
+        raise RecordingError(f"{where}: field 'version' is {meta['version']!r}; this reader knows version {FORMAT_VERSION}")
+    if "format" in meta and meta["format"] != FORMAT_NAME:
+        raise RecordingError(f"{where}: field 'format' is {meta['format']!r}; expected {FORMAT_NAME!r}")
+    sensors = meta.get("sensors", {})
+    if not isinstance(sensors, dict):
+        raise RecordingError(f"{where}: field 'sensors' must be an object keyed by 'thigh'/'pelvis'")
+    for name, sm in sensors.items():
+        if name not in SENSORS:
+            raise RecordingError(f"{where}: sensors.{name}: unknown sensor; expected 'thigh' or 'pelvis'")
+        if not isinstance(sm, dict):
+            raise RecordingError(f"{where}: sensors.{name} must be an object")
+        rate = sm.get("sample_rate_hz")
+        if rate is not None and (not isinstance(rate, (int, float)) or isinstance(rate, bool) or not rate > 0):
+            raise RecordingError(f"{where}: sensors.{name}.sample_rate_hz must be a positive number, got {rate!r}")
+        if "mounting" in sm and sm["mounting"] is not None:
+            try:
+                mounting_matrix(sm["mounting"], where=f"{where}: sensors.{name}.mounting")
+            except MountingError as e:
+                raise RecordingError(str(e)) from None
+    events = meta.get("events", [])
+    if not isinstance(events, list):
+        raise RecordingError(f"{where}: field 'events' must be a list")
+    for i, ev in enumerate(events):
+        if not isinstance(ev, dict) or not isinstance(ev.get("time_s"), (int, float)):
+            raise RecordingError(f"{where}: events[{i}] must be an object with a numeric 'time_s'")
+
+
+# --------------------------------------------------------------------------- summary info
+
+
+@dataclass
+class Gap:
+    sensor: str
+    start_s: float
+    end_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+def find_gaps(time_s: np.ndarray, max_gap_s: float = DEFAULT_GAP_S) -> list[tuple[int, float, float]]:
+    """Indices ``i`` (and times) where ``time_s[i+1] - time_s[i] > max_gap_s``."""
+    if len(time_s) < 2:
+        return []
+    d = np.diff(time_s)
+    idx = np.flatnonzero(d > max_gap_s)
+    return [(int(i), float(time_s[i]), float(time_s[i + 1])) for i in idx]
+
+
+def effective_rate_hz(time_s: np.ndarray) -> float:
+    """Sample rate from the median interval (robust to losses); NaN for < 2 samples."""
+    if len(time_s) < 2:
+        return math.nan
+    d = np.diff(time_s)
+    d = d[d > 0]
+    return float(1.0 / np.median(d)) if d.size else math.nan
+
+
+def info_dict(rec: Recording, max_gap_s: float = DEFAULT_GAP_S) -> dict[str, Any]:
+    """What ``imu-pipeline info`` prints, as data."""
+    out: dict[str, Any] = {"recording": rec.name, "duration_s": rec.t_end - rec.t_start, "sensors": {}, "gaps": [],
+                           "warnings": list(rec.warnings)}
+    for s, ss in rec.sensors.items():
+        n = len(ss)
+        rate = effective_rate_hz(ss.time_s)
+        span = float(ss.time_s[-1] - ss.time_s[0]) if n > 1 else 0.0
+        expected = span * rate + 1 if n > 1 else n
+        sm = rec.sensor_meta(s)
+        out["sensors"][s] = {
+            "samples": n,
+            "rate_hz": rate,
+            "declared_rate_hz": sm.get("sample_rate_hz"),
+            "missing_fraction": max(0.0, 1 - n / expected) if n > 1 else 0.0,
+            "mounting": sm.get("mounting"),
+            "model": sm.get("model"),
+        }
+        for _, a, b in find_gaps(ss.time_s, max_gap_s):
+            out["gaps"].append({"sensor": s, "start_s": a, "end_s": b, "duration_s": b - a})
+        if sm.get("mounting") is None:
+            out["warnings"].append(f"no mounting declared for the {s} sensor: axes will be estimated from the motion "
+                                   "(reduced confidence)")
+    return out
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _fmt_rows(sensor: str, t: np.ndarray, acc: np.ndarray, gyr: np.ndarray) -> str:
+    buf = io.StringIO()
+    for i in range(len(t)):
+        a = acc[i]
+        g = gyr[i]
+        buf.write(f"{t[i]:.6f},{sensor},{a[0]:.5f},{a[1]:.5f},{a[2]:.5f},{g[0]:.6f},{g[1]:.6f},{g[2]:.6f}\n")
+    return buf.getvalue()
+
+
+class RecordingWriter:
+    """Append-only, crash-safe writer of a format v1 recording.
+
+    Rows are buffered in memory and written + ``fsync``-ed at least every
+    ``flush_interval_s`` (wall clock) — call :meth:`maybe_flush` from a timer when no
+    samples arrive. A crash therefore loses at most that interval; a cut-off last line
+    is dropped by the reader with a warning. The sidecar is rewritten atomically
+    (temporary file + rename) whenever metadata or events change.
+
+    Example
+    -------
+    >>> with RecordingWriter("out.csv", meta={"exercise": "lying-leg-raise"}) as w:   # doctest: +SKIP
+    ...     w.write("thigh", t, acc, gyr)
+    """
+
+    def __init__(self, path: str | os.PathLike[str], meta: Mapping[str, Any] | None = None,
+                 *, flush_interval_s: float = 1.0, overwrite: bool = False, fsync: bool = True) -> None:
+        self.path = Path(path)
+        self.flush_interval_s = float(flush_interval_s)
+        self.fsync = fsync
+        self.meta: dict[str, Any] = {"format": FORMAT_NAME, "version": FORMAT_VERSION}
+        self.meta.update(dict(meta or {}))
+        self.meta.setdefault("events", [])
+        self.rows_written = 0
+        self._pending: list[str] = []
+        self._last_flush = time.monotonic()
+        if self.path.exists() and not overwrite:
+            raise FileExistsError(f"{self.path}: already exists; choose another name or pass overwrite")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "w", encoding="utf-8", newline="\n")
+        self._fh.write(",".join(CSV_COLUMNS) + "\n")
+        self._fh.flush()
+        self.write_sidecar()
+        self._closed = False
+
+    def write(self, sensor: str, time_s: np.ndarray | float, acc: np.ndarray, gyr: np.ndarray) -> None:
+        """Append samples of one sensor (arrays (N,), (N,3), (N,3) or a single sample)."""
+        if self._closed:
+            raise ValueError(f"{self.path}: writer is closed")
+        if sensor not in SENSORS:
+            raise ValueError(f"unknown sensor {sensor!r}; expected 'thigh' or 'pelvis'")
+        t = np.atleast_1d(np.asarray(time_s, dtype=np.float64))
+        a = np.atleast_2d(np.asarray(acc, dtype=np.float64))
+        g = np.atleast_2d(np.asarray(gyr, dtype=np.float64))
+        if not (a.shape == (t.size, 3) and g.shape == (t.size, 3)):
+            raise ValueError(f"shapes do not match: time {t.shape}, acc {a.shape}, gyr {g.shape}")
+        self._pending.append(_fmt_rows(sensor, t, a, g))
+        self.rows_written += t.size
+        self.maybe_flush()
+
+    def write_text_rows(self, text: str, n_rows: int) -> None:
+        """Append already formatted CSV rows (used by bulk writers)."""
+        self._pending.append(text)
+        self.rows_written += n_rows
+        self.maybe_flush()
+
+    def add_event(self, time_s: float, sensor: str | None, kind: str, **extra: Any) -> None:
+        """Record an event (disconnect, reconnect, ...) in the sidecar, written at once."""
+        ev: dict[str, Any] = {"time_s": round(float(time_s), 6), "kind": kind}
+        if sensor is not None:
+            ev["sensor"] = sensor
+        ev.update(extra)
+        self.meta["events"].append(ev)
+        self.write_sidecar()
+
+    def update_meta(self, **kv: Any) -> None:
+        self.meta.update(kv)
+        self.write_sidecar()
+
+    def maybe_flush(self) -> None:
+        if self._pending and time.monotonic() - self._last_flush >= self.flush_interval_s:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._closed:
+            return
+        if self._pending:
+            self._fh.write("".join(self._pending))
+            self._pending.clear()
+        self._fh.flush()
+        if self.fsync:
+            try:
+                os.fsync(self._fh.fileno())
+            except OSError:  # pragma: no cover - e.g. pipes
+                pass
+        self._last_flush = time.monotonic()
+
+    def write_sidecar(self) -> None:
+        sp = sidecar_path(self.path)
+        tmp = sp.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.meta, indent=2, default=_json_default) + "\n", encoding="utf-8")
+        os.replace(tmp, sp)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.flush()
+        self._fh.close()
+        self._closed = True
+        self.write_sidecar()
+
+    def __enter__(self) -> "RecordingWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def write_recording(path: str | os.PathLike[str], sensors: Mapping[str, SensorSamples],
+                    meta: Mapping[str, Any] | None = None, *, overwrite: bool = True) -> Path:
+    """Write whole arrays as a recording, rows of both sensors interleaved by time."""
+    path = Path(path)
+    order = []
+    for s, ss in sensors.items():
+        order.append(pd.DataFrame({"t": ss.time_s, "s": s, "i": np.arange(len(ss))}))
+    idx = pd.concat(order).sort_values("t", kind="stable")
+    texts = {s: _fmt_rows(s, ss.time_s, ss.acc, ss.gyr).splitlines(keepends=True) for s, ss in sensors.items()}
+    body = "".join(texts[s][i] for s, i in zip(idx["s"].to_numpy(), idx["i"].to_numpy()))
+    with RecordingWriter(path, meta, overwrite=overwrite, flush_interval_s=3600, fsync=False) as w:
+        w.write_text_rows(body, len(idx))
+    return path
