@@ -55,7 +55,6 @@ class RepConfig:
     settle_s: float = 0.25  # the angle stays near its minimum this long -> the rep has ended
     reversal_deg: float = 5.0  # or it rises again this much above the minimum (touch-and-go)
     smoothing_hz: float = 6.0  # low-pass applied before segmentation (features use raw angles)
-    top_band_deg: float = 5.0  # the 'top' phase: within this of the peak
 
 
 @dataclass
@@ -74,14 +73,14 @@ class MomentumConfig:
     """Momentum flags; each reason is one rule."""
 
     min_phase_s: float = 0.8  # 'fast': up or down phase shorter than this
-    max_rate_deg_s: float = 170.0  # 'fast': peak thigh angular rate above this
+    max_rate_deg_s: float = 200.0  # 'fast': peak hip rate above this (a 120° raise in 1.2 s peaks at 188)
     drop_ratio: float = 2.0  # 'drop': eccentric this many times faster than concentric ...
     drop_min_rate_deg_s: float = 120.0  # ... and its peak rate above this
     bounce_max_pause_s: float = 0.15  # 'bounce': no pause at the bottom ...
     bounce_min_rate_deg_s: float = 100.0  # ... arriving fast ...
     bounce_rebound_deg: float = 3.0  # ... with a rebound/undershoot below the baseline, or straight into the next rep
-    swing_min_amplitude_deg: float = 4.0  # 'swing' (hanging): pelvis pitch oscillation amplitude
-    swing_band_hz: tuple[float, float] = (0.25, 0.8)  # pendulum band of the whole body
+    swing_min_amplitude_deg: float = 3.0  # 'swing' (hanging): pelvis pitch oscillation amplitude, legs down
+    swing_frequency_hz: float = 0.45  # pendulum frequency of a body hanging from a bar (~1.2 m)
 
 
 @dataclass
@@ -157,10 +156,8 @@ def _check_ranges(obj: Any, where: str) -> None:
             raise ConfigError(f"{where}.return_fraction: expected a fraction in (0, 1], got {obj.return_fraction}")
         if obj.min_rep_deg <= obj.onset_deg:
             raise ConfigError(f"{where}.min_rep_deg must exceed onset_deg")
-    if isinstance(obj, MomentumConfig):
-        lo, hi = obj.swing_band_hz
-        if not 0 < lo < hi:
-            raise ConfigError(f"{where}.swing_band_hz: expected [low, high] with 0 < low < high")
+    if isinstance(obj, MomentumConfig) and not obj.swing_frequency_hz > 0:
+        raise ConfigError(f"{where}.swing_frequency_hz: must be positive")
 
 
 def config_from_dict(data: dict[str, Any], where: str = "config") -> PipelineConfig:

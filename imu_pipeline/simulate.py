@@ -37,6 +37,8 @@ from .recording import Recording, SensorSamples, write_recording
 DEG = math.pi / 180.0
 REP_KINDS = ("hip-flexor", "abdominal", "fast", "drop", "bounce", "swing")
 MOMENTUM_KINDS = ("fast", "drop", "bounce", "swing")
+#: A rep that starts while the body still swings this much (deg, amplitude) is a momentum rep.
+SWING_TRUTH_DEG = 3.0
 POSES = ("lying", "hanging")
 
 # Base pose: columns are the segment X (anterior), Y (superior), Z (right) axes in the world
@@ -333,7 +335,7 @@ def _swing(t: np.ndarray, plans: list[RepPlan], rng: np.random.Generator, pose: 
     for p in plans:
         if p.kind != "swing":
             continue
-        amp = rng.uniform(5.0, 8.0)
+        amp = rng.uniform(4.0, 6.0)
         tau = rng.uniform(8.0, 14.0)
         dt = t - p.t_start
         m = dt > 0
@@ -518,14 +520,14 @@ def simulate_session(opts: SimulationOptions) -> SimResult:
         "pelvis": rng.choice(["pelvis-anterior", "pelvis-lateral"] if opts.pose == "lying"
                              else ["pelvis-posterior", "pelvis-lateral"]),
     }
-    disc_sensor = rng.choice(["thigh", "pelvis"]) if opts.disconnect else None
+    disc_sensor = str(rng.choice(["thigh", "pelvis"])) if opts.disconnect else None
     disc_window = None
     if disc_sensor is not None:
         d = rng.uniform(2.0, 5.0)
         start = rng.uniform(0.35, 0.6) * duration
         disc_window = (start, start + d)
-        events.append({"time_s": round(start, 3), "sensor": disc_sensor, "kind": "disconnected"})
-        events.append({"time_s": round(start + d, 3), "sensor": disc_sensor, "kind": "reconnected"})
+        events.append({"time_s": round(start, 3), "sensor": str(disc_sensor), "kind": "disconnected"})
+        events.append({"time_s": round(start + d, 3), "sensor": str(disc_sensor), "kind": "reconnected"})
     truth_mount: dict[str, Any] = {}
     for s in ("thigh", "pelvis"):
         rate = opts.thigh_rate_hz if s == "thigh" else opts.pelvis_rate_hz
@@ -572,22 +574,29 @@ def simulate_session(opts: SimulationOptions) -> SimResult:
     ang = body.angles_deg(tt)
     truth = pd.DataFrame({"time_s": tt, "hip_flexion_deg": ang["hip"], "pelvic_tilt_deg": ang["tilt"]})
     truth_reps = []
+    swing = ang["swing"]
     for i, p in enumerate(body.plans):
         m = (tt >= p.t_start) & (tt <= p.t_end)
+        pre = (tt >= p.t_start - 3.0) & (tt < p.t_start)
+        swing_amp = float((swing[pre].max() - swing[pre].min()) / 2) if pre.any() else 0.0
+        momentum_kind = p.kind if p.momentum else ("swing" if swing_amp >= SWING_TRUTH_DEG else None)
         hip = ang["hip"][m]
         tilt = ang["tilt"][m]
         peak_i = int(np.argmax(hip))
         low = hip < 45
         start_tilt = float(np.interp(p.t_start, tt, ang["tilt"]))
         truth_reps.append({
-            "index": i, "kind": p.kind, "label": p.label, "momentum": p.momentum,
-            "momentum_kind": p.kind if p.momentum else None,
+            "index": i, "kind": p.kind, "label": p.label, "momentum": momentum_kind is not None,
+            "momentum_kind": momentum_kind, "swing_amplitude_deg": round(swing_amp, 2),
             "start_s": round(p.t_start, 4), "peak_s": round(float(tt[m][peak_i]), 4), "end_s": round(p.t_end, 4),
             "peak_hip_flexion_deg": round(float(hip.max()), 3),
             "peak_posterior_tilt_deg": round(float((tilt - start_tilt).max()), 3),
             "peak_anterior_tilt_low_deg": round(float(max(0.0, -(tilt[low] - start_tilt).min())) if low.any() else 0.0, 3),
             "back_arch": bool(p.anterior_deg >= 8.0),
             "up_s": round(p.t_peak_reach - p.t_start, 4), "down_s": round(p.t_end - p.t_down, 4),
+            # a rep done entirely while the thigh sensor was disconnected cannot be seen
+            "observable": not (disc_window is not None and disc_sensor == "thigh"
+                               and disc_window[0] <= p.t_start and p.t_end <= disc_window[1]),
         })
     truth_meta = {"mounting": truth_mount, "disconnect": disc_window, "fidgets": body.fidgets,
                   "pose": opts.pose, "duration_s": duration}

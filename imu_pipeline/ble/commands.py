@@ -1,0 +1,204 @@
+"""``imu-pipeline scan`` and ``imu-pipeline record``.
+
+The async functions (:func:`scan_async`, :func:`record_async`) take the bleak backend
+classes and the clock, so tests run the real commands over fake backends; the
+``_cmd_*`` wrappers used by the CLI run them with the platform's backends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bleak.backends.client import BaseBleakClient
+from bleak.backends.scanner import BaseBleakScanner
+
+from ..config import ROLES, SensorSpec, load_sensor_config
+from .clock import Clock
+from .devices import ProfileConfigError, make_profile, profile_names
+from .errors import BleError
+from .profile import DeviceProfile
+from .reader import ReconnectPolicy
+from .recorder import LiveFeedback, Recorder, SessionResult
+from .scan import format_scan, scan
+
+
+def _user_error(msg: str) -> Exception:
+    from ..cli import UserError  # lazy: cli imports this module
+
+    return UserError(msg)
+
+
+# --------------------------------------------------------------------------- scan
+
+
+async def scan_async(args: argparse.Namespace, *, scanner_backend: type[BaseBleakScanner] | None = None,
+                     clock: Clock | None = None, out: Callable[[str], None] = print) -> int:
+    """Run ``scan``: print name, address, RSSI and recognised profile of every device seen."""
+    try:
+        entries = await scan(args.timeout, scanner_backend=scanner_backend, clock=clock)
+    except BleError as e:
+        raise _user_error(str(e)) from None
+    for line in format_scan(entries):
+        out(line)
+    return 0
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    return asyncio.run(scan_async(args))
+
+
+# --------------------------------------------------------------------------- record
+
+
+def sensor_specs_from_args(args: argparse.Namespace) -> list[SensorSpec]:
+    """Thigh and pelvis specs from ``--sensors FILE`` or ``--thigh/--pelvis/--profile``."""
+    if args.sensors:
+        if args.thigh or args.pelvis:
+            raise _user_error("give either --sensors FILE or --thigh/--pelvis, not both")
+        specs = load_sensor_config(args.sensors)
+    else:
+        if not (args.thigh and args.pelvis):
+            raise _user_error("say which sensors to use: --sensors configs/sensors.toml, or --thigh ADDR "
+                              "--pelvis ADDR --profile NAME (addresses from `imu-pipeline scan`)")
+        specs = [SensorSpec(role="thigh", address=args.thigh, profile=args.profile),
+                 SensorSpec(role="pelvis", address=args.pelvis, profile=args.profile)]
+    if args.rate is not None:
+        for s in specs:
+            s.sample_rate_hz = args.rate
+    if args.profile and args.sensors:
+        for s in specs:
+            s.profile = args.profile
+    return specs
+
+
+def profiles_for(specs: list[SensorSpec], base_dir: str | Path | None) -> dict[str, DeviceProfile]:
+    """Configured profile per role; errors name the sensor."""
+    out = {}
+    for s in specs:
+        if not s.profile:
+            raise _user_error(f"{s.role} sensor: no profile; set profile = one of {', '.join(profile_names())} "
+                              "(see `imu-pipeline scan`)")
+        try:
+            out[s.role] = make_profile(s.profile, s.sample_rate_hz, s.options, base_dir=base_dir)
+        except ProfileConfigError as e:
+            raise _user_error(f"{s.role} sensor: {e}") from None
+    return out
+
+
+def default_live(specs: list[SensorSpec]) -> LiveFeedback | None:
+    """``imu_pipeline.live.LivePipeline`` when it is available, else None (record without feedback)."""
+    try:
+        mod = importlib.import_module("imu_pipeline.live")
+    except ImportError:
+        return None
+    cls = getattr(mod, "LivePipeline", None)
+    if cls is None:
+        return None
+    mounting = {r: next((s.mounting for s in specs if s.role == r), None) for r in ROLES}
+    return cls(mounting=mounting, exercise=None)
+
+
+async def record_async(args: argparse.Namespace, *, backend: type[BaseBleakClient] | None = None,
+                       scanner_backend: type[BaseBleakScanner] | None = None, clock: Clock | None = None,
+                       out: Callable[[str], None] = print, status_out: Callable[[str], None] | None = None,
+                       live_factory: Callable[[list[SensorSpec]], LiveFeedback | None] = default_live,
+                       stop: asyncio.Event | None = None, policy: ReconnectPolicy | None = None) -> SessionResult:
+    """Run ``record``: connect both sensors and write ``args.out`` (+ sidecar) until done."""
+    from ..recording import RecordingWriter
+
+    specs = sensor_specs_from_args(args)
+    profiles = profiles_for(specs, Path(args.sensors).parent if args.sensors else None)
+    try:
+        writer = RecordingWriter(args.out, meta={"exercise": args.exercise} if args.exercise else {},
+                                 overwrite=args.force)
+    except FileExistsError:
+        raise _user_error(f"{args.out} already exists; choose another name or pass --force") from None
+    rec = Recorder(specs, profiles, writer, live=live_factory(specs), backend=backend,
+                   scanner_backend=scanner_backend, clock=clock, out=out, status_out=status_out,
+                   policy=policy or ReconnectPolicy(give_up_after_s=args.give_up),
+                   scan_timeout_s=args.scan_timeout)
+    try:
+        return await rec.run(args.duration, stop)
+    except BleError as e:
+        raise _user_error(str(e)) from None
+
+
+class _TtyStatus:
+    """Rewrites one status line in place on a terminal; prints every 10th line otherwise."""
+
+    def __init__(self, stream: Any = sys.stdout) -> None:
+        self.stream = stream
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.count = 0
+        self.pending = False
+
+    def status(self, line: str) -> None:
+        self.count += 1
+        if self.tty:
+            self.stream.write("\r" + line + "\x1b[K")
+            self.stream.flush()
+            self.pending = True
+        elif self.count % 10 == 1:
+            print(line, file=self.stream, flush=True)
+
+    def line(self, text: str) -> None:
+        if self.pending:
+            self.stream.write("\r\x1b[K")
+            self.pending = False
+        print(text, file=self.stream, flush=True)
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    printer = _TtyStatus()
+
+    async def main() -> SessionResult:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGINT, stop.set)
+            loop.add_signal_handler(signal.SIGTERM, stop.set)
+        except (NotImplementedError, RuntimeError):  # Windows: Ctrl-C arrives as KeyboardInterrupt
+            pass
+        return await record_async(args, out=printer.line, status_out=printer.status, stop=stop)
+
+    result = asyncio.run(main())
+    if result.lost_sensor is not None:
+        raise _user_error(f"session ended early: {result.end_reason}; the recording {args.out} is complete "
+                          f"up to {result.duration_s:.1f} s")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def register(subparsers: Any) -> None:
+    """Add ``scan`` and ``record`` to the ``imu-pipeline`` command line."""
+    ps = subparsers.add_parser("scan", help="list nearby BLE devices and the sensor profile each looks like",
+                               description="Scan for BLE devices: name, address, RSSI and recognised profile.")
+    ps.add_argument("--timeout", type=float, default=5.0, help="scan this long (s, default 5)")
+    ps.set_defaults(func=_cmd_scan)
+
+    pr = subparsers.add_parser(
+        "record", help="record the thigh and pelvis sensors to OUT.csv (+ OUT.json)",
+        description="Connect both sensors, stream them to a format v1 recording with a live status line; "
+                    "Ctrl-C or --duration ends the session cleanly.")
+    pr.add_argument("out", help="recording to write (.csv; the .json sidecar goes beside it)")
+    pr.add_argument("--sensors", help="sensor config TOML ([[sensor]] tables, see configs/sensors.example.toml)")
+    pr.add_argument("--thigh", help="thigh sensor address (instead of --sensors)")
+    pr.add_argument("--pelvis", help="pelvis sensor address (instead of --sensors)")
+    pr.add_argument("--profile", help=f"device profile for both: {', '.join(profile_names())} or a generic .toml")
+    pr.add_argument("--rate", type=float, help="sample rate (Hz) for both sensors, overrides the config")
+    pr.add_argument("--duration", type=float, help="stop after this many seconds")
+    pr.add_argument("--exercise", help="exercise name stored in the sidecar (e.g. lying-leg-raise)")
+    pr.add_argument("--give-up", type=float, default=60.0,
+                    help="end the session when a sensor stays disconnected this long (s, default 60)")
+    pr.add_argument("--scan-timeout", type=float, default=10.0, help="look for each sensor this long (s, default 10)")
+    pr.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    pr.set_defaults(func=_cmd_record)

@@ -1,0 +1,274 @@
+"""Record a two-sensor session to a format v1 recording, with live status and feedback.
+
+:class:`Recorder` connects the thigh and pelvis sensors concurrently, writes every sample
+the moment it is timed (:class:`~imu_pipeline.recording.RecordingWriter`, flushed at least
+once a second), puts connection events into the sidecar, prints a status line about once a
+second, feeds an optional live-feedback object and prints what it returns. Ctrl-C, the
+duration, or a sensor that never comes back end the session cleanly: notifications and
+streams are stopped, the file is flushed and closed, and a summary is printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from bleak.backends.client import BaseBleakClient
+from bleak.backends.scanner import BaseBleakScanner
+
+from ..config import SensorSpec
+from ..recording import RecordingWriter
+from .clock import Clock, MonotonicClock, sleep_or_until
+from .errors import BleError, SensorLostError
+from .profile import DeviceProfile
+from .reader import ReconnectPolicy, SensorStream, SensorStatus
+
+
+class LiveFeedback(Protocol):
+    """What the recorder feeds: ``push`` per batch of samples, ``finish`` at the end.
+
+    Items returned are printed with ``str(item)`` as they come.
+    """
+
+    def push(self, sensor: str, time_s: np.ndarray, acc: np.ndarray, gyr: np.ndarray) -> list[Any]: ...
+
+    def finish(self) -> list[Any]: ...
+
+
+@dataclass
+class SensorSummary:
+    """End-of-session numbers of one sensor."""
+
+    samples: int
+    lost_samples: int
+    loss_is_estimate: bool
+    decode_errors: int
+    disconnects: int
+    battery_percent: float | None
+
+    @property
+    def loss_fraction(self) -> float:
+        total = self.samples + self.lost_samples
+        return self.lost_samples / total if total else 0.0
+
+
+@dataclass
+class SessionResult:
+    """What :meth:`Recorder.run` returns.
+
+    Attributes
+    ----------
+    sensors : per-sensor summary
+    duration_s : session length (s)
+    end_reason : ``"duration"``, ``"stopped"`` or the message of the sensor that was lost
+    lost_sensor : role of a sensor that never came back, or None
+    """
+
+    sensors: dict[str, SensorSummary]
+    duration_s: float
+    end_reason: str
+    lost_sensor: str | None = None
+
+
+def format_status(t: float, statuses: Mapping[str, SensorStatus], now: float) -> str:
+    """One status line: per-sensor rate, loss and battery."""
+    parts = [f"{t:7.1f} s"]
+    for role, st in statuses.items():
+        bat = f"{st.battery_percent:.0f}%" if st.battery_percent is not None else "--"
+        loss = ("~" if st.loss_is_estimate else "") + f"{100 * st.loss_fraction:.1f}%"
+        state = "" if st.connected else " (reconnecting)"
+        parts.append(f"{role} {st.rate_hz(now):5.1f} Hz loss {loss} bat {bat}{state}")
+    return " | ".join(parts)
+
+
+def format_summary(result: SessionResult) -> list[str]:
+    """Short end-of-session report, one line per sensor."""
+    lines = [f"recorded {result.duration_s:.1f} s ({result.end_reason})"]
+    for role, s in result.sensors.items():
+        est = " (estimated)" if s.loss_is_estimate else ""
+        lines.append(f"  {role:<6} {s.samples} samples, {s.lost_samples} lost{est} ({100 * s.loss_fraction:.1f}%), "
+                     f"{s.disconnects} disconnect(s), {s.decode_errors} bad packet(s)")
+    return lines
+
+
+class Recorder:
+    """Two sensors -> one recording.
+
+    Parameters
+    ----------
+    specs
+        The thigh and the pelvis :class:`~imu_pipeline.config.SensorSpec`.
+    profiles
+        Configured profile per role.
+    writer
+        An open :class:`~imu_pipeline.recording.RecordingWriter`; the recorder closes it.
+    live
+        Optional live feedback (:class:`LiveFeedback`).
+    backend, scanner_backend
+        bleak backend classes (None: the platform's), passed down to every BleakClient/BleakScanner.
+    clock
+        Host clock (default monotonic).
+    out
+        Prints event lines, live items and the summary.
+    status_out
+        Prints the status line (default: ``out``).
+    status_interval_s
+        Status line and flush period (s); at most 1 s so the file is flushed every second.
+    battery_interval_s
+        Battery polling period (s).
+    policy
+        Reconnection policy shared by both sensors.
+    scan_timeout_s
+        How long the first connection looks for each sensor (s).
+    """
+
+    def __init__(self, specs: list[SensorSpec], profiles: Mapping[str, DeviceProfile], writer: RecordingWriter, *,
+                 live: LiveFeedback | None = None, backend: type[BaseBleakClient] | None = None,
+                 scanner_backend: type[BaseBleakScanner] | None = None, clock: Clock | None = None,
+                 out: Callable[[str], None] = print, status_out: Callable[[str], None] | None = None,
+                 status_interval_s: float = 1.0, battery_interval_s: float = 30.0,
+                 policy: ReconnectPolicy | None = None, scan_timeout_s: float = 10.0) -> None:
+        self.specs = {s.role: s for s in specs}
+        self.profiles = dict(profiles)
+        self.writer = writer
+        self.live = live
+        self.backend = backend
+        self.scanner_backend = scanner_backend
+        self.clock = clock or MonotonicClock()
+        self.out = out
+        self.status_out = status_out or out
+        self.status_interval_s = min(1.0, float(status_interval_s))
+        self.battery_interval_s = float(battery_interval_s)
+        self.policy = policy or ReconnectPolicy()
+        self.scan_timeout_s = scan_timeout_s
+        self.streams: dict[str, SensorStream] = {}
+        self._failure: BaseException | None = None
+        self._t0 = 0.0
+
+    # ------------------------------------------------------------------ callbacks
+    def _on_samples(self, sensor: str, t: np.ndarray, acc: np.ndarray, gyr: np.ndarray) -> None:
+        if self._failure is not None:
+            return
+        try:
+            self.writer.write(sensor, t, acc, gyr)
+        except Exception as e:  # disk full, closed file: stop the session, keep what is written
+            self._failure = e
+            return
+        if self.live is not None:
+            try:
+                items = self.live.push(sensor, t, acc, gyr)
+            except Exception as e:
+                self.out(f"live feedback failed ({type(e).__name__}: {e}); recording continues without it")
+                self.live = None
+                return
+            for item in items or []:
+                self.out(str(item))
+
+    def _on_event(self, t: float, sensor: str, kind: str, extra: dict[str, Any]) -> None:
+        self.writer.add_event(t, sensor, kind, **{k: v for k, v in extra.items() if v is not None})
+        if kind != "connected":
+            detail = ", ".join(f"{k} {v}" for k, v in extra.items() if v is not None)
+            self.out(f"{t:7.1f} s  {sensor} {kind}" + (f" ({detail})" if detail else ""))
+
+    def _session_meta(self) -> dict[str, Any]:
+        sensors = {}
+        for role, spec in self.specs.items():
+            prof = self.profiles[role]
+            stream = self.streams.get(role)
+            adv = stream.advertisement if stream else None
+            sensors[role] = {**prof.describe(), "address": adv.address if adv else spec.address,
+                             "name": adv.name if adv else spec.name, "sample_rate_hz": prof.sample_rate_hz,
+                             "mounting": spec.mounting}
+        return {"sensors": sensors}
+
+    # ------------------------------------------------------------------ session
+    async def run(self, duration_s: float | None = None, stop: asyncio.Event | None = None) -> SessionResult:
+        """Record until ``duration_s`` (s) passes, ``stop`` is set, or a sensor is lost.
+
+        Raises
+        ------
+        BleError
+            When the sensors cannot be connected at the start (nothing is recorded then;
+            the empty recording is closed).
+        """
+        stopping = stop or asyncio.Event()
+        self._t0 = self.clock.now()
+        self.writer.update_meta(started_at=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                recorder="imu-pipeline record", **self._session_meta())
+        for role, spec in self.specs.items():
+            self.streams[role] = SensorStream(
+                role, self.profiles[role], on_samples=self._on_samples, on_event=self._on_event,
+                address=spec.address, name=spec.name, session_start=self._t0, clock=self.clock,
+                backend=self.backend, scanner_backend=self.scanner_backend, policy=self.policy,
+                scan_timeout_s=self.scan_timeout_s)
+        results = await asyncio.gather(*(s.open() for s in self.streams.values()), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            await asyncio.gather(*(s.close() for s in self.streams.values()))
+            self.writer.close()
+            for e in errors:
+                if not isinstance(e, BleError):
+                    raise e
+            raise BleError("; ".join(str(e) for e in errors)) if len(errors) > 1 else errors[0]
+        self.writer.update_meta(**self._session_meta())
+        self.out("recording: " + ", ".join(f"{r} = {s.advertisement.name or s.advertisement.address}"
+                                           for r, s in self.streams.items() if s.advertisement)
+                 + (f" for {duration_s:g} s" if duration_s else "") + "; Ctrl-C ends the session")
+        supervisors = {role: asyncio.ensure_future(s.supervise(stopping)) for role, s in self.streams.items()}
+        end_reason, lost = "stopped", None
+        next_battery = self.battery_interval_s
+        try:
+            while True:
+                t = self.clock.now() - self._t0
+                for role, task in supervisors.items():
+                    if task.done() and task.exception() is not None:
+                        exc = task.exception()
+                        if isinstance(exc, SensorLostError):
+                            end_reason, lost = str(exc), role
+                        else:
+                            raise exc  # type: ignore[misc]
+                if lost is not None or stopping.is_set():
+                    break
+                if self._failure is not None:
+                    raise self._failure
+                if duration_s is not None and t >= duration_s:
+                    end_reason = "duration"
+                    break
+                wait = self.status_interval_s if duration_s is None else min(self.status_interval_s, duration_s - t)
+                if await sleep_or_until(self.clock, max(0.0, wait), stopping):
+                    continue
+                now = self.clock.now()
+                self.writer.maybe_flush()
+                self.status_out(format_status(now - self._t0, {r: s.status for r, s in self.streams.items()}, now - self._t0))
+                if now - self._t0 >= next_battery:
+                    next_battery += self.battery_interval_s
+                    await asyncio.gather(*(s.poll_battery() for s in self.streams.values()))
+        finally:
+            stopping.set()
+            await asyncio.gather(*supervisors.values(), return_exceptions=True)
+            await asyncio.gather(*(s.close() for s in self.streams.values()), return_exceptions=True)
+            duration = self.clock.now() - self._t0
+            if self.live is not None:
+                try:
+                    for item in self.live.finish() or []:
+                        self.out(str(item))
+                except Exception as e:
+                    self.out(f"live feedback failed at the end ({type(e).__name__}: {e})")
+            result = SessionResult(
+                sensors={r: SensorSummary(s.status.samples, s.status.lost_samples, s.status.loss_is_estimate,
+                                          s.status.decode_errors, s.status.disconnects, s.status.battery_percent)
+                         for r, s in self.streams.items()},
+                duration_s=duration, end_reason=end_reason, lost_sensor=lost)
+            self.writer.update_meta(duration_s=round(duration, 3), end_reason=end_reason,
+                                    ble_summary={r: {"samples": s.samples, "lost_samples": s.lost_samples,
+                                                     "loss_is_estimate": s.loss_is_estimate,
+                                                     "decode_errors": s.decode_errors, "disconnects": s.disconnects}
+                                                 for r, s in result.sensors.items()})
+            self.writer.close()
+        for line in format_summary(result):
+            self.out(line)
+        return result
