@@ -1,0 +1,168 @@
+"""Offline analysis throughput on a 30-minute, two-sensor, 200 Hz simulated recording.
+
+Prints figures only (no asserts). Measures, each as the median of ``--repeats`` runs:
+
+* wall time of ``imu-pipeline analyze REC.csv --json OUT.json`` as a subprocess, with the
+  child's peak RSS (``os.wait4`` rusage ``ru_maxrss``);
+* wall time of the in-process ``read_recording`` + ``analyze_recording``;
+* wall time of a bare ``pd.read_csv(path)`` of the same CSV;
+* ratios: analyze / bare read (target <= 3x) and real time / analyze (target >= 1000x).
+
+With ``--profile`` (or automatically when the 3x target is missed) the in-process run is
+profiled with cProfile and the top functions by cumulative and by own time are printed.
+
+Usage::
+
+    python bench/bench_offline.py [--repeats 5] [--minutes 30] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import platform
+import pstats
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from imu_pipeline.analysis import analyze_recording
+from imu_pipeline.recording import read_recording
+from imu_pipeline.simulate import SimulationOptions, simulate_session, write_simulation
+
+
+def machine() -> str:
+    model = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"nproc={os.cpu_count()} cpu={model!r} python={platform.python_version()}"
+
+
+def make_recording(out_dir: Path, minutes: float, seed: int) -> tuple[Path, float]:
+    # ~4.5 s per rep with the default rest (0.8..2.5 s); a longer rest brings 360 reps to ~30 min.
+    n_reps = max(1, min(500, round(360 * minutes / 30)))
+    opts = SimulationOptions(seed=seed, pose="lying", n_reps=n_reps, thigh_rate_hz=200.0, pelvis_rate_hz=200.0,
+                             noise=1.0, packet_loss=0.01, rest_s=(1.3, 3.0))
+    t0 = time.perf_counter()
+    sim = simulate_session(opts)
+    path = out_dir / "bench_offline.csv"
+    write_simulation(sim, path, overwrite=True)
+    n = sum(len(s) for s in sim.recording.sensors.values())
+    print(f"simulated {n_reps} reps, {sim.duration_s:.0f} s, {n} samples "
+          f"({', '.join(f'{k}: {len(v)}' for k, v in sim.recording.sensors.items())}), "
+          f"{path.stat().st_size / 1e6:.1f} MB CSV in {time.perf_counter() - t0:.1f} s")
+    return path, sim.duration_s
+
+
+def cli_run(path: Path, out_json: Path) -> tuple[float, float]:
+    """Wall time (s) and peak RSS (MiB) of one ``imu-pipeline analyze`` child."""
+    exe = shutil.which("imu-pipeline") or str(Path(sys.executable).with_name("imu-pipeline"))
+    cmd = [exe, "analyze", str(path), "--json", str(out_json), "-q"]
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    err = p.stderr.read().decode() if p.stderr else ""
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{err}")
+    return wall, ru.ru_maxrss / 1024.0  # Linux: KiB
+
+
+def cli_startup() -> float:
+    """Wall time of ``imu-pipeline --help`` (interpreter start + imports, no work)."""
+    exe = shutil.which("imu-pipeline") or str(Path(sys.executable).with_name("imu-pipeline"))
+    t0 = time.perf_counter()
+    subprocess.run([exe, "--help"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - t0
+
+
+def inproc_run(path: Path) -> tuple[float, float, int]:
+    t0 = time.perf_counter()
+    rec = read_recording(path)
+    t1 = time.perf_counter()
+    res = analyze_recording(rec)
+    t2 = time.perf_counter()
+    return t2 - t0, t1 - t0, len(res.reps)
+
+
+def pandas_run(path: Path) -> float:
+    t0 = time.perf_counter()
+    pd.read_csv(path)
+    return time.perf_counter() - t0
+
+
+def profile(path: Path, top: int) -> None:
+    pr = cProfile.Profile()
+    pr.enable()
+    analyze_recording(read_recording(path))
+    pr.disable()
+    for key in ("cumulative", "tottime"):
+        s = io.StringIO()
+        pstats.Stats(pr, stream=s).strip_dirs().sort_stats(key).print_stats(top)
+        print(f"\n--- cProfile, top {top} by {key} ---")
+        print("\n".join(line for line in s.getvalue().splitlines() if line.strip())[:8000])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--minutes", type=float, default=30.0)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--profile", action="store_true", help="always print a cProfile of the in-process run")
+    ap.add_argument("--top", type=int, default=25)
+    args = ap.parse_args(argv)
+
+    print(machine())
+    tmp = Path(tempfile.mkdtemp(prefix="imu_bench_"))
+    try:
+        path, duration = make_recording(tmp, args.minutes, args.seed)
+        # warm-up (imports, page cache), not counted
+        pandas_run(path)
+        cli_wall, cli_rss, inp_wall, inp_read, pd_wall, start = [], [], [], [], [], []
+        n_reps = 0
+        for i in range(args.repeats):
+            w, rss = cli_run(path, tmp / "out.json")
+            cli_wall.append(w)
+            cli_rss.append(rss)
+            a, r, n_reps = inproc_run(path)
+            inp_wall.append(a)
+            inp_read.append(r)
+            pd_wall.append(pandas_run(path))
+            start.append(cli_startup())
+            print(f"run {i + 1}: cli {w:.2f} s ({rss:.0f} MiB)  in-process {a:.2f} s (read {r:.2f} s)  "
+                  f"pd.read_csv {pd_wall[-1]:.2f} s")
+        med = statistics.median
+        c, ip, rd, pw, mem = med(cli_wall), med(inp_wall), med(inp_read), med(pd_wall), med(cli_rss)
+        print(f"\nmedians of {args.repeats} runs, {duration:.0f} s recording, {n_reps} reps found:")
+        print(f"  imu-pipeline analyze (subprocess) : {c:8.2f} s   {duration / c:7.0f}x real time   "
+              f"{c / pw:5.2f}x bare read   peak RSS {mem:.0f} MiB")
+        print(f"  read_recording + analyze_recording: {ip:8.2f} s   {duration / ip:7.0f}x real time   "
+              f"{ip / pw:5.2f}x bare read   (read_recording {rd:.2f} s = {rd / pw:.2f}x bare read)")
+        print(f"  pd.read_csv (bare read)           : {pw:8.2f} s")
+        print(f"  imu-pipeline --help (startup only): {med(start):8.2f} s")
+        ok = c / pw <= 3.0
+        print(f"  target <= 3x bare read (CLI): {'MET' if ok else 'MISSED'}; "
+              f">= 1000x real time (CLI): {'MET' if duration / c >= 1000 else 'MISSED'}")
+        if args.profile or not ok:
+            profile(path, args.top)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
