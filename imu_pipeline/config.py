@@ -40,7 +40,6 @@ class CalibrationConfig:
     neutral_max_rate_deg_s: float = 25.0  # |gyro| below this counts as (quasi-)still
     neutral_max_deviation_deg: float = 40.0  # still moments within this of the declared neutral pose
     min_neutral_s: float = 0.3  # at least this much still time in the neutral pose
-    axis_min_sweep_deg: float = 20.0  # rotation needed to estimate the flexion axis from the motion
     axis_max_correction_deg: float = 25.0  # refined axes further than this from the declared ones: error
     pose_tolerance_deg: float = 45.0  # gravity within this of a pose's vertical decides the pose
 

@@ -118,9 +118,14 @@ class RepSegmenter:
                 # long gap: what happened inside is unknown. A rep under way is closed at the
                 # gap (counted once, flagged); the smoother and baseline restart afterwards.
                 self.lp.reset()
+                was_resting, pre_base = self.state == "base", self.base
                 if self.state in ("up", "down"):
                     out.append(self._close_at_gap())
                 self._reset_base()
+                if was_resting and np.isfinite(pre_base) and x[i] - pre_base >= self.c.min_rep_deg:
+                    # the legs went up while the sensor was away: a rep under way (counted once)
+                    self.state, self.start_t, self.start_base = "up", ti, pre_base
+                    self.peak, self.peak_t, self.gap_in_rep = float(x[i]), ti, True
             xi = float(self.lp.process(x[i:i + 1])[0])
             self.last_t = ti
             self.last_x = xi

@@ -147,7 +147,7 @@ class Recorder:
         self.scan_timeout_s = scan_timeout_s
         self.streams: dict[str, SensorStream] = {}
         self._failure: BaseException | None = None
-        self._t0 = 0.0
+        self.session_start = 0.0
 
     # ------------------------------------------------------------------ callbacks
     def _on_samples(self, sensor: str, t: np.ndarray, acc: np.ndarray, gyr: np.ndarray) -> None:
@@ -196,13 +196,13 @@ class Recorder:
             the empty recording is closed).
         """
         stopping = stop or asyncio.Event()
-        self._t0 = self.clock.now()
+        self.session_start = self.clock.now()
         self.writer.update_meta(started_at=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                                 recorder="imu-pipeline record", **self._session_meta())
         for role, spec in self.specs.items():
             self.streams[role] = SensorStream(
                 role, self.profiles[role], on_samples=self._on_samples, on_event=self._on_event,
-                address=spec.address, name=spec.name, session_start=self._t0, clock=self.clock,
+                address=spec.address, name=spec.name, session_start=self.session_start, clock=self.clock,
                 backend=self.backend, scanner_backend=self.scanner_backend, policy=self.policy,
                 scan_timeout_s=self.scan_timeout_s)
         results = await asyncio.gather(*(s.open() for s in self.streams.values()), return_exceptions=True)
@@ -223,7 +223,7 @@ class Recorder:
         next_battery = self.battery_interval_s
         try:
             while True:
-                t = self.clock.now() - self._t0
+                t = self.clock.now() - self.session_start
                 for role, task in supervisors.items():
                     if task.done() and task.exception() is not None:
                         exc = task.exception()
@@ -243,15 +243,15 @@ class Recorder:
                     continue
                 now = self.clock.now()
                 self.writer.maybe_flush()
-                self.status_out(format_status(now - self._t0, {r: s.status for r, s in self.streams.items()}, now - self._t0))
-                if now - self._t0 >= next_battery:
+                self.status_out(format_status(now - self.session_start, {r: s.status for r, s in self.streams.items()}, now - self.session_start))
+                if now - self.session_start >= next_battery:
                     next_battery += self.battery_interval_s
                     await asyncio.gather(*(s.poll_battery() for s in self.streams.values()))
         finally:
             stopping.set()
             await asyncio.gather(*supervisors.values(), return_exceptions=True)
             await asyncio.gather(*(s.close() for s in self.streams.values()), return_exceptions=True)
-            duration = self.clock.now() - self._t0
+            duration = self.clock.now() - self.session_start
             if self.live is not None:
                 try:
                     for item in self.live.finish() or []:
