@@ -55,7 +55,7 @@ def make_recording(out_dir: Path, minutes: float, seed: int) -> tuple[Path, floa
     # ~4.5 s per rep with the default rest (0.8..2.5 s); a longer rest brings 360 reps to ~30 min.
     n_reps = max(1, min(500, round(360 * minutes / 30)))
     opts = SimulationOptions(seed=seed, pose="lying", n_reps=n_reps, thigh_rate_hz=200.0, pelvis_rate_hz=200.0,
-                             noise=1.0, packet_loss=0.01, rest_s=(1.3, 3.0))
+                             noise=1.0, packet_loss=0.01, rest_s=(1.6, 3.6))
     t0 = time.perf_counter()
     sim = simulate_session(opts)
     path = out_dir / "bench_offline.csv"
