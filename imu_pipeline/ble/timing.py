@@ -86,20 +86,21 @@ class ClockMapper:
         oldest = key - int(math.ceil(self.window_s / self.segment_s))
         for k in [k for k in self._seg if k < oldest or k > key + 1]:
             del self._seg[k]
-        self._refit()
+        self._refit(device_t, o)
 
-    def _refit(self) -> None:
+    def _refit(self, device_t: float, o: float) -> None:
         keys = sorted(self._seg)
         pts = np.array([self._seg[k] for k in keys])  # columns: o_min, d
         if len(keys) >= self.min_fit_segments and (keys[-1] - keys[0]) >= self.min_fit_segments - 1:
-            o, d = pts[:, 0], pts[:, 1]
-            dc = d - d.mean()
+            om, dm = pts[:, 0], pts[:, 1]
+            dc = dm - dm.mean()
             denom = float(dc @ dc)
             if denom > 0:
-                slope = float(dc @ (o - o.mean())) / denom
+                slope = float(dc @ (om - om.mean())) / denom
                 self.drift_ = min(self.max_drift, max(-self.max_drift, slope))
         recent = pts[-self.intercept_segments:]
-        self.offset_s_ = float(np.min(recent[:, 0] - self.drift_ * recent[:, 1]))
+        # the newest point always takes part, so a mapped sample is never later than its receipt
+        self.offset_s_ = float(min(np.min(recent[:, 0] - self.drift_ * recent[:, 1]), o - self.drift_ * device_t))
 
     def map(self, device_t: np.ndarray | float) -> np.ndarray:
         """Session time (s) of device times (s). Call :meth:`observe` first."""
