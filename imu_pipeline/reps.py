@@ -40,6 +40,9 @@ LABEL_HIP_FLEXOR = "hip-flexor-only"
 #: Phases start/end where the hip rate crosses this fraction of its peak (5 %: the usual
 #: onset criterion in movement analysis; 88 % of a minimum-jerk movement lies inside).
 PHASE_FRACTION = 0.05
+#: A gap in hip flexion longer than this (s) ends a rep under way (it is counted once, flagged);
+#: short enough that the live path still reports such a rep within 0.5 s of its last sample.
+GAP_RESET_S = 0.4
 
 
 class CausalLowpass:
@@ -92,7 +95,8 @@ class RepSegmenter:
         self._reset_base()
         self.last_t = -math.inf
         self.gap_in_rep = False
-        self.gap_reset_s = 1.0  # s; a longer gap ends a rep under way
+        self.gap_reset_s = GAP_RESET_S
+        self._closed_by_gap = False
         self.last_x = math.nan
 
     def _reset_base(self, base: float = math.inf, base_t: float = -math.inf, last_low_t: float = -math.inf) -> None:
@@ -105,20 +109,21 @@ class RepSegmenter:
         x = np.asarray(hip_deg, dtype=float)
         out: list[RepBounds] = []
         ok = np.isfinite(x)
-        if not ok.all():
-            # filter runs over finite samples only; a long gap restarts it
-            pass
         for i in range(len(t)):
+            ti = t[i]
             if not ok[i]:
                 if self.state != "base":
                     self.gap_in_rep = True
+                    if ti - self.last_t > self.gap_reset_s:
+                        # the sensor has been away too long: close the rep now (counted once)
+                        out.append(self._close_at_gap())
+                        self._closed_by_gap = True
                 continue
-            ti = t[i]
             if ti - self.last_t > self.gap_reset_s:
                 # long gap: what happened inside is unknown. A rep under way is closed at the
                 # gap (counted once, flagged); the smoother and baseline restart afterwards.
                 self.lp.reset()
-                was_resting, pre_base = self.state == "base", self.base
+                was_resting, pre_base = self.state == "base" and not self._closed_by_gap, self.base
                 if self.state in ("up", "down"):
                     out.append(self._close_at_gap())
                 self._reset_base()
@@ -126,6 +131,7 @@ class RepSegmenter:
                     # the legs went up while the sensor was away: a rep under way (counted once)
                     self.state, self.start_t, self.start_base = "up", ti, pre_base
                     self.peak, self.peak_t, self.gap_in_rep = float(x[i]), ti, True
+            self._closed_by_gap = False
             xi = float(self.lp.process(x[i:i + 1])[0])
             self.last_t = ti
             self.last_x = xi
