@@ -1,0 +1,165 @@
+"""``imu-pipeline`` entry point: help, simulate -> info, and how user mistakes are reported (imu_pipeline/cli.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import HEADER, rest_rows
+from imu_pipeline.cli import main
+from imu_pipeline.recording import info_dict, read_recording
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["info", "--help"], ["simulate", "--help"]])
+def test_help_exits_0(argv: list[str], capsys) -> None:
+    with pytest.raises(SystemExit) as ei:
+        main(argv)
+    assert ei.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: imu-pipeline")
+    if argv[0] == "info":
+        assert "--gap" in out and "recording" in out
+    if argv[0] == "simulate":
+        for opt in ("--seed", "--pose", "--reps", "--thigh-rate", "--pelvis-rate", "--packet-loss", "--disconnect"):
+            assert opt in out
+    if argv[0] == "--help":
+        assert "info" in out and "simulate" in out
+
+
+def test_version(capsys) -> None:
+    with pytest.raises(SystemExit) as ei:
+        main(["--version"])
+    assert ei.value.code == 0
+    assert re.match(r"imu-pipeline \d+\.\d+", capsys.readouterr().out)
+
+
+def test_simulate_then_info(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "s.csv"
+    rc = main(["simulate", str(out), "--reps", "2", "--seed", "4", "--thigh-rate", "52", "--pelvis-rate", "100",
+               "--disconnect"])
+    assert rc == 0
+    said = capsys.readouterr().out
+    assert f"wrote {out}" in said and "2 reps" in said and "thigh 52 Hz, pelvis 100 Hz" in said
+    for name in ("s.csv", "s.json", "s.truth.csv", "s.truth.json"):
+        assert (tmp_path / name).is_file()
+
+    rec = read_recording(out)
+    info = info_dict(rec)
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "recording   s.csv" in text
+    assert f"duration    {info['duration_s']:.2f} s" in text
+    assert "exercise    lying-leg-raise" in text
+    n_thigh, n_pelvis = len(rec.sensors["thigh"]), len(rec.sensors["pelvis"])
+    assert re.search(rf"^thigh\s+{n_thigh} samples, 52\.0 Hz \(declared 52 Hz\)", text, re.M)
+    assert re.search(rf"^pelvis\s+{n_pelvis} samples, 100\.0 Hz \(declared 100 Hz\)", text, re.M)
+    assert "gaps > 0.1 s:" in text and "none" not in text.split("gaps > 0.1 s:")[1].splitlines()[0]
+    (gap,) = info["gaps"]
+    assert re.search(rf"^\s+{gap['sensor']}\s+{gap['start_s']:9.3f} -> {gap['end_s']:9.3f} s  \({gap['duration_s']:.3f} s\)",
+                     text, re.M)
+    assert 2.0 <= gap["duration_s"] <= 5.1
+    assert text.count("event ") == 2 and "disconnected" in text and "reconnected" in text
+
+    assert main(["info", str(out), "--json"]) == 0
+    j = json.loads(capsys.readouterr().out)
+    assert j["sensors"]["thigh"]["samples"] == n_thigh and j["sensors"]["pelvis"]["samples"] == n_pelvis
+    assert len(j["gaps"]) == 1
+
+
+def test_info_without_gaps_says_none(tmp_path: Path, capsys) -> None:
+    p = tmp_path / "r.csv"
+    p.write_text(HEADER + rest_rows(20))
+    assert main(["info", str(p)]) == 0
+    text = capsys.readouterr().out
+    assert "gaps > 0.1 s: none" in text
+    assert "warning: no mounting declared for the thigh sensor" in text
+
+
+def _assert_one_line_error(capsys, rc: int, *fragments: str) -> str:
+    cap = capsys.readouterr()
+    assert rc == 2
+    err = cap.err.strip("\n")
+    assert len(err.splitlines()) == 1, f"expected one line on stderr, got:\n{cap.err}"
+    assert "error:" in err and "Traceback" not in cap.err + cap.out
+    for f in fragments:
+        assert f in err
+    return err
+
+
+def test_info_missing_file(tmp_path: Path, capsys) -> None:
+    rc = main(["info", str(tmp_path / "nope.csv")])
+    err = _assert_one_line_error(capsys, rc, str(tmp_path / "nope.csv"), "no such file")
+    assert err.startswith("imu-pipeline info: error:")
+
+
+@pytest.mark.parametrize("content, fragment", [
+    ('{"format": "imu-pipeline-recording"}\n', "line 1"),
+    (b"\x00\x01\x02binary\x00" * 10, "binary data"),
+    (HEADER + "0.0,knee,0,0,9.81,0,0,0\n", "unknown sensor 'knee'"),
+])
+def test_info_on_a_file_that_is_not_a_recording(tmp_path: Path, capsys, content, fragment: str) -> None:
+    p = tmp_path / "x.csv"
+    if isinstance(content, bytes):
+        p.write_bytes(content)
+    else:
+        p.write_text(content)
+    _assert_one_line_error(capsys, main(["info", str(p)]), str(p), fragment)
+
+
+def test_info_on_a_directory(tmp_path: Path, capsys) -> None:
+    _assert_one_line_error(capsys, main(["info", str(tmp_path)]), "is a directory")
+
+
+def test_info_on_non_utf8_data_is_a_user_error(tmp_path: Path, capsys) -> None:
+    p = tmp_path / "latin1.csv"
+    p.write_bytes(HEADER.encode() + rest_rows(2).encode() + b"0.5,thigh,\xe9,0,9.81,0,0,0\n")
+    try:
+        rc = main(["info", str(p)])
+    except Exception as e:  # noqa: BLE001
+        pytest.fail(f"BUG (recording.py _parse_body): `imu-pipeline info` on a file with non-UTF-8 bytes after the "
+                    f"header ends in a traceback ({type(e).__name__}: {e}) instead of a one-line error, exit 2")
+    _assert_one_line_error(capsys, rc, str(p))
+
+
+def test_simulate_refuses_to_overwrite(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "s.csv"
+    assert main(["simulate", str(out), "--reps", "1"]) == 0
+    capsys.readouterr()
+    _assert_one_line_error(capsys, main(["simulate", str(out), "--reps", "1"]), "already exists", "--force")
+    assert main(["simulate", str(out), "--reps", "1", "--force"]) == 0
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--rest", "3", "1"], "rest_s must be"),
+    (["--mix", "hip-flexor,crunch"], "unknown rep kind(s) ['crunch']"),
+    (["--mix", "swing"], "only in hanging raises"),
+    (["--thigh-rate", "5"], "thigh_rate_hz must be 10..2000 Hz"),
+    (["--packet-loss", "0.9"], "packet_loss must be in [0, 0.5)"),
+])
+def test_simulate_bad_options(tmp_path: Path, capsys, args: list[str], fragment: str) -> None:
+    rc = main(["simulate", str(tmp_path / "s.csv"), *args])
+    err = _assert_one_line_error(capsys, rc, fragment)
+    assert err.startswith("imu-pipeline simulate: error:")
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_simulate_output_name_without_csv_is_a_user_error(tmp_path: Path, capsys) -> None:
+    try:
+        rc = main(["simulate", str(tmp_path / "session.txt"), "--reps", "1"])
+    except Exception as e:  # noqa: BLE001
+        pytest.fail(f"BUG cli.py _cmd_simulate: write_simulation's ValueError ({e}) escapes main() as a traceback; "
+                    "wrap write_simulation in `except ValueError as e: raise UserError(str(e))` (or check the "
+                    "suffix before simulating)")
+    _assert_one_line_error(capsys, rc, "must end in .csv")
+
+
+def test_simulate_same_seed_gives_identical_files(tmp_path: Path, capsys) -> None:
+    for d in ("a", "b"):
+        assert main(["simulate", str(tmp_path / d / "s.csv"), "--reps", "2", "--seed", "5", "--packet-loss", "0.05"]) == 0
+    for name in ("s.csv", "s.json", "s.truth.csv", "s.truth.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    assert main(["simulate", str(tmp_path / "c" / "s.csv"), "--reps", "2", "--seed", "6", "--packet-loss", "0.05"]) == 0
+    assert (tmp_path / "c" / "s.csv").read_bytes() != (tmp_path / "a" / "s.csv").read_bytes()

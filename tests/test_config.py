@@ -1,0 +1,225 @@
+"""Configuration loading and validation (imu_pipeline/config.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from imu_pipeline.config import (
+    ConfigError,
+    FusionConfig,
+    MomentumConfig,
+    PipelineConfig,
+    SensorSpec,
+    config_to_dict,
+    load_config,
+    load_sensor_config,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_TOML = REPO / "configs" / "default.toml"
+
+
+def write(tmp_path: Path, text: str, name: str = "cfg.toml") -> Path:
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def msg(p: Path, rest: str) -> str:
+    return re.escape(str(p)) + rest
+
+
+# --------------------------------------------------------------------------- pipeline config
+
+
+@pytest.mark.skipif(not DEFAULT_TOML.exists(), reason="configs/default.toml not written yet (the lead writes it)")
+def test_default_toml_equals_dataclass_defaults() -> None:
+    cfg = load_config(DEFAULT_TOML)
+    assert config_to_dict(cfg) == config_to_dict(PipelineConfig())
+
+
+@pytest.mark.skipif(not DEFAULT_TOML.exists(), reason="configs/default.toml not written yet (the lead writes it)")
+def test_default_toml_lists_every_key() -> None:
+    import tomllib
+
+    data = tomllib.loads(DEFAULT_TOML.read_text(encoding="utf-8"))
+    for section, values in config_to_dict(PipelineConfig()).items():
+        assert section in data, f"configs/default.toml lacks [{section}]"
+        missing = set(values) - set(data[section])
+        assert not missing, f"configs/default.toml [{section}] lacks {sorted(missing)} (it should document every value)"
+
+
+def test_none_and_empty_file_give_defaults(tmp_path: Path) -> None:
+    assert load_config(None) == PipelineConfig()
+    assert load_config(write(tmp_path, "# nothing\n")) == PipelineConfig()
+
+
+def test_partial_config_overrides_only_given_keys(tmp_path: Path) -> None:
+    p = write(tmp_path, "[fusion]\ngrid_rate_hz = 200\nrest_bias_estimation = false\n"
+                        "[momentum]\nswing_frequency_hz = 0.5\n[smoothness]\nsparc_padlevel = 5\n")
+    cfg = load_config(p)
+    assert cfg.fusion == dataclasses.replace(FusionConfig(), grid_rate_hz=200.0, rest_bias_estimation=False)
+    assert isinstance(cfg.fusion.grid_rate_hz, float)  # ints are accepted for float keys and converted
+    assert cfg.momentum == dataclasses.replace(MomentumConfig(), swing_frequency_hz=0.5)
+    assert cfg.smoothness.sparc_padlevel == 5
+    assert cfg.reps == PipelineConfig().reps
+
+
+def test_unknown_section(tmp_path: Path) -> None:
+    p = write(tmp_path, "[fusoin]\ngrid_rate_hz = 100\n")
+    with pytest.raises(ConfigError, match=msg(p, r": unknown section\(s\) \['fusoin'\]; known: fusion")):
+        load_config(p)
+
+
+def test_unknown_key(tmp_path: Path) -> None:
+    p = write(tmp_path, "[reps]\nmin_rep_degrees = 30\n")
+    with pytest.raises(ConfigError, match=msg(p, r": \[reps\]: unknown key\(s\) \['min_rep_degrees'\]; known keys: min_rep_deg")):
+        load_config(p)
+
+
+@pytest.mark.parametrize("line, key, what", [
+    ('[fusion]\ngrid_rate_hz = "fast"', r"\[fusion\]\.grid_rate_hz", "expected a number, got 'fast'"),
+    ("[fusion]\nrest_bias_estimation = 1", r"\[fusion\]\.rest_bias_estimation", "expected true or false, got 1"),
+    ("[smoothness]\nsparc_padlevel = 4.0", r"\[smoothness\]\.sparc_padlevel", "expected a whole number, got 4.0"),
+    ("[smoothness]\nsparc_padlevel = true", r"\[smoothness\]\.sparc_padlevel", "expected a whole number, got True"),
+    ("[labels]\nstill_pelvis_deg = true", r"\[labels\]\.still_pelvis_deg", "expected a number, got True"),
+    ("[momentum]\nswing_frequency_hz = [0.3]", r"\[momentum\]\.swing_frequency_hz", r"expected a number"),
+    ("[reps]\nsettle_s = nan", r"\[reps\]\.settle_s", "NaN is not allowed"),
+    ("fusion = 3", r"\[fusion\]", "expected a table"),
+])
+def test_wrong_type(tmp_path: Path, line: str, key: str, what: str) -> None:
+    p = write(tmp_path, line + "\n")
+    with pytest.raises(ConfigError, match=msg(p, r": " + key + ": " + what)):
+        load_config(p)
+
+
+@pytest.mark.parametrize("section, key", [
+    ("fusion", "tau_acc_s"), ("calibration", "min_neutral_s"), ("reps", "settle_s"),
+    ("labels", "still_pelvis_deg"), ("momentum", "max_rate_deg_s"), ("smoothness", "sparc_cutoff_hz"),
+])
+def test_negative_value(tmp_path: Path, section: str, key: str) -> None:
+    p = write(tmp_path, f"[{section}]\n{key} = -1\n")
+    with pytest.raises(ConfigError, match=msg(p, rf": \[{section}\]\.{key}: must not be negative, got -1.0")):
+        load_config(p)
+
+
+def test_negative_integer_value(tmp_path: Path) -> None:
+    p = write(tmp_path, "[smoothness]\nsparc_padlevel = -1\n")
+    try:
+        cfg = load_config(p)
+    except ConfigError as e:
+        assert str(p) in str(e) and "sparc_padlevel" in str(e)
+    else:
+        pytest.fail(
+            f"BUG config.py _check_ranges: only float fields are checked for negative values, so "
+            f"sparc_padlevel = -1 is accepted (got {cfg.smoothness.sparc_padlevel}); check ints too "
+            "(isinstance(v, (int, float)) and not isinstance(v, bool))")
+
+
+@pytest.mark.parametrize("text, key, what", [
+    ("[fusion]\ngrid_rate_hz = 0", r"\[fusion\]\.grid_rate_hz", "expected 1..2000 Hz"),
+    ("[fusion]\ngrid_rate_hz = 5000", r"\[fusion\]\.grid_rate_hz", "expected 1..2000 Hz"),
+    ("[fusion]\nmax_gap_s = 0", r"\[fusion\]\.max_gap_s", "must be positive"),
+    ("[reps]\nreturn_fraction = 1.5", r"\[reps\]\.return_fraction", r"expected a fraction in \(0, 1\]"),
+    ("[reps]\nmin_rep_deg = 2", r"\[reps\]\.min_rep_deg", "must exceed onset_deg"),
+    ("[momentum]\nswing_frequency_hz = 0", r"\[momentum\]\.swing_frequency_hz", "must be positive"),
+])
+def test_out_of_range(tmp_path: Path, text: str, key: str, what: str) -> None:
+    p = write(tmp_path, text + "\n")
+    with pytest.raises(ConfigError, match=msg(p, r": " + key + ".*" + what)):
+        load_config(p)
+
+
+def test_bad_toml_names_file_and_line(tmp_path: Path) -> None:
+    p = write(tmp_path, "[fusion]\ngrid_rate_hz = 100\nmax_gap_s = = 0.1\n")
+    with pytest.raises(ConfigError, match=msg(p, r": not valid TOML \(.*line 3")):
+        load_config(p)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=msg(tmp_path / "nope.toml", ": no such config file")):
+        load_config(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize("kind", ["directory", "not-utf8"])
+def test_unreadable_config_gives_config_error(tmp_path: Path, kind: str) -> None:
+    if kind == "directory":
+        p = tmp_path / "cfg.d"
+        p.mkdir()
+    else:
+        p = tmp_path / "latin1.toml"
+        p.write_bytes(b'[fusion]\n# r\xe9glage\ngrid_rate_hz = 100\n')
+    try:
+        load_config(p)
+    except ConfigError as e:
+        assert str(p) in str(e)
+    except Exception as e:  # noqa: BLE001
+        pytest.fail(f"BUG config.py load_config: a {kind} config raises {type(e).__name__} ({e}) instead of a "
+                    "ConfigError naming the file; check p.is_file() and catch UnicodeDecodeError/OSError around "
+                    "p.read_text (same in load_sensor_config)")
+
+
+# --------------------------------------------------------------------------- sensor config
+
+GOOD_SENSORS = """
+[[sensor]]
+role = "thigh"
+address = "C4:7D:12:34:56:78"
+profile = "metawear"
+sample_rate_hz = 100
+mounting = { x = "superior", y = "right" }
+
+[[sensor]]
+role = "pelvis"
+name = "MetaWear"
+mounting = { x = "right", y = "anterior" }
+options = { range_g = 8 }
+"""
+
+
+def test_sensor_config_happy_path(tmp_path: Path) -> None:
+    specs = load_sensor_config(write(tmp_path, GOOD_SENSORS, "sensors.toml"))
+    assert specs == [
+        SensorSpec(role="thigh", address="C4:7D:12:34:56:78", profile="metawear", sample_rate_hz=100,
+                   mounting={"x": "superior", "y": "right"}),
+        SensorSpec(role="pelvis", name="MetaWear", mounting={"x": "right", "y": "anterior"},
+                   options={"range_g": 8}),
+    ]
+
+
+def _two(thigh: str, pelvis: str) -> str:
+    return f"[[sensor]]\n{thigh}\n\n[[sensor]]\n{pelvis}\n"
+
+
+@pytest.mark.parametrize("text, what", [
+    (_two('address = "A"', 'role = "pelvis"\naddress = "B"'), r": sensor\[0\]\.role: expected 'thigh' or 'pelvis', got None"),
+    (_two('role = "knee"\naddress = "A"', 'role = "pelvis"\naddress = "B"'), r": sensor\[0\]\.role: expected 'thigh' or 'pelvis', got 'knee'"),
+    ('[[sensor]]\nrole = "thigh"\naddress = "A"\n', r": expected exactly one sensor with role 'pelvis', found 0"),
+    (_two('role = "thigh"\naddress = "A"', 'role = "thigh"\naddress = "B"'), r": expected exactly one sensor with role 'thigh', found 2"),
+    (_two('role = "thigh"\naddress = "A"', 'role = "pelvis"\nsample_rate_hz = 100'),
+     r": sensor\[1\]: give an 'address' \(see `imu-pipeline scan`\) or a 'name'"),
+    (_two('role = "thigh"\naddress = "A"\nmounting = { x = "superior", y = "inferior" }', 'role = "pelvis"\naddress = "B"'),
+     r": sensor\[0\]\.mounting: x='superior' and y='inferior' are not perpendicular"),
+    (_two('role = "thigh"\naddress = "A"', 'role = "pelvis"\naddress = "B"\nmounting = { x = "front", y = "left" }'),
+     r": sensor\[1\]\.mounting\.x: unknown direction 'front'"),
+    (_two('role = "thigh"\naddress = "A"\nsample_rate_hz = 0', 'role = "pelvis"\naddress = "B"'),
+     r": sensor\[0\]\.sample_rate_hz: expected a positive number, got 0"),
+    (_two('role = "thigh"\naddress = "A"\nrate = 100', 'role = "pelvis"\naddress = "B"'),
+     r": sensor\[0\]: unknown key\(s\) \['rate'\]"),
+    ('[sensor]\nrole = "thigh"\n', r": expected \[\[sensor\]\] tables"),
+    ("", r": expected \[\[sensor\]\] tables"),
+    ('[[sensor]]\nrole = "thigh\n', r": not valid TOML"),
+])
+def test_sensor_config_errors(tmp_path: Path, text: str, what: str) -> None:
+    p = write(tmp_path, text, "sensors.toml")
+    with pytest.raises(ConfigError, match=msg(p, what)):
+        load_sensor_config(p)
+
+
+def test_sensor_config_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=msg(tmp_path / "s.toml", ": no such sensor config file")):
+        load_sensor_config(tmp_path / "s.toml")
