@@ -91,19 +91,31 @@ class FakeWorld:
     def schedule(self, t: float, fn: Callable[[], object]) -> None:
         heapq.heappush(self._heap, (t, next(self._seq), fn))
 
+    async def _let_others_run(self) -> None:
+        """Yield until no other callback is ready, so time only moves when everyone waits on it.
+
+        Reads the event loop's ready queue (a CPython implementation detail; without it, a
+        fixed number of yields is used).
+        """
+        loop = asyncio.get_running_loop()
+        ready = getattr(loop, "_ready", None)
+        for _ in range(100_000):
+            await asyncio.sleep(0)
+            if ready is None:
+                if _ >= 50:
+                    return
+            elif not ready:
+                return
+
     async def run(self) -> None:
-        idle = 0
         while True:
+            await self._let_others_run()
             if not self._heap:
-                idle += 1
-                await asyncio.sleep(0 if idle < 100 else 0.001)
+                await asyncio.sleep(0.001)  # nothing scheduled: someone waits on real I/O or nothing
                 continue
-            idle = 0
             t, _, fn = heapq.heappop(self._heap)
             self.clock.t = max(self.clock.t, t)
             fn()
-            for _ in range(3):
-                await asyncio.sleep(0)
 
     @contextlib.asynccontextmanager
     async def running(self):
@@ -302,6 +314,7 @@ class Truth:
     t: list[float]
     acc: list[np.ndarray]
     gyr: list[np.ndarray]
+    k: list[int]
 
     def arrays(self, t0: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return np.asarray(self.t) - t0, np.asarray(self.acc), np.asarray(self.gyr)
@@ -361,7 +374,7 @@ class FakeDevice:
         self.client: FakeClientBackend | None = None
         self.available = True
         self.streaming = False
-        self.truth = Truth([], [], [])
+        self.truth = Truth([], [], [], [])
         self.injected_lost_samples = 0
         self.packets_sent = 0
         self.malformed_sent = 0
@@ -369,6 +382,7 @@ class FakeDevice:
         self._generation = 0
         self._last_delivery = -math.inf
         self._k = 0
+        self._k0: int | None = None  # sample number of the first sample streamed: motion row 0
         self._buffer: list[tuple[int, float]] = []
 
     # ----- GATT
@@ -446,6 +460,8 @@ class FakeDevice:
         self._generation += 1
         now = self.world.clock.t
         self._k = max(self._k, int(math.ceil((now - self.t_origin) / self.true_period())))
+        if self._k0 is None:
+            self._k0 = self._k
         self._buffer = []
         self._schedule_sample(self._generation)
 
@@ -455,7 +471,7 @@ class FakeDevice:
 
     def _schedule_sample(self, gen: int) -> None:
         assert self.world is not None
-        if self._k >= len(self.motion):
+        if self._k - (self._k0 or 0) >= len(self.motion):
             return
         self.world.schedule(self.sample_time(self._k), lambda: self._take_sample(gen))
 
@@ -482,7 +498,8 @@ class FakeDevice:
         assert self.world is not None
         pkt_no = self.packets_sent
         self.packets_sent += 1
-        ks = [k for k, _ in batch]
+        assert self._k0 is not None
+        ks = [k - self._k0 for k, _ in batch]  # motion rows
         payload = self.encode_packet(pkt_no, ks)
         if pkt_no in self.lost_packets:
             self.injected_lost_samples += len(ks)
@@ -492,11 +509,12 @@ class FakeDevice:
 
         def deliver() -> None:
             if client is not None and client is self.client and client.deliver(self.notify_uuid, payload):
-                for k, t in batch:
+                for k, (_, t) in zip(ks, batch):
                     a, g = self.sent_values(k)
                     self.truth.t.append(t)
                     self.truth.acc.append(a)
                     self.truth.gyr.append(g)
+                    self.truth.k.append(k)
 
         self.world.schedule(t_deliver, deliver)
         if self.malformed_every and pkt_no % self.malformed_every == self.malformed_every - 1:
@@ -554,6 +572,7 @@ class FakeWitMotion(FakeDevice):
                 assert self.world is not None
                 self.t_origin = self.world.clock.t  # the sampling timer restarts
                 self._k = 0
+                self._k0 = None
                 if was:
                     self.start_stream()
             elif data[2] == 0x27 and data[3] == 0x64:
@@ -609,7 +628,7 @@ class FakeMovesense(FakeDevice):
             self.reply(bytes([1, data[1]]) + b"Hello")
 
     def encode_packet(self, pkt_no: int, ks: list[int]) -> bytes:
-        ts = (self.timestamp_offset_ms + int(round(1000.0 * ks[0] / self.rate_hz))) % 2**32
+        ts = (self.timestamp_offset_ms + int(round(1000.0 * (ks[0] + (self._k0 or 0)) / self.rate_hz))) % 2**32
         acc = np.asarray([self.motion.acc[k] for k in ks], dtype="<f4")
         gyr = np.asarray([self.motion.gyr[k] / DEG for k in ks], dtype="<f4")
         return bytes([2, self.reference or 0]) + struct.pack("<I", ts) + acc.tobytes() + gyr.tobytes()
