@@ -67,8 +67,8 @@ def make_recording(out_dir: Path, minutes: float, seed: int) -> tuple[Path, floa
     return path, sim.duration_s
 
 
-def cli_run(path: Path, out_json: Path) -> tuple[float, float]:
-    """Wall time (s) and peak RSS (MiB) of one ``imu-pipeline analyze`` child."""
+def cli_run(path: Path, out_json: Path) -> tuple[float, float, float]:
+    """Wall time (s), peak RSS (MiB) and CPU time (user+sys, s) of one ``imu-pipeline analyze`` child."""
     exe = shutil.which("imu-pipeline") or str(Path(sys.executable).with_name("imu-pipeline"))
     cmd = [exe, "analyze", str(path), "--json", str(out_json), "-q"]
     t0 = time.perf_counter()
@@ -79,7 +79,7 @@ def cli_run(path: Path, out_json: Path) -> tuple[float, float]:
     err = p.stderr.read().decode() if p.stderr else ""
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{err}")
-    return wall, ru.ru_maxrss / 1024.0  # Linux: KiB
+    return wall, ru.ru_maxrss / 1024.0, ru.ru_utime + ru.ru_stime  # ru_maxrss: KiB on Linux
 
 
 def cli_startup() -> float:
@@ -132,24 +132,25 @@ def main(argv: list[str] | None = None) -> int:
         path, duration = make_recording(tmp, args.minutes, args.seed)
         # warm-up (imports, page cache), not counted
         pandas_run(path)
-        cli_wall, cli_rss, inp_wall, inp_read, pd_wall, start = [], [], [], [], [], []
+        cli_wall, cli_rss, cli_cpu, inp_wall, inp_read, pd_wall, start = [], [], [], [], [], [], []
         n_reps = 0
         for i in range(args.repeats):
-            w, rss = cli_run(path, tmp / "out.json")
+            w, rss, cpu = cli_run(path, tmp / "out.json")
             cli_wall.append(w)
+            cli_cpu.append(cpu)
             cli_rss.append(rss)
             a, r, n_reps = inproc_run(path)
             inp_wall.append(a)
             inp_read.append(r)
             pd_wall.append(pandas_run(path))
             start.append(cli_startup())
-            print(f"run {i + 1}: cli {w:.2f} s ({rss:.0f} MiB)  in-process {a:.2f} s (read {r:.2f} s)  "
+            print(f"run {i + 1}: cli {w:.2f} s (cpu {cpu:.2f} s, {rss:.0f} MiB)  in-process {a:.2f} s (read {r:.2f} s)  "
                   f"pd.read_csv {pd_wall[-1]:.2f} s")
         med = statistics.median
         c, ip, rd, pw, mem = med(cli_wall), med(inp_wall), med(inp_read), med(pd_wall), med(cli_rss)
         print(f"\nmedians of {args.repeats} runs, {duration:.0f} s recording, {n_reps} reps found:")
         print(f"  imu-pipeline analyze (subprocess) : {c:8.2f} s   {duration / c:7.0f}x real time   "
-              f"{c / pw:5.2f}x bare read   peak RSS {mem:.0f} MiB")
+              f"{c / pw:5.2f}x bare read   peak RSS {mem:.0f} MiB   CPU {med(cli_cpu):.2f} s")
         print(f"  read_recording + analyze_recording: {ip:8.2f} s   {duration / ip:7.0f}x real time   "
               f"{ip / pw:5.2f}x bare read   (read_recording {rd:.2f} s = {rd / pw:.2f}x bare read)")
         print(f"  pd.read_csv (bare read)           : {pw:8.2f} s")
