@@ -61,10 +61,10 @@ def rss_mib() -> float:
 
 
 def make_session(minutes: float, seed: int):
-    # ~7.4 s per rep with 4..6 s rest: 490 reps (the simulator's limit is 500) ~ 60 min
+    # ~7.6 s per rep with 4.8..6.8 s rest: 490 reps (the simulator's limit is 500) ~ 62 min
     n_reps = max(1, min(500, round(490 * minutes / 60)))
     opts = SimulationOptions(seed=seed, pose="lying", n_reps=n_reps, thigh_rate_hz=RATE_HZ, pelvis_rate_hz=RATE_HZ,
-                             noise=1.0, packet_loss=0.01, rest_s=(4.0, 6.0))
+                             noise=1.0, packet_loss=0.01, rest_s=(4.8, 6.8))
     t0 = time.perf_counter()
     sim = simulate_session(opts)
     print(f"simulated {n_reps} reps, {sim.duration_s / 60:.1f} min, "
