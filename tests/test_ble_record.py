@@ -257,3 +257,49 @@ def test_record_command_reports_bluetooth_off(tmp_path: Path) -> None:
 
     with pytest.raises(UserError, match="Bluetooth is off"):
         asyncio.run(main())
+
+
+def test_record_feeds_the_real_live_pipeline(tmp_path: Path) -> None:
+    """``record`` builds imu_pipeline.live.LivePipeline from the sensor config and prints its reps."""
+    from imu_pipeline.ble.commands import default_live
+
+    sim = simulate_session(SimulationOptions(seed=21, pose="lying", n_reps=3, thigh_rate_hz=100.0,
+                                             pelvis_rate_hz=104.0, packet_loss=0.0))
+    mounting = {s: sim.recording.sensor_meta(s).get("mounting") for s in ("thigh", "pelvis")}
+    assert all(mounting.values())
+    cfg = tmp_path / "sensors.toml"
+    cfg.write_text("".join(f"""
+[[sensor]]
+role = "{role}"
+address = "{addr}"
+profile = "{prof}"
+sample_rate_hz = {rate}
+mounting = {{ x = "{mounting[role]['x']}", y = "{mounting[role]['y']}" }}
+""" for role, addr, prof, rate in (("thigh", THIGH, "witmotion", 100), ("pelvis", PELVIS, "movesense", 104))))
+    world = FakeWorld(seed=10)
+    for role, addr, cls in (("thigh", THIGH, FakeWitMotion), ("pelvis", PELVIS, FakeMovesense)):
+        s = sim.recording.sensors[role]
+        world.add(cls(addr, f"{role}-dev", Motion(s.acc, s.gyr), rate_hz=10.0, seed=3))
+    made: list[Any] = []
+
+    def factory(specs: list[SensorSpec]) -> Any:
+        live = default_live(specs)
+        made.append(live)
+        return live
+
+    lines: list[str] = []
+
+    async def main() -> SessionResult:
+        async with world.running():
+            return await record_async(_args("record", str(tmp_path / "live.csv"), "--sensors", str(cfg),
+                                            "--duration", f"{sim.duration_s - 1:.1f}"),
+                                      backend=world.client_backend(), scanner_backend=world.scanner_backend(),
+                                      clock=world.clock, out=lines.append, status_out=lambda s: None,
+                                      live_factory=factory)
+
+    asyncio.run(main())
+    live = made[0]
+    assert type(live).__name__ == "LivePipeline"
+    assert not any("live feedback failed" in line for line in lines)
+    rep_lines = [line for line in lines if line in {str(r) for r in live.reps}]
+    assert len(rep_lines) == len(live.reps)

@@ -28,6 +28,10 @@ from .profile import DeviceProfile
 from .reader import ReconnectPolicy, SensorStream, SensorStatus
 
 
+#: Waits shorter than this (s) end the session instead (a float clock cannot always advance by less).
+MIN_WAIT_S = 1e-3
+
+
 class LiveFeedback(Protocol):
     """What the recorder feeds: ``push`` per batch of samples, ``finish`` at the end.
 
@@ -235,7 +239,7 @@ class Recorder:
                     break
                 if self._failure is not None:
                     raise self._failure
-                if duration_s is not None and t >= duration_s:
+                if duration_s is not None and t >= duration_s - MIN_WAIT_S:
                     end_reason = "duration"
                     break
                 wait = self.status_interval_s if duration_s is None else min(self.status_interval_s, duration_s - t)
