@@ -64,6 +64,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         opts = SimulationOptions.from_cli(args)
     except ValueError as e:
         raise UserError(str(e)) from None
+    if not str(args.out).endswith(".csv"):
+        raise UserError(f"{args.out}: the recording name must end in .csv")
     sim = simulate_session(opts)
     paths = write_simulation(sim, args.out, overwrite=args.force)
     n = len(sim.truth_reps)
@@ -102,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Modules that add their own subcommands through ``register(subparsers)``.
-COMMAND_MODULES = ("imu_pipeline.analyze_cli", "imu_pipeline.live_cli", "imu_pipeline.ble.commands")
+COMMAND_MODULES = ("imu_pipeline.analyze_cli", "imu_pipeline.live_cli", "imu_pipeline.evaluate", "imu_pipeline.ble.commands")
 
 
 def _extra_commands() -> list:

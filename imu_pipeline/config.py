@@ -54,6 +54,7 @@ class RepConfig:
     settle_s: float = 0.25  # the angle stays near its minimum this long -> the rep has ended
     reversal_deg: float = 5.0  # or it rises again this much above the minimum (touch-and-go)
     smoothing_hz: float = 6.0  # low-pass applied before segmentation (features use raw angles)
+    resume_min_deg: float = 20.0  # data resuming after a gap this far above the rest level: a rep
 
 
 @dataclass
@@ -143,7 +144,7 @@ def _section_from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
 def _check_ranges(obj: Any, where: str) -> None:
     for f in dataclasses.fields(obj):
         v = getattr(obj, f.name)
-        if isinstance(v, float) and not isinstance(v, bool) and v < 0:
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0:
             raise ConfigError(f"{where}.{f.name}: must not be negative, got {v}")
     if isinstance(obj, FusionConfig):
         if obj.grid_rate_hz <= 0 or obj.grid_rate_hz > 2000:
@@ -174,13 +175,22 @@ def load_config(path: str | os.PathLike[str] | None = None) -> PipelineConfig:
     if path is None:
         return PipelineConfig()
     p = Path(path)
+    return config_from_dict(_read_toml(p, "config"), str(p))
+
+
+def _read_toml(p: Path, what: str) -> dict[str, Any]:
     if not p.exists():
-        raise ConfigError(f"{p}: no such config file")
+        raise ConfigError(f"{p}: no such {what} file")
+    if not p.is_file():
+        raise ConfigError(f"{p}: is not a file; expected a {what} TOML file")
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        return tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p}: not valid TOML ({e})") from None
-    return config_from_dict(data, str(p))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text; expected a {what} TOML file") from None
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot be read ({e.strerror})") from None
 
 
 def config_to_dict(cfg: PipelineConfig) -> dict[str, Any]:
@@ -209,12 +219,7 @@ class SensorSpec:
 def load_sensor_config(path: str | os.PathLike[str]) -> list[SensorSpec]:
     """Load ``[[sensor]]`` tables; exactly one thigh and one pelvis sensor."""
     p = Path(path)
-    if not p.exists():
-        raise ConfigError(f"{p}: no such sensor config file")
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: not valid TOML ({e})") from None
+    data = _read_toml(p, "sensor config")
     tables = data.get("sensor")
     if not isinstance(tables, list) or not tables:
         raise ConfigError(f"{p}: expected [[sensor]] tables (one for the thigh, one for the pelvis)")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import vqf
+from scipy.interpolate import Akima1DInterpolator
 
 from .config import FusionConfig
 from .frames import up_in_sensor_frame
@@ -77,7 +78,13 @@ def uniform_block(t: np.ndarray, acc: np.ndarray, gyr: np.ndarray, rate_hz: floa
     n = int(np.floor((t[-1] - t[0]) * rate_hz + 1e-9)) + 1
     tu = t[0] + np.arange(n) / rate_hz
     au = np.column_stack([np.interp(tu, t, acc[:, i]) for i in range(3)])
-    gu = np.column_stack([np.interp(tu, t, gyr[:, i]) for i in range(3)])
+    if len(t) >= 5 and np.max(np.diff(t)) > 1.5 / rate_hz:
+        # lost packets: a straight line through the missing angular rate loses the rotation of a
+        # fast movement for good (the integral is what matters); Akima's local cubic keeps the
+        # curvature without overshooting at noise
+        gu = Akima1DInterpolator(t, gyr, axis=0)(tu)
+    else:
+        gu = np.column_stack([np.interp(tu, t, gyr[:, i]) for i in range(3)])
     return tu, au, gu
 
 

@@ -8,10 +8,12 @@ frame.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import math
 import os
+import re
 import time
 import warnings as _warnings
 from collections.abc import Mapping
@@ -196,9 +198,12 @@ def read_recording(
             warn.append(f"{path}: line {nlines} is cut off (the session probably ended abruptly); dropped it")
             raw = raw[: cut + 1]
     try:
-        text_head = raw[: raw.find(b"\n")].decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise _fail(path, 1, None, "not UTF-8 text; this is not a recording CSV") from None
+        raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise _fail(path, line, None, "not UTF-8 text (a byte that is not a character); this is not a "
+                    "recording CSV, or the file is damaged") from None
+    text_head = raw[: raw.find(b"\n")].decode("utf-8-sig")
     header = [h.strip() for h in text_head.strip().split(",")]
     missing = [c for c in CSV_COLUMNS if c not in header]
     extra = [c for c in header if c not in CSV_COLUMNS]
@@ -212,6 +217,8 @@ def read_recording(
     if len(set(header)) != len(header):
         raise _fail(path, 1, None, "duplicate column names in the header")
 
+    if re.search(rb"\n[ \t\r]+\n", raw):  # lines of only spaces are blank lines
+        raw = re.sub(rb"(?m)^[ \t\r]+$", b"", raw)
     df = _parse_body(path, raw, header)
     # blank lines: tolerated and skipped
     blank = df[SENSOR_COL].isna() & df[list(NUMERIC_COLS)].isna().all(axis=1)
@@ -228,11 +235,12 @@ def read_recording(
     if bad.any():
         r, c = np.argwhere(bad)[0]
         raise _fail(path, int(lines[r]), NUMERIC_COLS[c], "empty or non-finite value; expected a number")
-    sensor = df[SENSOR_COL].astype(str).str.strip().to_numpy()
+    sensor = df[SENSOR_COL].fillna("").astype(str).str.strip().to_numpy()
     unknown = ~np.isin(sensor, SENSORS)
     if unknown.any():
         r = int(np.flatnonzero(unknown)[0])
-        raise _fail(path, int(lines[r]), SENSOR_COL, f"unknown sensor {sensor[r]!r}; expected 'thigh' or 'pelvis'")
+        what = "empty sensor name" if sensor[r] == "" else f"unknown sensor {sensor[r]!r}"
+        raise _fail(path, int(lines[r]), SENSOR_COL, f"{what}; expected 'thigh' or 'pelvis'")
 
     t = num[:, 0]
     sensors: dict[str, SensorSamples] = {}
@@ -271,32 +279,37 @@ def read_recording(
 def _parse_body(path: Path, raw: bytes, header: list[str]) -> pd.DataFrame:
     dtypes = {c: np.float64 for c in NUMERIC_COLS}
     dtypes[SENSOR_COL] = object
+    names = header  # stripped names: 'time_s, sensor' is read like 'time_s,sensor'
     try:
         return pd.read_csv(io.BytesIO(raw), dtype=dtypes, skip_blank_lines=False, encoding="utf-8-sig",
-                           na_filter=True, keep_default_na=False, na_values=[""], engine="c")
-    except (ValueError, pd.errors.ParserError) as first_error:
+                           na_filter=True, keep_default_na=False, na_values=[""], engine="c",
+                           header=0, names=names, skipinitialspace=True)
+    except (ValueError, pd.errors.ParserError):
         pass
     # slow path: find the offending line and column
     try:
         df = pd.read_csv(io.BytesIO(raw), dtype=str, skip_blank_lines=False, encoding="utf-8-sig",
-                         keep_default_na=False)
+                         keep_default_na=False, header=0, names=names, skipinitialspace=True)
     except pd.errors.ParserError as e:
         msg = str(e)
         line = None
-        import re
-
         m = re.search(r"line (\d+)", msg)
         if m:
             line = int(m.group(1))
         raise _fail(path, line, None, f"wrong number of fields ({msg.split(':')[-1].strip()}); "
                     f"every line needs {len(CSV_COLUMNS)} comma-separated values") from None
     for c in NUMERIC_COLS:
-        col = df[c].str.strip()
+        col = df[c].fillna("").str.strip()
         conv = pd.to_numeric(col, errors="coerce")
         badm = conv.isna() & (col != "")
         if badm.any():
             r = int(np.flatnonzero(badm.to_numpy())[0])
             raise _fail(path, r + 2, c, f"{df[c].iloc[r]!r} is not a number")
+    # numbers parse one by one: the fast parser tripped over something else on some line
+    lines = raw.decode("utf-8-sig").split("\n")
+    for i, ln in enumerate(lines[1:], start=2):
+        if ln.strip() and ln.count(",") != len(CSV_COLUMNS) - 1:
+            raise _fail(path, i, None, f"expected {len(CSV_COLUMNS)} comma-separated values, found {ln.count(',') + 1}")
     raise _fail(path, None, None, "could not parse the file as CSV")  # pragma: no cover
 
 
@@ -352,7 +365,7 @@ def validate_meta(meta: Any, where: str) -> None:
         if not isinstance(sm, dict):
             raise RecordingError(f"{where}: sensors.{name} must be an object")
         rate = sm.get("sample_rate_hz")
-        if rate is not None and (not isinstance(rate, (int, float)) or isinstance(rate, bool) or not rate > 0):
+        if rate is not None and (not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 < rate < 1e5):
             raise RecordingError(f"{where}: sensors.{name}.sample_rate_hz must be a positive number, got {rate!r}")
         if "mounting" in sm and sm["mounting"] is not None:
             try:
@@ -458,7 +471,7 @@ class RecordingWriter:
         self.flush_interval_s = float(flush_interval_s)
         self.fsync = fsync
         self.meta: dict[str, Any] = {"format": FORMAT_NAME, "version": FORMAT_VERSION}
-        self.meta.update(dict(meta or {}))
+        self.meta.update(copy.deepcopy(dict(meta or {})))
         self.meta.setdefault("events", [])
         self.rows_written = 0
         self._pending: list[str] = []
@@ -483,6 +496,9 @@ class RecordingWriter:
         g = np.atleast_2d(np.asarray(gyr, dtype=np.float64))
         if not (a.shape == (t.size, 3) and g.shape == (t.size, 3)):
             raise ValueError(f"shapes do not match: time {t.shape}, acc {a.shape}, gyr {g.shape}")
+        if not (np.isfinite(t).all() and np.isfinite(a).all() and np.isfinite(g).all()):
+            raise ValueError(f"{self.path}: refusing to write NaN/inf samples of the {sensor} sensor "
+                             "(format v1 never invents or blanks samples)")
         self._pending.append(_fmt_rows(sensor, t, a, g))
         self.rows_written += t.size
         self.maybe_flush()

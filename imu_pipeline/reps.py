@@ -127,7 +127,7 @@ class RepSegmenter:
                 if self.state in ("up", "down"):
                     out.append(self._close_at_gap())
                 self._reset_base()
-                if was_resting and np.isfinite(pre_base) and x[i] - pre_base >= self.c.min_rep_deg:
+                if was_resting and np.isfinite(pre_base) and x[i] - pre_base >= self.c.resume_min_deg:
                     # the legs went up while the sensor was away: a rep under way (counted once)
                     self.state, self.start_t, self.start_base = "up", ti, pre_base
                     self.peak, self.peak_t, self.gap_in_rep = float(x[i]), ti, True
@@ -233,6 +233,7 @@ class Rep:
     swing_amplitude_deg: float | None
     ended_by: str
     has_gap: bool
+    pelvis_coverage: float = 1.0
     decided_by: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -344,6 +345,11 @@ def rep_features(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, i
     peak_hip = float(hip[ipk])
     peak_t = float(t[ipk])
     tilt0 = _at(w, w.tilt_deg, b.start_s, 0.1)
+    if not np.isfinite(tilt0):
+        # the pelvis was away at the start: its last known tilt before the rep is the reference
+        before = np.flatnonzero(np.isfinite(w.tilt_deg) & (w.time_s < b.start_s) & (w.time_s > b.start_s - 10))
+        if before.size:
+            tilt0 = float(w.tilt_deg[before[-1]])
     rel = tilt - tilt0
     rel_f = np.where(np.isfinite(rel), rel, -np.inf)
     ipt = int(np.argmax(rel_f))
@@ -415,6 +421,12 @@ def rep_features(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, i
                 reasons.append("swing")
                 decided["swing"] = f"pelvis swinging about ±{swing_amp:.1f}° with the legs down before the rep"
     back_arch = ant >= lc.back_arch_anterior_tilt_deg
+    # how much of the rep's raised part the pelvis saw: the label rests on it
+    raised = hip >= peak_hip - 0.2 * (peak_hip - float(np.nanmin(hip)))
+    coverage = float(np.isfinite(tilt[raised]).mean()) if raised.any() else 0.0
+    if coverage < 0.5:
+        decided["label_confidence"] = (f"low: the pelvis sensor saw only {100 * coverage:.0f} % of the top of this "
+                                       "rep; label assumes no curl where it could not see")
     thigh_el = _at(w, w.thigh_deg, peak_t) if pose == "lying" else None
     return Rep(index=index, start_s=b.start_s, peak_s=peak_t, end_s=b.end_s, label=label, momentum=bool(reasons),
                momentum_reasons=reasons, back_arch=bool(back_arch), peak_hip_flexion_deg=peak_hip,
@@ -423,7 +435,8 @@ def rep_features(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, i
                concentric_s=conc, top_s=top_s, eccentric_s=ecc,
                pause_before_next_s=None if not math.isfinite(b.pause_s) else b.pause_s,
                peak_rate_up_deg_s=rate_up, peak_rate_down_deg_s=rate_dn, sparc_up=sparc_up, sparc_down=sparc_dn,
-               swing_amplitude_deg=swing_amp, ended_by=b.ended_by, has_gap=b.has_gap, decided_by=decided)
+               swing_amplitude_deg=swing_amp, ended_by=b.ended_by, has_gap=b.has_gap,
+               pelvis_coverage=coverage, decided_by=decided)
 
 
 def analyze_reps(w: AngleWindow, cfg: PipelineConfig, pose: str) -> list[Rep]:

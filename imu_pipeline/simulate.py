@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import signal
+from scipy.interpolate import CubicSpline
 
 from .frames import GRAVITY_M_S2, axis_angle_matrix, mounting_matrix
 from .recording import Recording, SensorSamples, write_recording
@@ -37,6 +39,8 @@ from .recording import Recording, SensorSamples, write_recording
 DEG = math.pi / 180.0
 REP_KINDS = ("hip-flexor", "abdominal", "fast", "drop", "bounce", "swing")
 MOMENTUM_KINDS = ("fast", "drop", "bounce", "swing")
+#: Natural frequency (Hz) of the pelvis's critically damped response to the hip-driven curl.
+PELVIS_RESPONSE_HZ = 2.0
 #: A rep that starts while the body still swings this much (deg, amplitude) is a momentum rep.
 SWING_TRUTH_DEG = 3.0
 POSES = ("lying", "hanging")
@@ -57,9 +61,9 @@ PLACEMENTS: dict[str, dict[str, Any]] = {
         {"x": "anterior", "y": "superior"}, {"x": "inferior", "y": "anterior"},
         {"x": "superior", "y": "posterior"}]},
     "pelvis-anterior": {"offset": (0.14, 0.02, 0.0), "mountings": [
-        {"x": "superior", "y": "left"}, {"x": "right", "y": "superior"}, {"x": "left", "y": "inferior"}]},
-    "pelvis-posterior": {"offset": (-0.11, 0.03, 0.0), "mountings": [
         {"x": "superior", "y": "right"}, {"x": "left", "y": "superior"}, {"x": "inferior", "y": "left"}]},
+    "pelvis-posterior": {"offset": (-0.11, 0.03, 0.0), "mountings": [
+        {"x": "superior", "y": "left"}, {"x": "right", "y": "superior"}, {"x": "left", "y": "inferior"}]},
     "pelvis-lateral": {"offset": (0.0, 0.0, 0.14), "mountings": [
         {"x": "anterior", "y": "superior"}, {"x": "inferior", "y": "anterior"}]},
 }
@@ -175,8 +179,10 @@ class Knots:
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
+    """Quintic 'smootherstep' 0 -> 1: continuous up to the second derivative (no jerk steps
+    that would show as jumps in the accelerometer)."""
     x = np.clip(x, 0.0, 1.0)
-    return x * x * (3 - 2 * x)
+    return x * x * x * (x * (6 * x - 15) + 10)
 
 
 @dataclass
@@ -312,17 +318,30 @@ def _plan_reps(o: SimulationOptions, rng: np.random.Generator) -> tuple[list[Rep
 
 
 def _pelvis_curl(hip_deg: np.ndarray, t: np.ndarray, plans: list[RepPlan]) -> np.ndarray:
-    """The pelvis's own rotation (deg, posterior +), driven by the hip angle within each rep."""
+    """The pelvis's own rotation (deg, posterior +), driven by the hip angle within each rep.
+
+    Each rep's shape applies around its own time span; neighbouring reps hand over with a
+    smooth 0.2 s cross-fade (a partition of unity), so the tilt never jumps between reps.
+    """
     curl = np.zeros_like(hip_deg)
-    for i, p in enumerate(plans):
-        t_lo = p.t_start - 0.05
-        t_hi = plans[i + 1].t_start if i + 1 < len(plans) else p.t_end + 1.0
-        m = (t >= t_lo) & (t < t_hi)
+    if not plans:
+        return curl
+    bounds = [p.t_start for p in plans[1:]]
+    weights = []
+    for i in range(len(plans)):
+        w = np.ones_like(t)
+        if i > 0:
+            w *= _smoothstep((t - bounds[i - 1] + 0.1) / 0.2)
+        if i + 1 < len(plans):
+            w *= 1 - _smoothstep((t - bounds[i] + 0.1) / 0.2)
+        weights.append(w)
+    for p, w in zip(plans, weights):
+        m = w > 0
         h = hip_deg[m]
         # anterior tilt while the legs are low: hip flexors pulling on the lumbar spine
-        ant = -p.anterior_deg * np.sin(np.pi * np.clip(h / 70.0, 0.0, 1.0)) ** 1.5
+        ant = -p.anterior_deg * np.sin(np.pi * np.clip(h / 70.0, 0.0, 1.0)) ** 4
         post = p.curl_deg * _smoothstep((h - p.curl_onset_deg) / max(p.peak_deg - p.curl_onset_deg, 5.0))
-        curl[m] = ant + post
+        curl[m] += w[m] * (ant + post)
     return curl
 
 
@@ -340,9 +359,7 @@ def _swing(t: np.ndarray, plans: list[RepPlan], rng: np.random.Generator, pose: 
         dt = t - p.t_start
         m = dt > 0
         ramp = _smoothstep(dt[m] / 0.8)
-        out[m] += amp * ramp * np.exp(-dt[m] / tau) * np.sin(2 * np.pi * f * dt[m] + np.pi)
-    # small residual sway of any hanging session (deg)
-    out += 0.4 * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
+        out[m] += amp * ramp * np.exp(-dt[m] / tau) * np.sin(2 * np.pi * f * dt[m])
     return out
 
 
@@ -370,10 +387,24 @@ class _Body:
         self.wobble_params = {s: (rng.uniform(9, 14), rng.uniform(0.06, 0.12), rng.normal(size=3)) for s in
                               ("thigh", "pelvis")}
         self.pelvis_pivot = np.array([0.0, 0.0, 0.10]) if o.pose == "lying" else np.array([0.0, 0.0, 2.2])
+        self._curl_spline = self._pelvis_response()
+
+    def _pelvis_response(self) -> CubicSpline:
+        """The pelvis cannot follow a thrown leg instantly: its curl is the hip-driven target
+        passed through a critically damped 2nd-order response (``PELVIS_RESPONSE_HZ``), computed
+        on a 1 ms grid and interpolated by a C2 cubic spline."""
+        dt = 1e-3
+        tg = np.arange(-0.5, float(self.hip_knots.t[-1]) + 0.5, dt)
+        target = _pelvis_curl(self.hip_knots(tg), tg, self.plans)
+        wn = 2 * np.pi * PELVIS_RESPONSE_HZ
+        b, a = signal.bilinear([wn * wn], [1.0, 2 * wn, wn * wn], fs=1 / dt)
+        zi = signal.lfilter_zi(b, a) * target[0]
+        curl, _ = signal.lfilter(b, a, target, zi=zi)
+        return CubicSpline(tg, curl)
 
     def angles_deg(self, t: np.ndarray) -> dict[str, np.ndarray]:
         hip = self.hip_knots(t)
-        curl = _pelvis_curl(hip, t, self.plans)
+        curl = self._curl_spline(t)
         rng = np.random.default_rng()
         rng.bit_generator.state = self.swing_rng_state
         swing = _swing(t, self.plans, rng, self.o.pose)
@@ -382,12 +413,14 @@ class _Body:
             ph, fr = self.oop_seed[key]
             return amp * sum(np.sin(2 * np.pi * fr[i] * t + ph[i]) for i in range(3)) / 3.0
 
-        # hip abduction/rotation grow a little with flexion
-        hf = np.clip(hip / 90.0, 0, 1.3)
+        # out-of-plane motion only while the legs move (rest stays still); abduction and
+        # rotation grow a little with flexion (smoothly saturating)
+        env = _smoothstep(hip / 60.0)
+        hf = 1.3 * np.tanh(hip / (90.0 * 1.3))
         return {
             "hip": hip, "curl": curl, "swing": swing, "tilt": curl + swing,
-            "pelvis_obliquity": oop("pob", 1.5), "pelvis_rotation": oop("prot", 2.0),
-            "hip_abduction": oop("habd", 1.0) + 2.0 * hf, "hip_rotation": oop("hrot", 2.0) + 3.0 * hf,
+            "pelvis_obliquity": env * oop("pob", 1.5), "pelvis_rotation": env * oop("prot", 2.0),
+            "hip_abduction": env * oop("habd", 1.0) + 2.0 * hf, "hip_rotation": env * oop("hrot", 2.0) + 3.0 * hf,
         }
 
     def segment_rotations(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -594,14 +627,23 @@ def simulate_session(opts: SimulationOptions) -> SimResult:
             "peak_anterior_tilt_low_deg": round(float(max(0.0, -(tilt[low] - start_tilt).min())) if low.any() else 0.0, 3),
             "back_arch": bool(p.anterior_deg >= 8.0),
             "up_s": round(p.t_peak_reach - p.t_start, 4), "down_s": round(p.t_end - p.t_down, 4),
-            # a rep done entirely while the thigh sensor was disconnected cannot be seen
-            "observable": not (disc_window is not None and disc_sensor == "thigh"
-                               and disc_window[0] <= p.t_start and p.t_end <= disc_window[1]),
+            # a rep whose raised part (hip above 20 deg) fell entirely inside a thigh disconnect
+            # cannot be seen; one whose top was inside a pelvis disconnect cannot be labelled
+            "observable": _seen(disc_window if disc_sensor == "thigh" else None, tt[m][hip > 20]),
+            "label_observable": _seen(disc_window if disc_sensor == "pelvis" else None,
+                                      tt[m][hip > 0.8 * hip.max()]),
         })
     truth_meta = {"mounting": truth_mount, "disconnect": disc_window, "fidgets": body.fidgets,
                   "pose": opts.pose, "duration_s": duration}
     rec = Recording(sensors=sensors, meta=meta, path=None)
     return SimResult(opts, rec, truth, truth_reps, truth_meta)
+
+
+def _seen(window: tuple[float, float] | None, times: np.ndarray) -> bool:
+    """Whether any of ``times`` lies outside the disconnect ``window``."""
+    if window is None or times.size == 0:
+        return True
+    return bool(np.any((times < window[0]) | (times >= window[1])))
 
 
 def _jsonable(o: Any) -> Any:

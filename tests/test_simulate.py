@@ -253,7 +253,10 @@ def test_specific_force_has_no_spikes() -> None:
 
 
 def test_pelvic_tilt_is_continuous() -> None:
-    worst = (0.0, -1, 0.0)
+    """No jumps: the largest change of the tilt over a step shrinks with the step (a jump would not).
+
+    (A fast 'drop' rep legitimately uncurls the pelvis at several hundred deg/s, so a fixed
+    threshold per 0.1 ms cannot tell fast motion from a discontinuity.)"""
     for seed in range(6):
         opts = SimulationOptions(seed=seed, n_reps=8, noise=0, quantize=False)  # default mix: bounce then hip-flexor
         body = body_of(opts)
@@ -261,15 +264,13 @@ def test_pelvic_tilt_is_continuous() -> None:
         tilt = body.angles_deg(t)["tilt"]
         d = np.abs(np.diff(tilt))
         i = int(np.argmax(d))
-        worst = max(worst, (float(d[i]), seed, float(t[i])))
-    jump, seed, at = worst
-    assert jump < 0.01, (
-        f"BUG simulate.py _pelvis_curl: pelvic tilt jumps {jump:.2f} deg within 0.1 ms (seed {seed}, t={at:.3f} s). "
-        "Each rep's window starts at t_start - 0.05 s and overwrites the previous rep's curl there; after a bounce "
-        "the hip is still 2.5-9 deg at that instant, so the anterior term switches from one rep's anterior_deg "
-        "to the next's. The jump becomes a one-sample spike of several rad/s in the pelvis (and thigh) gyro and "
-        "hundreds of m/s² in the pelvis accelerometer. Blend the reps' curls (sum the per-rep terms, each "
-        "vanishing outside its rep) instead of overwriting by window")
+        # refine around the worst step with a 10x smaller step: continuous -> ~10x smaller change
+        tf = np.linspace(t[i], t[i + 1], 11)
+        df = np.abs(np.diff(body.angles_deg(tf)["tilt"])).max()
+        assert df < 0.2 * d[i] + 1e-9, (
+            f"pelvic tilt jumps {d[i]:.3f} deg at t={t[i]:.4f} s (seed {seed}); over a 10x smaller step it "
+            f"still changes {df:.3f} deg")
+        assert d.max() < 0.1  # < 1000 deg/s even in the fastest simulated rep
 
 
 # --------------------------------------------------------------------------- truth
@@ -295,9 +296,9 @@ def test_truth_hip_flexion_is_zero_at_rest(sessions) -> None:
         after = tr["time_s"] > sim.truth_reps[-1]["end_s"] + 1.0
         assert before.sum() > 150 and after.sum() > 50
         assert np.abs(tr.loc[before | after, "hip_flexion_deg"]).max() < 1e-9
-        if sim.options.pose == "lying":
-            assert np.abs(tr.loc[before | after, "pelvic_tilt_deg"]).max() < 1e-9
-        else:  # hanging: only the small residual sway of the whole body (0.4 deg), plus decaying swing
+        if sim.options.pose == "lying":  # the pelvis settles (critically damped response) within 1 s
+            assert np.abs(tr.loc[before | after, "pelvic_tilt_deg"]).max() < 1e-3
+        else:  # hanging: a decaying whole-body swing may persist after swing reps
             assert np.abs(tr.loc[before, "pelvic_tilt_deg"]).max() < 0.5
 
 
@@ -481,11 +482,20 @@ def test_disconnect_leaves_one_gap_in_one_sensor(seed: int) -> None:
     assert find_gaps(sim.recording.sensors[other].time_s, 0.1) == []
     assert sim.truth_meta["disconnect"][1] - sim.truth_meta["disconnect"][0] == pytest.approx(b - a, abs=0.02)
     a0, a1 = sim.truth_meta["disconnect"]
-    for r in sim.truth_reps:  # a rep hidden entirely in a thigh dropout cannot be observed
-        assert r["observable"] is not (lost == "thigh" and a0 <= r["start_s"] and r["end_s"] <= a1)
+    truth = sim.truth
+    for r in sim.truth_reps:
+        # a rep whose raised part (hip > 20 deg) lies entirely in a thigh dropout cannot be observed;
+        # one whose top (hip > 80 % of its peak) lies entirely in a pelvis dropout cannot be labelled
+        m = (truth.time_s >= r["start_s"]) & (truth.time_s <= r["end_s"])
+        t, h = truth.time_s[m].to_numpy(), truth.hip_flexion_deg[m].to_numpy()
+        raised, top = t[h > 20], t[h > 0.8 * h.max()]
+        hidden = lost == "thigh" and raised.size > 0 and bool(np.all((raised >= a0) & (raised < a1)))
+        unlabelled = lost == "pelvis" and bool(np.all((top >= a0) & (top < a1)))
+        assert r["observable"] is not hidden
+        assert r["label_observable"] is not unlabelled
     plain = simulate_session(SimulationOptions(seed=seed, n_reps=3))
     assert plain.recording.meta["events"] == [] and plain.truth_meta["disconnect"] is None
-    assert all(r["observable"] for r in plain.truth_reps)
+    assert all(r["observable"] and r["label_observable"] for r in plain.truth_reps)
 
 
 def test_rates_per_sensor_as_requested() -> None:

@@ -1,0 +1,182 @@
+"""Accuracy against the simulator's ground truth, over a matrix of hard sessions.
+
+The same code measures the figures in ``docs/accuracy.md`` (``imu-pipeline evaluate``) and
+asserts them in the tests, so the document and the tests cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .analysis import analyze_recording
+from .simulate import SimResult, SimulationOptions, simulate_session
+
+RATE_PAIRS = [(100.0, 100.0), (52.0, 400.0), (200.0, 104.0), (400.0, 52.0), (60.0, 208.0), (833.0 / 4, 52.0)]
+
+
+def session_matrix(n: int, first_seed: int = 1000) -> list[SimulationOptions]:
+    """``n`` sessions covering both poses, every rep kind, rates 52–400 Hz (different per
+    sensor), packet loss, a mid-session disconnect, sessions that start moving at once,
+    noisy sensors, straps off by up to 15°, fidgets and touch-and-go reps."""
+    out = []
+    for i in range(n):
+        pose = ("lying", "hanging")[i % 2]
+        mix = ("hip-flexor", "abdominal", "fast", "drop", "bounce") + (("swing",) if pose == "hanging" else ())
+        thigh, pelvis = RATE_PAIRS[i % len(RATE_PAIRS)]
+        out.append(SimulationOptions(
+            seed=first_seed + i, pose=pose, n_reps=10, mix=mix, thigh_rate_hz=thigh, pelvis_rate_hz=pelvis,
+            noise=(1.0, 1.5, 1.0, 2.0)[i % 4], packet_loss=(0.0, 0.02, 0.05)[i % 3], disconnect=i % 3 == 1,
+            start_still=i % 4 != 3, end_still=i % 5 != 4, misalignment_deg=15.0, fidgets=i % 3,
+            touch_and_go=(0.0, 0.3)[(i // 2) % 2]))
+    return out
+
+
+@dataclass
+class SessionScore:
+    seed: int
+    pose: str
+    rates_hz: tuple[float, float]
+    hip_rmse_deg: float
+    tilt_rmse_deg: float
+    truth_reps: int
+    found_reps: int
+    labels_correct: int
+    momentum_tp: int
+    momentum_fp: int
+    momentum_fn: int
+    labelled_reps: int = 0
+    live_hip_rmse_vs_offline_deg: float | None = None
+    live_same_reps: bool | None = None
+    live_max_latency_s: float | None = None
+
+
+def score_angles(sim: SimResult, time_s: np.ndarray, hip: np.ndarray, tilt: np.ndarray) -> tuple[float, float]:
+    """RMSE (deg) of hip flexion and pelvic tilt (radians in) against the truth, where both exist."""
+    tr = sim.truth
+    tt = tr["time_s"].to_numpy()
+    m = np.isfinite(hip) & np.isfinite(tilt) & (time_s >= tt[0]) & (time_s <= tt[-1])
+    h = np.interp(time_s[m], tt, tr["hip_flexion_deg"].to_numpy())
+    p = np.interp(time_s[m], tt, tr["pelvic_tilt_deg"].to_numpy())
+    return (float(np.sqrt(np.mean((np.degrees(hip[m]) - h) ** 2))),
+            float(np.sqrt(np.mean((np.degrees(tilt[m]) - p) ** 2))))
+
+
+def match_reps(truth: list[dict[str, Any]], found: list[Any], tol_s: float = 1.0) -> list[tuple[dict, Any]]:
+    """Pairs (truth rep, found rep) whose peaks are within ``tol_s`` (each used once)."""
+    pairs = []
+    used: set[int] = set()
+    for tr in truth:
+        best, bd = None, tol_s
+        for j, f in enumerate(found):
+            d = abs(f.peak_s - tr["peak_s"])
+            if j not in used and d <= bd:
+                best, bd = j, d
+        if best is not None:
+            used.add(best)
+            pairs.append((tr, found[best]))
+    return pairs
+
+
+def score_session(opts: SimulationOptions, live: bool = True) -> SessionScore:
+    sim = simulate_session(opts)
+    an = analyze_recording(sim.recording)
+    hip_rmse, tilt_rmse = score_angles(sim, an.angles.time_s, an.angles.hip_flexion, an.angles.pelvic_tilt)
+    # reps hidden entirely in a thigh dropout are not counted; labels are scored where the
+    # pelvis saw the top of the rep (simulate.py: 'observable', 'label_observable')
+    truth = [r for r in sim.truth_reps if r["observable"]]
+    pairs = match_reps(truth, an.reps)
+    tp = sum(t["momentum"] and f.momentum for t, f in pairs)
+    fp = sum((not t["momentum"]) and f.momentum for t, f in pairs) + (len(an.reps) - len(pairs))
+    fn = sum(t["momentum"] and not f.momentum for t, f in pairs) + (len(truth) - len(pairs))
+    labelled = [(t, f) for t, f in pairs if t["label_observable"]]
+    sc = SessionScore(opts.seed, opts.pose, (opts.thigh_rate_hz, opts.pelvis_rate_hz), hip_rmse, tilt_rmse,
+                      len(truth), len(an.reps), sum(t["label"] == f.label for t, f in labelled), tp, fp, fn,
+                      labelled_reps=len(labelled))
+    if live:
+        from .live_cli import replay
+
+        lp, reported = replay(sim.recording, keep_angles=True)
+        A = lp.angles()
+        off = an.angles
+        h = np.interp(A[:, 0], off.time_s, off.hip_flexion)
+        ok = np.isfinite(A[:, 1]) & np.isfinite(h)
+        sc.live_hip_rmse_vs_offline_deg = float(np.degrees(np.sqrt(np.mean((A[ok, 1] - h[ok]) ** 2))))
+        sc.live_same_reps = len(lp.reps) == len(an.reps) and all(
+            a.label == b.label and a.momentum_reasons == b.momentum_reasons and abs(a.peak_s - b.peak_s) < 0.3
+            for a, b in zip(lp.reps, an.reps))
+        lat = [tc - r.end_s for r, tc in reported if r.ended_by != "end-of-data"]
+        sc.live_max_latency_s = float(max(lat)) if lat else 0.0
+    return sc
+
+
+def summarize(scores: list[SessionScore]) -> dict[str, Any]:
+    tp = sum(s.momentum_tp for s in scores)
+    fp = sum(s.momentum_fp for s in scores)
+    fn = sum(s.momentum_fn for s in scores)
+    prec = tp / (tp + fp) if tp + fp else 1.0
+    rec = tp / (tp + fn) if tp + fn else 1.0
+    out = {
+        "sessions": len(scores),
+        "max_hip_rmse_deg": max(s.hip_rmse_deg for s in scores),
+        "mean_hip_rmse_deg": float(np.mean([s.hip_rmse_deg for s in scores])),
+        "max_tilt_rmse_deg": max(s.tilt_rmse_deg for s in scores),
+        "mean_tilt_rmse_deg": float(np.mean([s.tilt_rmse_deg for s in scores])),
+        "sessions_with_exact_count": sum(s.truth_reps == s.found_reps for s in scores),
+        "reps": sum(s.truth_reps for s in scores),
+        "labelled_reps": sum(s.labelled_reps for s in scores),
+        "label_accuracy": sum(s.labels_correct for s in scores) / max(1, sum(s.labelled_reps for s in scores)),
+        "momentum_precision": prec, "momentum_recall": rec,
+        "momentum_f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0,
+    }
+    live = [s for s in scores if s.live_same_reps is not None]
+    if live:
+        out.update({
+            "live_sessions_same_reps": sum(bool(s.live_same_reps) for s in live),
+            "live_max_hip_rmse_vs_offline_deg": max(s.live_hip_rmse_vs_offline_deg or 0.0 for s in live),
+            "live_max_latency_s": max(s.live_max_latency_s or 0.0 for s in live),
+        })
+    return out
+
+
+def _fmt(x: Any) -> str:
+    return f"{x:.3f}" if isinstance(x, float) else str(x)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    opts = session_matrix(args.sessions, args.first_seed)
+    scores = []
+    for o in opts:
+        s = score_session(o, live=not args.no_live)
+        scores.append(s)
+        if not args.quiet:
+            live = "" if s.live_same_reps is None else \
+                f"  live: same reps {s.live_same_reps}, hip vs offline {s.live_hip_rmse_vs_offline_deg:.2f}°, " \
+                f"latency {s.live_max_latency_s:.2f} s"
+            print(f"seed {s.seed} {s.pose:<7} {s.rates_hz[0]:g}/{s.rates_hz[1]:g} Hz  hip {s.hip_rmse_deg:.2f}°  "
+                  f"tilt {s.tilt_rmse_deg:.2f}°  reps {s.found_reps}/{s.truth_reps}  labels {s.labels_correct}/{s.labelled_reps}"
+                  f"{live}", flush=True)
+    summ = summarize(scores)
+    print("\n".join(f"{k}: {_fmt(v)}" for k, v in summ.items()))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"summary": summ, "sessions": [asdict(s) for s in scores]}, fh, indent=2,
+                      default=lambda o: None if isinstance(o, float) and math.isnan(o) else o)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="measure accuracy against simulated sessions with ground truth",
+                       description="Simulate a matrix of hard sessions and score angles, rep counts, labels, "
+                                   "momentum flags and the live path against the truth.")
+    p.add_argument("--sessions", type=int, default=24, help="number of sessions (default 24)")
+    p.add_argument("--first-seed", type=int, default=1000, help="seed of the first session")
+    p.add_argument("--no-live", action="store_true", help="skip the live-path comparison")
+    p.add_argument("--json", metavar="OUT.json", help="write every session's scores")
+    p.add_argument("-q", "--quiet", action="store_true", help="only the summary")
+    p.set_defaults(func=_cmd_evaluate)
