@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,7 +30,8 @@ from imu_pipeline.ble.devices.witmotion import WitMotionBle5, battery_percent_fr
 from imu_pipeline.ble.profile import Advertisement, DecodeError, DeviceProfile, normalise_uuid
 
 G = 9.80665
-NANO33 = "configs/generic-arduino-nano33.toml"
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+NANO33 = str(CONFIGS / "generic-arduino-nano33.toml")
 
 
 def _profiles() -> list[DeviceProfile]:
@@ -267,3 +269,13 @@ def test_normalise_uuid() -> None:
     assert normalise_uuid("0x2A19") == "00002a19-0000-1000-8000-00805f9b34fb"
     with pytest.raises(ValueError):
         normalise_uuid("18")
+
+
+def test_example_sensor_config_builds_both_profiles() -> None:
+    from imu_pipeline.ble.commands import profiles_for
+    from imu_pipeline.config import load_sensor_config
+
+    specs = load_sensor_config(CONFIGS / "sensors.example.toml")
+    profiles = profiles_for(specs, CONFIGS)
+    assert profiles["thigh"].name == "witmotion" and profiles["thigh"].sample_rate_hz == 100
+    assert profiles["pelvis"].name == "movesense" and profiles["pelvis"].sample_rate_hz == 104
