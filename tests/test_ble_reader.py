@@ -221,6 +221,9 @@ def test_explain_raw_bleak_errors() -> None:
     assert isinstance(explain_bleak_error(BleakDBusError("org.freedesktop.DBus.Error.AccessDenied", []), "x"),
                       PermissionDeniedError)
     assert isinstance(explain_bleak_error(PermissionError("nope"), "x"), PermissionDeniedError)
+    # what bleak's BlueZ backend raises on a machine without the D-Bus system bus
+    e = explain_bleak_error(FileNotFoundError(2, "No such file or directory"), "scanning")
+    assert isinstance(e, AdapterMissingError) and "Bluetooth service" in str(e)
     e = explain_bleak_error(BleakError("something odd"), "connecting to the thigh sensor")
     assert isinstance(e, ConnectionFailedError) and str(e) == "connecting to the thigh sensor: something odd"
     assert isinstance(explain_bleak_error(asyncio.TimeoutError(), "x"), ConnectionFailedError)

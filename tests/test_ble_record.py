@@ -257,6 +257,7 @@ def test_record_command_reports_bluetooth_off(tmp_path: Path) -> None:
 
     with pytest.raises(UserError, match="Bluetooth is off"):
         asyncio.run(main())
+    assert not (tmp_path / "off.csv").exists() and not (tmp_path / "off.json").exists()
 
 
 def test_record_feeds_the_real_live_pipeline(tmp_path: Path) -> None:

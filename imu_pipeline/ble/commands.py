@@ -127,6 +127,11 @@ async def record_async(args: argparse.Namespace, *, backend: type[BaseBleakClien
     try:
         return await rec.run(args.duration, stop)
     except BleError as e:
+        if writer.rows_written == 0:  # nothing recorded: leave no empty recording behind
+            from ..recording import sidecar_path
+
+            for p in (Path(args.out), sidecar_path(args.out)):
+                p.unlink(missing_ok=True)
         raise _user_error(str(e)) from None
 
 

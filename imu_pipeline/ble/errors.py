@@ -91,6 +91,10 @@ def explain_bleak_error(exc: BaseException, what: str) -> BleError:
             "`imu-pipeline scan`")
     if isinstance(exc, PermissionError):
         return PermissionDeniedError(f"{what}: {_PERMISSION_HINT}")
+    if isinstance(exc, (FileNotFoundError, ConnectionRefusedError)):
+        # BlueZ is reached over the D-Bus system bus; no socket means no Bluetooth service
+        return AdapterMissingError(f"{what}: cannot reach the system's Bluetooth service ({exc}); "
+                                   f"{_ADAPTER_HINT}")
     text = " ".join(str(a) for a in getattr(exc, "args", ()) if a is not None) or type(exc).__name__
     low = text.lower()
     if isinstance(exc, (BleakError, OSError)):

@@ -217,7 +217,8 @@ class Recorder:
             for e in errors:
                 if not isinstance(e, BleError):
                     raise e
-            raise BleError("; ".join(str(e) for e in errors)) if len(errors) > 1 else errors[0]
+            messages = list(dict.fromkeys(str(e) for e in errors))  # the same cause once
+            raise BleError("; ".join(messages)) if len(messages) > 1 else errors[0]
         self.writer.update_meta(**self._session_meta())
         self.out("recording: " + ", ".join(f"{r} = {s.advertisement.name or s.advertisement.address}"
                                            for r, s in self.streams.items() if s.advertisement)
