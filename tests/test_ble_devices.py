@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imu_pipeline.ble.devices import ProfileConfigError, make_profile, recognise
-from imu_pipeline.ble.devices.generic import GenericConfigError, spec_from_dict
+from imu_pipeline.ble.devices.generic import GenericConfigError, GenericProfile, spec_from_dict
 from imu_pipeline.ble.devices.movesense import MovesenseImu6
 from imu_pipeline.ble.devices.witmotion import WitMotionBle5, battery_percent_from_volts
 from imu_pipeline.ble.profile import Advertisement, DecodeError, DeviceProfile, normalise_uuid
@@ -178,8 +178,6 @@ def test_generic_with_timestamps_and_several_samples() -> None:
                            "sample_fields": ["timestamp", "acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"],
                            "samples_per_packet": 2, "acc_scale": 0.01, "gyr_scale": 0.001,
                            "timestamp_scale": 1e-6, "sample_rate_hz": 100})
-    from imu_pipeline.ble.devices.generic import GenericProfile
-
     p = GenericProfile(spec=spec)
     assert p.timing == "device_time" and p.timestamp_wrap_s == pytest.approx(2**32 * 1e-6)
     payload = struct.pack(">Ihhhhhh", 1_000_000, 1, 2, 3, 4, 5, 6) + struct.pack(">Ihhhhhh", 1_010_000, 0, 0, 981, 0, 0, 0)
@@ -249,6 +247,14 @@ def test_recognition_from_advertisements() -> None:
     assert recognise(Advertisement("Nano33IMU-1", "CC")) is None
     assert recognise(Advertisement(None, "DD")) is None
     assert recognise(Advertisement("Polar H10", "EE")) is None
+    by_adv = GenericProfile(spec=spec_from_dict({
+        "name": "esp32-imu", "service_uuid": "1234", "notify_uuid": "1235", "sample": "<hhhhhh",
+        "sample_fields": ["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"], "acc_scale": 0.01,
+        "gyr_scale": 0.001, "sample_rate_hz": 100, "advertised_services": ["1234"], "manufacturer_ids": [0x02E5]}))
+    assert recognise(Advertisement(None, "FF", service_uuids=("00001234-0000-1000-8000-00805f9b34fb",)),
+                     [by_adv]) == "esp32-imu"
+    assert recognise(Advertisement(None, "FF", manufacturer_ids=(0x02E5,)), [by_adv]) == "esp32-imu"
+    assert recognise(Advertisement(None, "FF", manufacturer_ids=(0x004C,)), [by_adv]) is None
 
 
 def test_make_profile_errors_are_clear() -> None:

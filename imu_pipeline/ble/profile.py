@@ -110,6 +110,7 @@ class DeviceProfile(abc.ABC):
     write_with_response : whether commands are written with response
     name_patterns : regular expressions matched against the advertised name
     advertised_services : service UUIDs that identify the family in an advertisement
+    manufacturer_ids : Bluetooth SIG company identifiers whose manufacturer data identifies it
     supported_rates_hz : rates the device can be set to
     timing : ``"device_time"`` (per-sample device timestamps), ``"counter"`` (packet or sample
         counter) or ``"nominal"`` (neither: spread by the nominal rate)
@@ -129,6 +130,7 @@ class DeviceProfile(abc.ABC):
     write_with_response: ClassVar[bool] = True
     name_patterns: ClassVar[tuple[str, ...]] = ()
     advertised_services: ClassVar[tuple[str, ...]] = ()
+    manufacturer_ids: ClassVar[tuple[int, ...]] = ()
     supported_rates_hz: ClassVar[tuple[float, ...]] = ()
     default_rate_hz: ClassVar[float] = 100.0
     timing: ClassVar[str] = "nominal"
@@ -149,8 +151,11 @@ class DeviceProfile(abc.ABC):
 
     # ------------------------------------------------------------------ recognition
     def recognises(self, adv: Advertisement) -> bool:
-        """True when the advertisement looks like this family (name pattern or service UUID)."""
+        """True when the advertisement looks like this family (name pattern, service UUID or
+        manufacturer-data company identifier)."""
         if adv.name and any(re.search(p, adv.name) for p in self.name_patterns):
+            return True
+        if any(m in adv.manufacturer_ids for m in self.manufacturer_ids):
             return True
         adv_services = {u.lower() for u in adv.service_uuids}
         return any(u.lower() in adv_services for u in self.advertised_services)

@@ -32,7 +32,7 @@ from ..profile import DecodeError, DeviceProfile, SampleBatch, normalise_uuid
 SAMPLE_FIELDS = ("acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z")
 KNOWN_FIELDS = set(SAMPLE_FIELDS) | {"counter", "timestamp", "_"}
 _INT_RANGES = {"b": 8, "B": 8, "h": 16, "H": 16, "i": 32, "I": 32, "l": 32, "L": 32, "q": 64, "Q": 64}
-_KEYS = {"name", "model", "match_names", "advertised_services", "service_uuid", "notify_uuid", "write_uuid",
+_KEYS = {"name", "model", "match_names", "advertised_services", "manufacturer_ids", "service_uuid", "notify_uuid", "write_uuid",
          "write_with_response", "start_command", "stop_command", "rate_commands", "header", "header_fields",
          "sample", "sample_fields", "samples_per_packet", "acc_scale", "gyr_scale", "timestamp_scale",
          "counter_unit", "acc_range", "gyr_range", "sample_rate_hz", "timestamp_wrap"}
@@ -69,6 +69,7 @@ class GenericSpec:
     default_rate_hz: float
     match_names: tuple[str, ...] = ()
     advertised_services: tuple[str, ...] = ()
+    manufacturer_ids: tuple[int, ...] = ()
     counter_modulus: int | None = None
     timestamp_wrap_s: float | None = None
     source: str = "<dict>"
@@ -185,6 +186,9 @@ def spec_from_dict(d: Mapping[str, Any], source: str = "<dict>") -> GenericSpec:
     names = d.get("match_names", [])
     if not isinstance(names, list):
         raise GenericConfigError(f"{where}.match_names: expected a list of name prefixes")
+    manu = d.get("manufacturer_ids", [])
+    if not isinstance(manu, list) or not all(isinstance(m, int) and 0 <= m <= 0xFFFF for m in manu):
+        raise GenericConfigError(f"{where}.manufacturer_ids: expected a list of 16-bit company identifiers")
     return GenericSpec(
         name=str(d.get("name", "generic")), model=str(d.get("model", d.get("name", "generic BLE IMU"))),
         service_uuid=service, notify_uuid=notify, write_uuid=write,
@@ -196,6 +200,7 @@ def spec_from_dict(d: Mapping[str, Any], source: str = "<dict>") -> GenericSpec:
         gyr_scale=nums["gyr_scale"], timestamp_scale=nums["timestamp_scale"], counter_unit=unit,
         acc_range=nums["acc_range"], gyr_range=nums["gyr_range"], default_rate_hz=nums["sample_rate_hz"],
         match_names=tuple(str(n) for n in names), advertised_services=adv_services,
+        manufacturer_ids=tuple(manu),
         counter_modulus=modulus, timestamp_wrap_s=wrap_s, source=source)
 
 
@@ -241,6 +246,7 @@ class GenericProfile(DeviceProfile):
         self.write_with_response = s.write_with_response  # type: ignore[misc]
         self.name_patterns = tuple("^" + re.escape(n) for n in s.match_names)  # type: ignore[misc]
         self.advertised_services = s.advertised_services  # type: ignore[misc]
+        self.manufacturer_ids = s.manufacturer_ids  # type: ignore[misc]
         self.default_rate_hz = s.default_rate_hz  # type: ignore[misc]
         self.supported_rates_hz = tuple(s.rate_commands) or (s.default_rate_hz,)  # type: ignore[misc]
         has_ts = "timestamp" in s.sample_fields or "timestamp" in s.header_fields
