@@ -509,7 +509,7 @@ class FakeDevice:
 
         def deliver() -> None:
             if client is not None and client is self.client and client.deliver(self.notify_uuid, payload):
-                for k, (_, t) in zip(ks, batch):
+                for k, (_, t) in zip(ks, batch, strict=True):
                     a, g = self.sent_values(k)
                     self.truth.t.append(t)
                     self.truth.acc.append(a)

@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from ble_fakes import FakeMovesense, FakeWitMotion, FakeWorld, synthetic_motion
 from bleak.exc import BleakDBusError, BleakError
 
-from ble_fakes import FakeMovesense, FakeWitMotion, FakeWorld, synthetic_motion
+from imu_pipeline.ble.devices import MovesenseImu6, WitMotionBle5
 from imu_pipeline.ble.errors import (
     AdapterMissingError,
     BluetoothOffError,
@@ -20,7 +21,6 @@ from imu_pipeline.ble.errors import (
     SensorLostError,
     explain_bleak_error,
 )
-from imu_pipeline.ble.devices import MovesenseImu6, WitMotionBle5
 from imu_pipeline.ble.reader import ReconnectPolicy, SensorStream
 from imu_pipeline.ble.scan import format_scan, scan
 

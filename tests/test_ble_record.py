@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from ble_fakes import DEG, FakeDevice, FakeGenericNano33, FakeMovesense, FakeWitMotion, FakeWorld, G, Motion
 
-from ble_fakes import DEG, G, FakeDevice, FakeGenericNano33, FakeMovesense, FakeWitMotion, FakeWorld, Motion
 from imu_pipeline.ble.commands import record_async, scan_async
 from imu_pipeline.ble.devices import make_profile
 from imu_pipeline.ble.reader import ReconnectPolicy

@@ -59,7 +59,7 @@ def test_mapper_recovers_offset_and_drift_despite_latency() -> None:
     host = latency(rng, true + 0.0005)
     m = ClockMapper()
     err = []
-    for di, ti, hi in zip(d, true, host):
+    for di, ti, hi in zip(d, true, host, strict=True):
         m.observe(di, hi)
         mapped = float(m.map(di))
         assert mapped <= hi + 1e-12  # never later than the moment it was received

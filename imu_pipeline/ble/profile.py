@@ -189,7 +189,8 @@ class DeviceProfile(abc.ABC):
         for what, arr, lim in (("acc", batch.acc, self.acc_range_m_s2), ("gyr", batch.gyr, self.gyr_range_rad_s)):
             if arr.size and (not np.all(np.isfinite(arr)) or float(np.max(np.abs(arr))) > lim * 1.001):
                 raise DecodeError(f"{self.model}: {what} value outside the sensor's range or not finite")
-        if batch.device_time_s is not None and batch.device_time_s.size and not np.all(np.isfinite(batch.device_time_s)):
+        t = batch.device_time_s
+        if t is not None and t.size and not np.all(np.isfinite(t)):
             raise DecodeError(f"{self.model}: non-finite device time")
         return batch
 

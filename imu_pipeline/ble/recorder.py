@@ -25,8 +25,7 @@ from ..recording import RecordingWriter
 from .clock import Clock, MonotonicClock, sleep_or_until
 from .errors import BleError, SensorLostError
 from .profile import DeviceProfile
-from .reader import ReconnectPolicy, SensorStream, SensorStatus
-
+from .reader import ReconnectPolicy, SensorStatus, SensorStream
 
 #: Waits shorter than this (s) end the session instead (a float clock cannot always advance by less).
 MIN_WAIT_S = 1e-3
@@ -248,7 +247,8 @@ class Recorder:
                     continue
                 now = self.clock.now()
                 self.writer.maybe_flush()
-                self.status_out(format_status(now - self.session_start, {r: s.status for r, s in self.streams.items()}, now - self.session_start))
+                t_now = now - self.session_start
+                self.status_out(format_status(t_now, {r: s.status for r, s in self.streams.items()}, t_now))
                 if now - self.session_start >= next_battery:
                     next_battery += self.battery_interval_s
                     await asyncio.gather(*(s.poll_battery() for s in self.streams.values()))

@@ -32,7 +32,8 @@ from ..profile import DecodeError, DeviceProfile, SampleBatch, normalise_uuid
 SAMPLE_FIELDS = ("acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z")
 KNOWN_FIELDS = set(SAMPLE_FIELDS) | {"counter", "timestamp", "_"}
 _INT_RANGES = {"b": 8, "B": 8, "h": 16, "H": 16, "i": 32, "I": 32, "l": 32, "L": 32, "q": 64, "Q": 64}
-_KEYS = {"name", "model", "match_names", "advertised_services", "manufacturer_ids", "service_uuid", "notify_uuid", "write_uuid",
+_KEYS = {"name", "model", "match_names", "advertised_services", "manufacturer_ids", "service_uuid", "notify_uuid",
+         "write_uuid",
          "write_with_response", "start_command", "stop_command", "rate_commands", "header", "header_fields",
          "sample", "sample_fields", "samples_per_packet", "acc_scale", "gyr_scale", "timestamp_scale",
          "counter_unit", "acc_range", "gyr_range", "sample_rate_hz", "timestamp_wrap"}
@@ -281,7 +282,7 @@ class GenericProfile(DeviceProfile):
         head: dict[str, float] = {}
         off = 0
         if s.header is not None:
-            head = {k: v for k, v in zip(s.header_fields, s.header.unpack_from(data, 0)) if k != "_"}
+            head = {k: v for k, v in zip(s.header_fields, s.header.unpack_from(data, 0), strict=True) if k != "_"}
             off = s.header.size
         rows = [s.sample.unpack_from(data, off + i * s.sample.size) for i in range(s.samples_per_packet)]
         arr = np.asarray(rows, dtype=np.float64)
