@@ -210,11 +210,22 @@ name = "Nano33IMU-P"
 profile = "generic"
 options = {{ file = "{NANO33}" }}
 """)
+    auto = tmp_path / "auto.toml"  # no profiles: recognised from the advertisements
+    auto.write_text(f"""
+[[sensor]]
+role = "thigh"
+address = "{THIGH}"
+
+[[sensor]]
+role = "pelvis"
+name = "Movesense 3"
+""")
     motion = {"thigh": Motion(np.tile([0.0, 0.0, G], (5000, 1)), np.zeros((5000, 3))),
               "pelvis": Motion(np.tile([0.0, G, 0.0], (5000, 1)), np.zeros((5000, 3)))}
     world = FakeWorld(seed=9)
     world.add(FakeWitMotion(THIGH, "WT901", motion["thigh"], rate_hz=10.0, seed=1))
     world.add(FakeGenericNano33(PELVIS, "Nano33IMU-P", motion["pelvis"], seed=2))
+    world.add(FakeMovesense("D0:00:00:00:00:03", "Movesense 3", motion["pelvis"], seed=3))
     out = tmp_path / "cli.csv"
     lines: list[str] = []
 
@@ -227,8 +238,31 @@ options = {{ file = "{NANO33}" }}
                                       backend=world.client_backend(), scanner_backend=world.scanner_backend(),
                                       clock=world.clock, out=lines.append, live_factory=lambda specs: None)
 
+    async def auto_main() -> SessionResult:
+        async with world.running():
+            return await record_async(_args("record", str(tmp_path / "auto.csv"), "--sensors", str(auto),
+                                            "--duration", "2"),
+                                      backend=world.client_backend(), scanner_backend=world.scanner_backend(),
+                                      clock=world.clock, out=lines.append, live_factory=lambda specs: None)
+
     result = asyncio.run(main())
     assert any("WT901" in line and "witmotion" in line for line in lines)
+    asyncio.run(auto_main())
+    auto_meta = json.loads((tmp_path / "auto.json").read_text())
+    assert auto_meta["sensors"]["thigh"]["profile"] == "witmotion"
+    assert auto_meta["sensors"]["pelvis"]["profile"] == "movesense"
+
+    world.add(FakeGenericNano33("D0:00:00:00:00:04", "Mystery", motion["pelvis"], seed=4))
+
+    async def unknown_main() -> None:
+        async with world.running():
+            await record_async(_args("record", str(tmp_path / "unknown.csv"), "--thigh", THIGH, "--pelvis",
+                                     "D0:00:00:00:00:04"), backend=world.client_backend(),
+                               scanner_backend=world.scanner_backend(), clock=world.clock, out=lines.append,
+                               live_factory=lambda specs: None)
+
+    with pytest.raises(UserError, match="'Mystery' does not look like a supported sensor"):
+        asyncio.run(unknown_main())
     rec = read_recording(out)
     assert 240 <= len(rec.sensors["thigh"]) <= 260 and 560 <= len(rec.sensors["pelvis"]) <= 610
     assert result.end_reason == "duration"

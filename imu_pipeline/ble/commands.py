@@ -21,10 +21,10 @@ from bleak.backends.scanner import BaseBleakScanner
 
 from ..config import ROLES, SensorSpec, load_sensor_config
 from .clock import Clock
-from .devices import ProfileConfigError, make_profile, profile_names
+from .devices import ProfileConfigError, make_profile, profile_names, recognise
 from .errors import BleError
 from .profile import DeviceProfile
-from .reader import ReconnectPolicy
+from .reader import ReconnectPolicy, device_filter, find_device
 from .recorder import LiveFeedback, Recorder, SessionResult
 from .scan import format_scan, scan
 
@@ -78,6 +78,29 @@ def sensor_specs_from_args(args: argparse.Namespace) -> list[SensorSpec]:
     return specs
 
 
+async def recognise_missing_profiles(specs: list[SensorSpec], *, timeout_s: float,
+                                     scanner_backend: type[BaseBleakScanner] | None = None,
+                                     clock: Clock | None = None) -> None:
+    """Fill in ``profile`` of specs that have none, from the sensor's advertisement (built-in families)."""
+    for s in specs:
+        if s.profile:
+            continue
+        try:
+            found = await find_device(device_filter(s.address, s.name, None), timeout_s,
+                                      scanner_backend=scanner_backend, clock=clock)
+        except BleError as e:
+            raise _user_error(str(e)) from None
+        who = s.address or f"name '{s.name}'"
+        if found is None:
+            raise _user_error(f"{s.role} sensor ({who}): not found within {timeout_s:g} s, so its kind cannot be "
+                              "recognised; switch it on, or set its profile")
+        name = recognise(found[1])
+        if name is None:
+            raise _user_error(f"{s.role} sensor ({who}): '{found[1].name or 'unnamed'}' does not look like a "
+                              f"supported sensor; set profile = one of {', '.join(profile_names())}")
+        s.profile = name
+
+
 def profiles_for(specs: list[SensorSpec], base_dir: str | Path | None) -> dict[str, DeviceProfile]:
     """Configured profile per role; errors name the sensor."""
     out = {}
@@ -114,6 +137,7 @@ async def record_async(args: argparse.Namespace, *, backend: type[BaseBleakClien
     from ..recording import RecordingWriter
 
     specs = sensor_specs_from_args(args)
+    await recognise_missing_profiles(specs, timeout_s=args.scan_timeout, scanner_backend=scanner_backend, clock=clock)
     profiles = profiles_for(specs, Path(args.sensors).parent if args.sensors else None)
     try:
         writer = RecordingWriter(args.out, meta={"exercise": args.exercise} if args.exercise else {},
@@ -166,8 +190,14 @@ def _cmd_record(args: argparse.Namespace) -> int:
     async def main() -> SessionResult:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            printer.line("stopping (Ctrl-C again to abort at once) ...")
+            stop.set()
+            loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C interrupts for real
+
         try:
-            loop.add_signal_handler(signal.SIGINT, stop.set)
+            loop.add_signal_handler(signal.SIGINT, on_signal)
             loop.add_signal_handler(signal.SIGTERM, stop.set)
         except (NotImplementedError, RuntimeError):  # Windows: Ctrl-C arrives as KeyboardInterrupt
             pass
@@ -198,7 +228,8 @@ def register(subparsers: Any) -> None:
     pr.add_argument("--sensors", help="sensor config TOML ([[sensor]] tables, see configs/sensors.example.toml)")
     pr.add_argument("--thigh", help="thigh sensor address (instead of --sensors)")
     pr.add_argument("--pelvis", help="pelvis sensor address (instead of --sensors)")
-    pr.add_argument("--profile", help=f"device profile for both: {', '.join(profile_names())} or a generic .toml")
+    pr.add_argument("--profile", help=f"device profile for both: {', '.join(profile_names())} or a generic .toml "
+                                      "(default: recognised from the advertisement)")
     pr.add_argument("--rate", type=float, help="sample rate (Hz) for both sensors, overrides the config")
     pr.add_argument("--duration", type=float, help="stop after this many seconds")
     pr.add_argument("--exercise", help="exercise name stored in the sidecar (e.g. lying-leg-raise)")
