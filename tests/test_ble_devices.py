@@ -91,6 +91,7 @@ def test_witmotion_rejects_malformed(payload: bytes) -> None:
         WitMotionBle5().decode(payload)
 
 
+@settings(deadline=None)
 @given(st.lists(st.integers(-32768, 32767), min_size=9, max_size=9))
 def test_witmotion_roundtrip_exact(raw: list[int]) -> None:
     batch = WitMotionBle5().decode(struct.pack("<BB9h", 0x55, 0x61, *raw))
@@ -144,6 +145,7 @@ def test_movesense_rejects_malformed(payload: bytes) -> None:
         MovesenseImu6().decode(payload)
 
 
+@settings(deadline=None)
 @given(st.integers(1, 6), st.data())
 def test_movesense_float_payloads_decode_exactly_or_are_rejected(n: int, data: st.DataObject) -> None:
     floats = data.draw(st.lists(st.floats(width=32), min_size=6 * n, max_size=6 * n))
