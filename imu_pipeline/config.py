@@ -79,7 +79,7 @@ class MomentumConfig:
     bounce_max_pause_s: float = 0.15  # 'bounce': no pause at the bottom ...
     bounce_min_rate_deg_s: float = 100.0  # ... arriving fast ...
     bounce_rebound_deg: float = 3.0  # ... with a rebound/undershoot below the baseline, or straight into the next rep
-    swing_min_amplitude_deg: float = 3.0  # 'swing' (hanging): pelvis pitch oscillation amplitude, legs down
+    swing_min_amplitude_deg: float = 2.7  # 'swing' (hanging): pelvis pitch oscillation amplitude, legs down
     swing_frequency_hz: float = 0.45  # pendulum frequency of a body hanging from a bar (~1.2 m)
 
 

@@ -136,9 +136,9 @@ class OfflineOrientation:
             else:
                 out = vqf.VQF(1.0 / rate, **params).updateBatch(gu, au)
             up = up_in_sensor_frame(out["quat6D"])
-            # VQF integrates each rate sample over the interval that ends at it, so its
-            # orientation at sample k belongs to t_k + Ts/2 (rectangular rule); shift it.
-            parts.append((tu + 0.5 / rate, up, gu - out["bias"], out["restDetected"].astype(bool), np.full(len(tu), bi)))
+            # VQF integrates each rate sample over the interval that ends at it — right for
+            # an IMU whose samples average their interval (checked on BROAD: no time shift)
+            parts.append((tu, up, gu - out["bias"], out["restDetected"].astype(bool), np.full(len(tu), bi)))
         if not parts:
             empty = np.empty((0, 3))
             self.result_ = SensorOrientation(np.empty(0), empty, empty, np.empty(0, bool), np.empty(0, int), rate)

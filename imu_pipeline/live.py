@@ -52,8 +52,7 @@ class StreamingOrientation:
     rate_hz : the sensor's nominal rate; None -> estimated from the first samples
 
     ``push`` returns ``(time_s, up, gyr)``: grid times (s), 'up' in the sensor frame (unit
-    vectors) and bias-corrected rates (rad/s, sensor frame). Times carry the same half-sample
-    shift as the offline path (VQF's rectangular integration).
+    vectors) and bias-corrected rates (rad/s, sensor frame).
     """
 
     def __init__(self, cfg: PipelineConfig, rate_hz: float | None = None) -> None:
@@ -128,7 +127,7 @@ class StreamingOrientation:
             res = filt.updateBatch(np.ascontiguousarray(gg[a:b]), np.ascontiguousarray(aa[a:b]))
             ups.append(up_in_sensor_frame(res["quat6D"]))
             gyrs.append(gg[a:b] - res["bias"])
-        return tt + 0.5 / self.rate, np.concatenate(ups), np.concatenate(gyrs)
+        return tt, np.concatenate(ups), np.concatenate(gyrs)
 
 
 class _Aligner:

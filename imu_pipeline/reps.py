@@ -98,6 +98,7 @@ class RepSegmenter:
         self.gap_reset_s = GAP_RESET_S
         self._closed_by_gap = False
         self.last_x = math.nan
+        self._filt_last_t = -math.inf
 
     def _reset_base(self, base: float = math.inf, base_t: float = -math.inf, last_low_t: float = -math.inf) -> None:
         self.base = base
@@ -109,36 +110,58 @@ class RepSegmenter:
         x = np.asarray(hip_deg, dtype=float)
         out: list[RepBounds] = []
         ok = np.isfinite(x)
+        xf = self._smooth(t, x, ok)
         for i in range(len(t)):
             ti = t[i]
             if not ok[i]:
-                if self.state != "base":
+                if self.state != "base" or self._rising():
                     self.gap_in_rep = True
-                    if ti - self.last_t > self.gap_reset_s:
+                    if ti - self.last_t > self.gap_reset_s and not self._closed_by_gap:
                         # the sensor has been away too long: close the rep now (counted once)
                         out.append(self._close_at_gap())
                         self._closed_by_gap = True
                 continue
             if ti - self.last_t > self.gap_reset_s:
-                # long gap: what happened inside is unknown. A rep under way is closed at the
-                # gap (counted once, flagged); the smoother and baseline restart afterwards.
-                self.lp.reset()
+                # long gap: what happened inside is unknown. A rep under way (or clearly on its
+                # way up) is closed at the gap (counted once, flagged); the smoother and
+                # baseline restart afterwards.
                 was_resting, pre_base = self.state == "base" and not self._closed_by_gap, self.base
-                if self.state in ("up", "down"):
+                if (self.state in ("up", "down") or self._rising()) and not self._closed_by_gap:
                     out.append(self._close_at_gap())
+                    was_resting = False
                 self._reset_base()
                 if was_resting and np.isfinite(pre_base) and x[i] - pre_base >= self.c.resume_min_deg:
                     # the legs went up while the sensor was away: a rep under way (counted once)
                     self.state, self.start_t, self.start_base = "up", ti, pre_base
                     self.peak, self.peak_t, self.gap_in_rep = float(x[i]), ti, True
             self._closed_by_gap = False
-            xi = float(self.lp.process(x[i:i + 1])[0])
+            xi = float(xf[i])
             self.last_t = ti
             self.last_x = xi
             r = self._step(ti, xi)
             if r is not None:
                 out.append(r)
         return out
+
+    def _smooth(self, t: np.ndarray, x: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """Low-pass the finite samples, one filter call per run; the filter restarts after a
+        gap longer than ``gap_reset_s`` (NaN elsewhere)."""
+        xf = np.full_like(x, np.nan)
+        idx = np.flatnonzero(ok)
+        if idx.size == 0:
+            return xf
+        times = t[idx]
+        prev = np.concatenate([[self._filt_last_t], times[:-1]])
+        starts = np.flatnonzero(times - prev > self.gap_reset_s)
+        edges = np.concatenate([[0], starts, [idx.size]])
+        for a, b in zip(edges[:-1], edges[1:]):
+            if b <= a:
+                continue
+            if a in starts:
+                self.lp.reset()
+            xf[idx[a:b]] = self.lp.process(x[idx[a:b]])
+        self._filt_last_t = float(times[-1])
+        return xf
 
     def _step(self, t: float, x: float) -> RepBounds | None:
         c = self.c
@@ -188,7 +211,14 @@ class RepSegmenter:
         self._reset_base(self.post_min, self.post_min_t, last_low)
         return r
 
+    def _rising(self) -> bool:
+        """Resting state, but already well on the way up (a rep the gap interrupts)."""
+        return self.state == "base" and np.isfinite(self.base) and self.last_x - self.base >= self.c.resume_min_deg
+
     def _close_at_gap(self) -> RepBounds:
+        if self.state == "base":  # interrupted on its way up
+            start = self.last_low_t if np.isfinite(self.last_low_t) else self.last_t
+            self.start_t, self.peak_t = start, self.last_t
         r = RepBounds(self.start_t, self.peak_t, self.last_t, "gap", math.inf, True)
         self.state = "base"
         self.gap_in_rep = False
@@ -318,6 +348,23 @@ def refine_phases(t: np.ndarray, hip: np.ndarray, rate: np.ndarray, fraction: fl
     return a, b, c, d
 
 
+def pendulum_amplitude(t: np.ndarray, angle_deg: np.ndarray, rate_deg_s: np.ndarray, f_hz: float) -> float:
+    """Amplitude (deg) of a pendulum oscillation at ``f_hz`` seen in an angle and its rate.
+
+    Least squares on ``angle = a sin wt + b cos wt + c`` and ``rate / w = a cos wt - b sin wt``
+    together: angle and rate are in quadrature, so even part of a cycle pins the amplitude
+    ``sqrt(a^2 + b^2)`` down (the rate equations also reject a slow drift of the angle).
+    """
+    wt = 2 * np.pi * f_hz * (t - t[0])
+    om = 2 * np.pi * f_hz
+    s_, c_ = np.sin(wt), np.cos(wt)
+    one, zero = np.ones_like(wt), np.zeros_like(wt)
+    A = np.vstack([np.column_stack([s_, c_, one]), np.column_stack([c_, -s_, zero])])
+    y = np.concatenate([angle_deg, rate_deg_s / om])
+    (a, b, _), *_ = np.linalg.lstsq(A, y, rcond=None)
+    return float(np.hypot(a, b))
+
+
 def rep_features(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, index: int,
                  prev_end_s: float | None) -> Rep:
     """Features, label and flags of one rep (pure function of the samples and the bounds)."""
@@ -411,12 +458,12 @@ def rep_features(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, i
     if pose == "hanging":
         # pendulum swing of the whole body with the legs down before the rep: amplitude from
         # the rms pitch rate of the pelvis at the pendulum frequency (works on part of a cycle)
-        # (skipping the first 0.5 s after the previous rep, where the pelvis may still uncurl)
-        lo_t = max(b.start_s - 3.0, prev_end_s + 0.5 if prev_end_s is not None else -np.inf)
+        lo_t = max(b.start_s - 3.0, prev_end_s if prev_end_s is not None else -np.inf)
         wm = (w.time_s >= lo_t) & (w.time_s < b.start_s) & (w.hip_deg < 25) & np.isfinite(w.pelvis_rate_deg_s)
-        if wm.sum() / w.fs_hz >= 0.4:
-            rms = float(np.sqrt(np.mean(w.pelvis_rate_deg_s[wm] ** 2)))
-            swing_amp = np.sqrt(2) * rms / (2 * np.pi * mc.swing_frequency_hz)
+        wm &= np.isfinite(w.tilt_deg)
+        if wm.sum() / w.fs_hz >= 0.25:
+            swing_amp = pendulum_amplitude(w.time_s[wm], w.tilt_deg[wm], w.pelvis_rate_deg_s[wm],
+                                           mc.swing_frequency_hz)
             if swing_amp >= mc.swing_min_amplitude_deg:
                 reasons.append("swing")
                 decided["swing"] = f"pelvis swinging about ±{swing_amp:.1f}° with the legs down before the rep"
@@ -447,7 +494,7 @@ def analyze_reps(w: AngleWindow, cfg: PipelineConfig, pose: str) -> list[Rep]:
     prev_end = None
     for i, b in enumerate(bounds):
         reps.append(rep_features(w, b, cfg, pose, i, prev_end))
-        prev_end = b.end_s
+        prev_end = reps[-1].end_s
     return reps
 
 

@@ -498,19 +498,35 @@ def _log_so3(R: np.ndarray) -> np.ndarray:
 
 
 def ideal_imu(body: _Body, sensor: str, t: np.ndarray, R_seg_sensor: np.ndarray, offset: np.ndarray,
-              wobble: bool = True, h: float = 1e-3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              wobble: bool = True, h: float = 1e-3, interval: float = 0.0
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Noise-free specific force (m/s²) and angular rate (rad/s) in the sensor frame, plus R_ws.
 
-    Angular rate: body-frame rate from ``log(R(t-h)^T R(t+h)) / 2h``; specific force:
-    ``R_ws^T (p''(t) - g)`` with ``g = (0, 0, -9.81)``, ``p''`` by central differences.
+    With ``interval = 0`` the values are instantaneous: body-frame rate
+    ``log(R(t-h)^T R(t+h)) / 2h`` and specific force ``R_ws^T (p''(t) - g)`` with
+    ``g = (0, 0, -9.81)``, ``p''`` by central differences.
+
+    A real IMU reports each sample as an average over the sample interval (its decimation
+    filter), not an instant: with ``interval = Ts`` the rate is the mean over
+    ``[t - Ts, t]``, ``log(R(t-Ts)^T R(t)) / Ts`` (exactly the rotation of the interval), and
+    the specific force is taken at the interval's middle.
     """
     R0, p0 = body.sensor_pose(sensor, t, R_seg_sensor, offset, wobble)
-    Rm, pm = body.sensor_pose(sensor, t - h, R_seg_sensor, offset, wobble)
-    Rpl, ppl = body.sensor_pose(sensor, t + h, R_seg_sensor, offset, wobble)
-    gyr = _log_so3(np.einsum("nji,njk->nik", Rm, Rpl)) / (2 * h)
-    acc_w = (ppl - 2 * p0 + pm) / (h * h)
+    if interval > 0:
+        Rb, _ = body.sensor_pose(sensor, t - interval, R_seg_sensor, offset, wobble)
+        gyr = _log_so3(np.einsum("nji,njk->nik", Rb, R0)) / interval
+        tm = t - interval / 2
+        Rc, pc = body.sensor_pose(sensor, tm, R_seg_sensor, offset, wobble)
+    else:
+        Rm, _ = body.sensor_pose(sensor, t - h, R_seg_sensor, offset, wobble)
+        Rp, _ = body.sensor_pose(sensor, t + h, R_seg_sensor, offset, wobble)
+        gyr = _log_so3(np.einsum("nji,njk->nik", Rm, Rp)) / (2 * h)
+        tm, Rc, pc = t, R0, p0
+    _, pm = body.sensor_pose(sensor, tm - h, R_seg_sensor, offset, wobble)
+    _, ppl = body.sensor_pose(sensor, tm + h, R_seg_sensor, offset, wobble)
+    acc_w = (ppl - 2 * pc + pm) / (h * h)
     f_w = acc_w + np.array([0.0, 0.0, GRAVITY_M_S2])
-    acc = np.einsum("nji,nj->ni", R0, f_w)
+    acc = np.einsum("nji,nj->ni", Rc, f_w)
     return acc, gyr, R0
 
 
@@ -575,7 +591,8 @@ def simulate_session(opts: SimulationOptions) -> SimResult:
         k = np.arange(n)
         t_true = t0 + k / (rate * (1 + drift))
         t_rec = t0 + k / rate  # the recorder spreads samples at the nominal rate
-        acc, gyr, _ = ideal_imu(body, s, t_true, R_seg_sensor, np.array(pl["offset"]), wobble=opts.noise > 0)
+        acc, gyr, _ = ideal_imu(body, s, t_true, R_seg_sensor, np.array(pl["offset"]), wobble=opts.noise > 0,
+                                interval=1.0 / rate)
         nz = opts.noise
         if nz > 0:
             gyr = gyr * (1 + rng.uniform(-0.015, 0.015, 3) * nz) + rng.uniform(-1.0, 1.0, 3) * DEG * nz \
@@ -629,9 +646,8 @@ def simulate_session(opts: SimulationOptions) -> SimResult:
             "up_s": round(p.t_peak_reach - p.t_start, 4), "down_s": round(p.t_end - p.t_down, 4),
             # a rep whose raised part (hip above 20 deg) fell entirely inside a thigh disconnect
             # cannot be seen; one whose top was inside a pelvis disconnect cannot be labelled
-            "observable": _seen(disc_window if disc_sensor == "thigh" else None, tt[m][hip > 20]),
-            "label_observable": _seen(disc_window if disc_sensor == "pelvis" else None,
-                                      tt[m][hip > 0.8 * hip.max()]),
+            "observable": _seen(disc_window, tt[m][hip > 20]) if disc_sensor == "thigh" else True,
+            "label_observable": _seen(disc_window, tt[m][hip > 0.8 * hip.max()], at_least=0.5),
         })
     truth_meta = {"mounting": truth_mount, "disconnect": disc_window, "fidgets": body.fidgets,
                   "pose": opts.pose, "duration_s": duration}
@@ -639,11 +655,13 @@ def simulate_session(opts: SimulationOptions) -> SimResult:
     return SimResult(opts, rec, truth, truth_reps, truth_meta)
 
 
-def _seen(window: tuple[float, float] | None, times: np.ndarray) -> bool:
-    """Whether any of ``times`` lies outside the disconnect ``window``."""
+def _seen(window: tuple[float, float] | None, times: np.ndarray, at_least: float = 0.0) -> bool:
+    """Whether more than ``at_least`` of ``times`` (any, by default) lies outside the
+    disconnect ``window``."""
     if window is None or times.size == 0:
         return True
-    return bool(np.any((times < window[0]) | (times >= window[1])))
+    outside = (times < window[0]) | (times >= window[1])
+    return bool(outside.mean() > at_least) if at_least > 0 else bool(outside.any())
 
 
 def _jsonable(o: Any) -> Any:
