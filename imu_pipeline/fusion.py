@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import vqf
-from scipy.interpolate import Akima1DInterpolator
 
 from .config import FusionConfig
 from .frames import up_in_sensor_frame
@@ -82,6 +81,8 @@ def uniform_block(t: np.ndarray, acc: np.ndarray, gyr: np.ndarray, rate_hz: floa
         # lost packets: a straight line through the missing angular rate loses the rotation of a
         # fast movement for good (the integral is what matters); Akima's local cubic keeps the
         # curvature without overshooting at noise
+        from scipy.interpolate import Akima1DInterpolator
+
         gu = Akima1DInterpolator(t, gyr, axis=0)(tu)
     else:
         gu = np.column_stack([np.interp(tu, t, gyr[:, i]) for i in range(3)])

@@ -230,22 +230,30 @@ def read_recording(
     if len(df) == 0:
         raise _fail(path, None, None, "no samples after the header line")
 
-    num = df[list(NUMERIC_COLS)].to_numpy(dtype=np.float64)
+    num = np.column_stack([df[c].to_numpy(dtype=np.float64) for c in NUMERIC_COLS])
     bad = ~np.isfinite(num)
     if bad.any():
         r, c = np.argwhere(bad)[0]
         raise _fail(path, int(lines[r]), NUMERIC_COLS[c], "empty or non-finite value; expected a number")
-    sensor = df[SENSOR_COL].fillna("").astype(str).str.strip().to_numpy()
-    unknown = ~np.isin(sensor, SENSORS)
-    if unknown.any():
-        r = int(np.flatnonzero(unknown)[0])
-        what = "empty sensor name" if sensor[r] == "" else f"unknown sensor {sensor[r]!r}"
+    # sensor id per row: index into SENSORS, -1 when unknown; names validated once per distinct value
+    col = df[SENSOR_COL]
+    if not isinstance(col.dtype, pd.CategoricalDtype):
+        col = col.fillna("").astype(str).astype("category")
+    names = [str(c).strip() for c in col.cat.categories] + [""]
+    codes = col.cat.codes.to_numpy()
+    codes = np.where(codes < 0, len(names) - 1, codes)
+    lut = np.array([SENSORS.index(n) if n in SENSORS else -1 for n in names])
+    sid = lut[codes]
+    if (sid < 0).any():
+        r = int(np.flatnonzero(sid < 0)[0])
+        name = names[codes[r]]
+        what = "empty sensor name" if name == "" else f"unknown sensor {name!r}"
         raise _fail(path, int(lines[r]), SENSOR_COL, f"{what}; expected 'thigh' or 'pelvis'")
 
     t = num[:, 0]
     sensors: dict[str, SensorSamples] = {}
     for s in SENSORS:
-        m = sensor == s
+        m = sid == SENSORS.index(s)
         ts = t[m]
         if ts.size > 1:
             d = np.diff(ts)
@@ -265,7 +273,7 @@ def read_recording(
                     "pelvic tilt need both a thigh and a pelvis sensor — record both, or check the sensor names")
     if check_units:
         for s in present:
-            _check_units(path, s, sensors[s], lines[sensor == s])
+            _check_units(path, s, sensors[s], lines[sid == SENSORS.index(s)])
 
     meta = read_sidecar(path)
     rec = Recording(sensors=sensors, meta=meta, path=path, warnings=warn)
@@ -277,8 +285,8 @@ def read_recording(
 
 
 def _parse_body(path: Path, raw: bytes, header: list[str]) -> pd.DataFrame:
-    dtypes = {c: np.float64 for c in NUMERIC_COLS}
-    dtypes[SENSOR_COL] = object
+    dtypes: dict[str, Any] = {c: np.float64 for c in NUMERIC_COLS}
+    dtypes[SENSOR_COL] = "category"  # two distinct values: parsed and checked once each
     names = header  # stripped names: 'time_s, sensor' is read like 'time_s,sensor'
     try:
         return pd.read_csv(io.BytesIO(raw), dtype=dtypes, skip_blank_lines=False, encoding="utf-8-sig",

@@ -30,7 +30,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import signal
 
 from .config import PipelineConfig
 from .smoothness import sparc
@@ -46,23 +45,41 @@ GAP_RESET_S = 0.4
 
 
 class CausalLowpass:
-    """Second-order Butterworth low-pass, one sample at a time (state kept across calls)."""
+    """Second-order Butterworth low-pass (bilinear transform), state kept across calls.
+
+    A plain biquad in direct form II transposed; written out so the live path and the CLI do
+    not pay for importing scipy.signal.
+    """
 
     def __init__(self, cutoff_hz: float, fs_hz: float) -> None:
-        wn = min(cutoff_hz / (fs_hz / 2), 0.99)
-        self.sos = signal.butter(2, wn, output="sos")
-        self.zi: np.ndarray | None = None
+        fc = min(cutoff_hz, 0.45 * fs_hz)
+        k = math.tan(math.pi * fc / fs_hz)
+        q = 1 / math.sqrt(2)
+        norm = 1 / (1 + k / q + k * k)
+        self.b = (k * k * norm, 2 * k * k * norm, k * k * norm)
+        self.a = (2 * (k * k - 1) * norm, (1 - k / q + k * k) * norm)
+        self.z: tuple[float, float] | None = None
 
     def reset(self) -> None:
-        self.zi = None
+        self.z = None
 
     def process(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=float)
+        y = np.empty_like(x)
         if x.size == 0:
-            return x
-        if self.zi is None:
-            self.zi = signal.sosfilt_zi(self.sos) * x[0]
-        y, self.zi = signal.sosfilt(self.sos, x, zi=self.zi)
+            return y
+        b0, b1, b2 = self.b
+        a1, a2 = self.a
+        if self.z is None:  # start at rest at the first value (no step response)
+            x0 = float(x[0])
+            self.z = (x0 * (1 - b0), x0 * (b2 - a2))
+        z1, z2 = self.z
+        for i, xi in enumerate(x.tolist()):
+            yi = b0 * xi + z1
+            z1 = b1 * xi - a1 * yi + z2
+            z2 = b2 * xi - a2 * yi
+            y[i] = yi
+        self.z = (z1, z2)
         return y
 
 
@@ -294,6 +311,14 @@ class AngleWindow:
     pelvis_rate_deg_s: np.ndarray
     fs_hz: float
 
+    def between(self, t0: float, t1: float) -> "AngleWindow":
+        """The samples with ``t0 <= time_s <= t1`` (views, no copies)."""
+        a, b = np.searchsorted(self.time_s, [t0, t1], side="left")
+        b = np.searchsorted(self.time_s, t1, side="right")
+        return AngleWindow(self.time_s[a:b], self.hip_deg[a:b], self.tilt_deg[a:b], self.thigh_deg[a:b],
+                           self.hip_rate_deg_s[a:b], self.thigh_rate_deg_s[a:b], self.pelvis_rate_deg_s[a:b],
+                           self.fs_hz)
+
 
 def _at(w: AngleWindow, arr: np.ndarray, t: float, half: float = 0.05) -> float:
     """Mean of ``arr`` within ``half`` s of ``t``; else the nearest finite value within 0.5 s."""
@@ -369,6 +394,7 @@ def rep_features(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, i
                  prev_end_s: float | None) -> Rep:
     """Features, label and flags of one rep (pure function of the samples and the bounds)."""
     lc, mc, rc, sc = cfg.labels, cfg.momentum, cfg.reps, cfg.smoothness
+    w = w.between(b.start_s - 13.0, b.end_s + 1.0)  # all a rep's features need (incl. 10 s tilt look-back)
     # movement onset/end from the hip rate (PHASE_FRACTION of its peak), searched a little
     # around the segmenter's bounds but never into the neighbouring reps
     lo = max(b.start_s - 0.5, prev_end_s if prev_end_s is not None else -np.inf)

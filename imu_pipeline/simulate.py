@@ -30,8 +30,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import signal
-from scipy.interpolate import CubicSpline
 
 from .frames import GRAVITY_M_S2, axis_angle_matrix, mounting_matrix
 from .recording import Recording, SensorSamples, write_recording
@@ -389,10 +387,13 @@ class _Body:
         self.pelvis_pivot = np.array([0.0, 0.0, 0.10]) if o.pose == "lying" else np.array([0.0, 0.0, 2.2])
         self._curl_spline = self._pelvis_response()
 
-    def _pelvis_response(self) -> CubicSpline:
+    def _pelvis_response(self) -> Any:
         """The pelvis cannot follow a thrown leg instantly: its curl is the hip-driven target
         passed through a critically damped 2nd-order response (``PELVIS_RESPONSE_HZ``), computed
         on a 1 ms grid and interpolated by a C2 cubic spline."""
+        from scipy import signal  # imported here: the CLI should not pay for it unless simulating
+        from scipy.interpolate import CubicSpline
+
         dt = 1e-3
         tg = np.arange(-0.5, float(self.hip_knots.t[-1]) + 0.5, dt)
         target = _pelvis_curl(self.hip_knots(tg), tg, self.plans)
