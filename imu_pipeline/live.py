@@ -38,7 +38,7 @@ ABSENT_AFTER_S = 0.3
 #: Seconds in the start pose the live calibration waits for (unless the wait runs out).
 LIVE_MIN_NEUTRAL_S = 1.0
 #: How long (s of stream) a finished rep may wait for its movement to come to rest.
-END_WAIT_S = 0.3
+END_WAIT_S = 1.0
 #: Samples used to estimate a sensor's rate when none was declared.
 RATE_PROBE_SAMPLES = 25
 

@@ -42,6 +42,8 @@ PHASE_FRACTION = 0.05
 #: A gap in hip flexion longer than this (s) ends a rep under way (it is counted once, flagged);
 #: short enough that the live path still reports such a rep within 0.5 s of its last sample.
 GAP_RESET_S = 0.4
+#: Shortest legs-down window (s) in which a whole-body swing is judged (~1/4 of a pendulum cycle).
+SWING_MIN_WINDOW_S = 0.5
 
 
 class CausalLowpass:
@@ -334,8 +336,8 @@ def _at(w: AngleWindow, arr: np.ndarray, t: float, half: float = 0.05) -> float:
 
 
 def refine_phases(t: np.ndarray, hip: np.ndarray, rate: np.ndarray, fraction: float, t_start: float,
-                  t_peak: float, t_end: float) -> tuple[int, int, int, int] | None:
-    """Indices of movement onset, end of the concentric phase, start of the eccentric phase
+                  t_peak: float, t_end: float) -> tuple[float, float, float, float] | None:
+    """Times of movement onset, end of the concentric phase, start of the eccentric phase
     and end of movement, where the (50 ms smoothed) hip rate crosses ``fraction`` of its
     peak. The rising-rate peak is looked for between the segmenter's start and peak, the
     falling one between peak and end, both where the hip is in the upper three quarters of
@@ -361,15 +363,23 @@ def refine_phases(t: np.ndarray, hip: np.ndarray, rate: np.ndarray, fraction: fl
     if r[iu] <= 0 or r[idn] >= 0 or idn <= iu:
         return None
     thu, thd = fraction * r[iu], fraction * r[idn]
+
+    def cross(i: int, th: float) -> float:
+        """Time where r crosses th between samples i and i+1 (linear, sub-sample)."""
+        if i < 0 or i + 1 >= len(r) or r[i + 1] == r[i]:
+            return float(t[min(max(i, 0), len(t) - 1)])
+        f = min(max((th - r[i]) / (r[i + 1] - r[i]), 0.0), 1.0)
+        return float(t[i] + f * (t[i + 1] - t[i]))
+
     below = np.flatnonzero(r[:iu] <= thu)
-    a = int(below[-1]) if below.size else 0
+    a = cross(int(below[-1]), thu) if below.size else float(t[0])
     after = np.flatnonzero(r[iu:idn] <= thu)
-    b = iu + int(after[0]) if after.size else iu
+    b = cross(iu + int(after[0]) - 1, thu) if after.size else float(t[iu])
     before = np.flatnonzero(r[iu:idn] >= thd)
-    c = iu + int(before[-1]) if before.size else idn
+    c = cross(iu + int(before[-1]), thd) if before.size else float(t[idn])
     c = max(c, b)
     endi = np.flatnonzero(r[idn:] >= thd)
-    d = idn + int(endi[0]) if endi.size else len(r) - 1
+    d = cross(idn + int(endi[0]) - 1, thd) if endi.size else float(t[-1])
     return a, b, c, d
 
 
@@ -402,9 +412,7 @@ def rep_features(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, i
     ph = refine_phases(w.time_s[wm], w.hip_deg[wm], w.hip_rate_deg_s[wm], PHASE_FRACTION, b.start_s, b.peak_s,
                        b.end_s)
     if ph is not None:
-        tw = w.time_s[wm]
-        start_s, end_s = float(tw[ph[0]]), float(tw[ph[3]])
-        conc_end, ecc_start = float(tw[ph[1]]), float(tw[ph[2]])
+        start_s, conc_end, ecc_start, end_s = ph
     else:
         start_s, end_s = b.start_s, b.end_s
         conc_end = ecc_start = b.peak_s
@@ -485,9 +493,9 @@ def rep_features(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, i
         # pendulum swing of the whole body with the legs down before the rep: amplitude from
         # the rms pitch rate of the pelvis at the pendulum frequency (works on part of a cycle)
         lo_t = max(b.start_s - 3.0, prev_end_s if prev_end_s is not None else -np.inf)
-        wm = (w.time_s >= lo_t) & (w.time_s < b.start_s) & (w.hip_deg < 25) & np.isfinite(w.pelvis_rate_deg_s)
-        wm &= np.isfinite(w.tilt_deg)
-        if wm.sum() / w.fs_hz >= 0.25:
+        # (between the previous rep's end and this rep's onset the legs are down by definition)
+        wm = (w.time_s >= lo_t) & (w.time_s < b.start_s) & np.isfinite(w.pelvis_rate_deg_s) & np.isfinite(w.tilt_deg)
+        if wm.sum() / w.fs_hz >= SWING_MIN_WINDOW_S:
             swing_amp = pendulum_amplitude(w.time_s[wm], w.tilt_deg[wm], w.pelvis_rate_deg_s[wm],
                                            mc.swing_frequency_hz)
             if swing_amp >= mc.swing_min_amplitude_deg:
