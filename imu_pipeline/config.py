@@ -78,7 +78,9 @@ class MomentumConfig:
     drop_min_rate_deg_s: float = 120.0  # ... and its peak rate above this
     bounce_max_pause_s: float = 0.15  # 'bounce': no pause at the bottom ...
     bounce_min_rate_deg_s: float = 100.0  # ... arriving fast ...
-    bounce_rebound_deg: float = 3.0  # ... with a rebound/undershoot below the baseline, or straight into the next rep
+    bounce_rebound_deg: float = 3.0  # ... and rebounds this much within bounce_window_s, or turns straight up
+    bounce_window_s: float = 0.3  # look-ahead after the rep's end for the rebound
+    bounce_max_descent_s: float = 1.0  # ... after a descent shorter than this
     swing_min_amplitude_deg: float = 2.7  # 'swing' (hanging): pelvis pitch oscillation amplitude, legs down
     swing_frequency_hz: float = 0.45  # pendulum frequency of a body hanging from a bar (~1.2 m)
 

@@ -371,7 +371,9 @@ class LivePipeline:
             b = self._deferred[0]
             prev_end = self.reps[-1].end_s if self.reps else None
             r = rep_features(w, b, self.cfg, self.calibration.pose, len(self.reps), prev_end)
-            if not final and r.end_s >= t_last - 0.5 / self.fs and t_last - b.end_s < END_WAIT_S:
+            settled = r.end_s < t_last - 0.5 / self.fs or t_last - b.end_s >= END_WAIT_S
+            seen_after = t_last >= r.end_s + self.cfg.momentum.bounce_window_s  # the rebound look-ahead
+            if not final and not (settled and seen_after):
                 break
             self._deferred.pop(0)
             self.reps.append(r)

@@ -484,10 +484,17 @@ def rep_features(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, i
     if b.ended_by != "gap" and ecc > 0 and conc / ecc >= mc.drop_ratio and np.nan_to_num(rate_dn) >= mc.drop_min_rate_deg_s:
         reasons.append("drop")
         decided["drop"] = f"down {ecc:.2f} s vs up {conc:.2f} s, {rate_dn:.0f} deg/s"
-    if b.ended_by == "reversal" and b.pause_s <= mc.bounce_max_pause_s and ecc < 1.0 \
+    # bounce: a quick descent that turns straight back up (no pause) or rebounds off the bottom
+    after = (w.time_s > end_s) & (w.time_s <= end_s + mc.bounce_window_s) & np.isfinite(w.hip_deg)
+    hip_end = _at(w, w.hip_deg, end_s, 0.5 / w.fs_hz)
+    rebound = float(np.max(w.hip_deg[after]) - hip_end) if after.any() and np.isfinite(hip_end) else 0.0
+    no_pause = b.ended_by == "reversal" and b.pause_s <= mc.bounce_max_pause_s
+    if (no_pause or rebound >= mc.bounce_rebound_deg) and ecc < mc.bounce_max_descent_s \
             and np.nan_to_num(rate_dn) >= mc.bounce_min_rate_deg_s:
         reasons.append("bounce")
-        decided["bounce"] = f"turned up after {b.pause_s:.2f} s at the bottom, came down in {ecc:.2f} s"
+        decided["bounce"] = (f"came down in {ecc:.2f} s at {rate_dn:.0f} deg/s and "
+                             + (f"turned up after {b.pause_s:.2f} s" if no_pause else
+                                f"rebounded {rebound:.1f}° within {mc.bounce_window_s:g} s"))
     swing_amp = None
     if pose == "hanging":
         # pendulum swing of the whole body with the legs down before the rep: amplitude from

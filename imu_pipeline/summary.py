@@ -128,9 +128,13 @@ LABEL_COLOURS = {LABEL_ABDOMINAL: "#2a9d8f", LABEL_HIP_FLEXOR: "#e9c46a"}
 
 
 def plot_session(an: SessionAnalysis, path: str | Path, *, width_in: float = 12.0, height_in: float = 6.5,
-                 dpi: int = 100) -> None:
+                 dpi: int = 100) -> dict[str, Any]:
     """Hip flexion and pelvic tilt over time, the 90° line, reps shaded by label, momentum
-    and back arch marked. Saved as PNG (``width_in * dpi`` x ``height_in * dpi`` pixels)."""
+    and back arch marked. Saved as PNG (``width_in * dpi`` x ``height_in * dpi`` pixels).
+
+    Returns what was drawn (the plotted series and rep spans), read back from the figure's
+    artists, so callers and tests can check the picture shows the analysis.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -182,4 +186,10 @@ def plot_session(an: SessionAnalysis, path: str | Path, *, width_in: float = 12.
                   f"{mom} with momentum", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
+    hip_line, tilt_line = ax1.get_lines()[0], ax2.get_lines()[0]
+    drawn = {"time_s": np.asarray(hip_line.get_xdata()), "hip_flexion_deg": np.asarray(hip_line.get_ydata()),
+             "pelvic_tilt_deg": np.asarray(tilt_line.get_ydata()), "title": ax1.get_title(),
+             "rep_spans": [(float(p.get_x()), float(p.get_x() + p.get_width())) for p in ax1.patches
+                           if p.get_width() > 0 and p.get_height() >= 1]}
     plt.close(fig)
+    return drawn

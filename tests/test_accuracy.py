@@ -1,0 +1,55 @@
+"""Accuracy against the simulator's truth over 24 hard sessions (the figures of docs/accuracy.md).
+
+Sessions (imu_pipeline.evaluate.session_matrix): lying and hanging, every rep kind, rates
+52-400 Hz different per sensor, packet loss up to 5 %, a mid-session disconnect, sessions that
+start moving at once, noise x1-x2, straps off by up to 15 deg, fidgets, touch-and-go reps.
+"""
+
+import pytest
+
+from imu_pipeline.evaluate import score_session, session_matrix, summarize
+
+N_SESSIONS = 24
+
+
+@pytest.fixture(scope="module")
+def scores():
+    return [score_session(o, live=True) for o in session_matrix(N_SESSIONS)]
+
+
+def test_the_matrix_covers_the_hard_cases() -> None:
+    opts = session_matrix(N_SESSIONS)
+    assert {o.pose for o in opts} == {"lying", "hanging"}
+    rates = {r for o in opts for r in (o.thigh_rate_hz, o.pelvis_rate_hz)}
+    assert min(rates) == 52 and max(rates) == 400
+    assert any(o.thigh_rate_hz != o.pelvis_rate_hz for o in opts)
+    assert any(o.disconnect for o in opts) and any(o.packet_loss > 0 for o in opts)
+    assert any(not o.start_still for o in opts) and any(o.noise >= 2 for o in opts)
+    assert any(o.touch_and_go > 0 for o in opts) and any(o.fidgets for o in opts)
+    assert all(o.misalignment_deg == 15 for o in opts)
+    assert {k for o in opts for k in o.mix} == {"hip-flexor", "abdominal", "fast", "drop", "bounce", "swing"}
+
+
+def test_angles_every_session(scores) -> None:
+    for s in scores:
+        assert s.hip_rmse_deg <= 1.5, s
+        assert s.tilt_rmse_deg <= 0.75, s
+
+
+def test_rep_counts_exact_every_session(scores) -> None:
+    for s in scores:
+        assert s.found_reps == s.truth_reps, s
+
+
+def test_labels_and_momentum(scores) -> None:
+    summ = summarize(scores)
+    assert summ["label_accuracy"] >= 0.98, summ
+    assert summ["momentum_f1"] >= 0.95, summ
+    assert summ["labelled_reps"] >= 0.95 * summ["reps"]
+
+
+def test_live_path_agrees_with_offline(scores) -> None:
+    for s in scores:
+        assert s.live_same_reps, s
+        assert s.live_hip_rmse_vs_offline_deg <= 2.0, s
+        assert s.live_max_latency_s <= 0.5, s
