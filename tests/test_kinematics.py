@@ -1,0 +1,458 @@
+"""Calibration, start pose and the two angles (imu_pipeline.kinematics, imu_pipeline.angles).
+
+Known values for :func:`sagittal_angle` / :func:`wrap`, then the :class:`Calibrator` on short
+simulated sessions checked against the simulator's truth (true ``R_seg_sensor`` in
+``truth_meta``, true hip flexion and pelvic tilt), then the errors a user can cause — each a
+:class:`CalibrationError` / :class:`RecordingError` with a clear message, and exit status 2
+with one ``error:`` line (never a traceback) from ``imu-pipeline analyze``.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imu_pipeline.angles import estimate_angles, grid_signals, mounting_from
+from imu_pipeline.cli import main
+from imu_pipeline.config import PipelineConfig
+from imu_pipeline.frames import rot_z
+from imu_pipeline.kinematics import (
+    POSE_UP,
+    CalibrationError,
+    Calibrator,
+    GridSignals,
+    infer_pose,
+    sagittal_angle,
+    wrap,
+)
+from imu_pipeline.recording import Recording, RecordingError, SensorSamples, read_recording, write_recording
+from imu_pipeline.simulate import POSE_MATRIX, SimResult, SimulationOptions, simulate_session, write_simulation
+
+DEG = np.pi / 180.0
+OPPOSITE = {"superior": "inferior", "inferior": "superior", "anterior": "posterior",
+            "posterior": "anterior", "left": "right", "right": "left"}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@functools.lru_cache(maxsize=None)
+def _sim(pose: str = "lying", seed: int = 0, n_reps: int = 3, declare_mounting: bool = True,
+         no_rest: bool = False) -> SimResult:
+    """A short simulated session (cached: simulations are deterministic; tests copy before editing)."""
+    kw = dict(start_still=False, end_still=False, rest_s=(0.0, 0.0), touch_and_go=1.0) if no_rest else {}
+    return simulate_session(SimulationOptions(seed=seed, pose=pose, n_reps=n_reps, misalignment_deg=15.0,
+                                              declare_mounting=declare_mounting, **kw))
+
+
+def _rec_with_meta(rec: Recording, edit) -> Recording:
+    """A copy of ``rec`` whose sidecar dict has been changed by ``edit(meta)``."""
+    meta = copy.deepcopy(rec.meta)
+    edit(meta)
+    return Recording(sensors=rec.sensors, meta=meta, path=rec.path)
+
+
+def _errors_vs_truth(sim: SimResult, ang) -> dict[str, float]:
+    """RMSE (deg) of hip flexion and pelvic tilt vs truth, correlation with truth, and the
+    estimated hip flexion at each true rep peak."""
+    tr = sim.truth
+    t = tr["time_s"].to_numpy()
+    hip = np.interp(t, ang.time_s, np.degrees(ang.hip_flexion))
+    tilt = np.interp(t, ang.time_s, np.degrees(ang.pelvic_tilt))
+    ht, pt = tr["hip_flexion_deg"].to_numpy(), tr["pelvic_tilt_deg"].to_numpy()
+    ok = np.isfinite(hip) & np.isfinite(tilt)
+    assert ok.mean() > 0.95, "the angles are NaN for more than 5 % of a gap-free session"
+    peaks = [float(np.interp(r["peak_s"], t, hip)) for r in sim.truth_reps]
+    true_peaks = [r["peak_hip_flexion_deg"] for r in sim.truth_reps]
+    return {
+        "hip_rmse": float(np.sqrt(np.mean((hip - ht)[ok] ** 2))),
+        "tilt_rmse": float(np.sqrt(np.mean((tilt - pt)[ok] ** 2))),
+        "hip_corr": float(np.corrcoef(hip[ok], ht[ok])[0, 1]),
+        "tilt_corr": float(np.corrcoef(tilt[ok], pt[ok])[0, 1]),
+        "peaks": peaks, "true_peaks": true_peaks,
+    }
+
+
+def _z_error_deg(sim: SimResult, cal, sensor: str) -> float:
+    """Angle between the calibrated and the true segment Z axis (both in the sensor frame)."""
+    R_true = np.array(sim.truth_meta["mounting"][sensor]["R_seg_sensor"])
+    z_true = R_true[2]  # row 2 of R_seg_sensor = segment Z in sensor coordinates
+    z_est = cal.segments[sensor].R_seg_sensor[2]
+    return float(np.degrees(np.arccos(np.clip(z_true @ z_est, -1.0, 1.0))))
+
+
+def _run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    rc = main(args)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _assert_one_error_line(rc: int, err: str, *needles: str) -> None:
+    assert rc == 2, f"exit status {rc}, expected 2; stderr: {err!r}"
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "error:" in ln]
+    assert len(errors) == 1, f"expected one 'error:' line on stderr, got {lines!r}"
+    for n in needles:
+        assert n in errors[0], f"{n!r} not in the error line {errors[0]!r}"
+
+
+# --------------------------------------------------------------------------- sagittal_angle, wrap
+
+
+def _up_seg_after_rotation(pose: str, theta_deg: float) -> np.ndarray:
+    """'Up' in the segment frame after a rotation by ``theta`` about the segment's +Z axis,
+    derived from world physics: the segment's world-from-segment matrix is POSE @ Rz(theta)
+    (the simulator's convention), and up is the world z axis."""
+    R_ws = POSE_MATRIX[pose] @ rot_z(theta_deg * DEG)
+    return R_ws.T @ np.array([0.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("pose", ["lying", "hanging"])
+@pytest.mark.parametrize("theta", [0.0, 30.0, -30.0, 90.0, 150.0, -90.0])
+def test_sagittal_angle_known_values(pose: str, theta: float) -> None:
+    up = _up_seg_after_rotation(pose, theta)
+    assert np.degrees(sagittal_angle(up, pose)) == pytest.approx(theta, abs=1e-9)
+
+
+def test_sagittal_angle_explicit_vectors() -> None:
+    # lying: X (anterior) is up at 0; thigh vertical (90 deg flexion) -> up is the segment's -Y
+    assert np.degrees(sagittal_angle(np.array([1.0, 0, 0]), "lying")) == pytest.approx(0.0)
+    assert np.degrees(sagittal_angle(np.array([0.0, -1, 0]), "lying")) == pytest.approx(90.0)
+    assert np.degrees(sagittal_angle(np.array([np.cos(np.pi / 6), -0.5, 0]), "lying")) == pytest.approx(30.0)
+    # lying at 150 deg (legs well over the head): up is (-cos 30, -sin 30)
+    assert np.degrees(sagittal_angle(np.array([-np.cos(np.pi / 6), -0.5, 0]), "lying")) == pytest.approx(150.0)
+    # hanging: Y (superior) up at 0; thigh horizontal in front (90 deg) -> up is the segment's +X
+    assert np.degrees(sagittal_angle(np.array([0.0, 1, 0]), "hanging")) == pytest.approx(0.0)
+    assert np.degrees(sagittal_angle(np.array([1.0, 0, 0]), "hanging")) == pytest.approx(90.0)
+    assert np.degrees(sagittal_angle(np.array([-0.5, np.cos(np.pi / 6), 0]), "hanging")) == pytest.approx(-30.0)
+
+
+@pytest.mark.parametrize("pose", ["lying", "hanging"])
+def test_sagittal_angle_ignores_out_of_plane_components_and_is_vectorised(pose: str) -> None:
+    thetas = np.array([0.0, 30.0, -30.0, 90.0, 150.0])
+    ups = []
+    for i, th in enumerate(thetas):
+        u = _up_seg_after_rotation(pose, th)
+        lean = (10.0 + 8 * i) * DEG  # an out-of-plane lean (about the in-plane axis) of 10..42 deg
+        v = np.cos(lean) * u + np.sin(lean) * np.array([0.0, 0.0, 1.0 if i % 2 else -1.0])
+        ups.append(v * (0.5 + i))  # the length does not matter either
+    got = np.degrees(sagittal_angle(np.array(ups), pose))
+    np.testing.assert_allclose(got, thetas, atol=1e-9)
+    assert got.shape == (5,)
+
+
+def test_wrap_known_values() -> None:
+    np.testing.assert_allclose(wrap(np.array([1.5 * np.pi]), -np.pi), [-0.5 * np.pi])
+    np.testing.assert_allclose(wrap(np.array([-np.pi]), -np.pi), [-np.pi])
+    np.testing.assert_allclose(wrap(np.array([np.pi]), -np.pi), [-np.pi])  # [low, low + 2 pi)
+    np.testing.assert_allclose(wrap(np.radians([-100.0, 200.0, 239.0, 241.0, -130.0]), -2 * np.pi / 3),
+                               np.radians([-100.0, 200.0, 239.0, -119.0, 230.0]), atol=1e-12)
+    np.testing.assert_allclose(wrap(np.radians([-91.0, 269.0, 10.0 + 720.0]), -np.pi / 2),
+                               np.radians([269.0, 269.0, 10.0]), atol=1e-12)
+    assert np.isnan(wrap(np.array([np.nan]), 0.0)).all()
+
+
+def test_infer_pose_from_exercise_text() -> None:
+    assert infer_pose("lying-leg-raise") == "lying"
+    assert infer_pose("Supine leg raise on the floor") == "lying"
+    assert infer_pose("hanging-leg-raise") == "hanging"
+    assert infer_pose("captain's chair") == "hanging"
+    assert infer_pose("leg raise") is None
+    assert infer_pose(None) is None and infer_pose("") is None
+
+
+# --------------------------------------------------------------------------- calibration on simulated sessions
+
+
+@pytest.mark.parametrize("pose", ["lying", "hanging"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_calibrator_finds_true_axes_pose_and_accurate_angles(pose: str, seed: int) -> None:
+    sim = _sim(pose, seed, n_reps=3)
+    rec = sim.recording
+    cfg = PipelineConfig()
+    sig = grid_signals(rec, cfg)
+    cal = Calibrator(cfg.calibration).fit(sig, mounting_from(rec), exercise=None, where=rec.name).calibration_
+    assert cal.pose == pose
+    assert cal.pose_source.startswith("gravity")
+    assert cal.confidence == "normal" and cal.notes == []
+    assert cal.neutral_s >= cfg.calibration.min_neutral_s
+    for s in ("thigh", "pelvis"):
+        seg = cal.segments[s]
+        assert seg.declared and seg.axis_source in ("motion", "declared")
+        R = seg.R_seg_sensor
+        np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-9)
+        assert np.linalg.det(R) == pytest.approx(1.0, abs=1e-9)
+        # the simulator couples ~2.5 deg of hip (internal) rotation to 90 deg of flexion
+        # (simulate.py _Body.angles_deg: hip_rotation = ... + 3.0 * hf), so the thigh's functional
+        # flexion axis leans ~2-2.7 deg towards the long axis; lying, that lean is not removed by
+        # making Z perpendicular to the neutral 'up' (= anterior). 3 deg there, 2 deg elsewhere.
+        tol = 3.0 if (s == "thigh" and pose == "lying") else 2.0
+        zerr = _z_error_deg(sim, cal, s)
+        assert zerr < tol, f"{s}: calibrated Z is {zerr:.2f} deg from the true Z"
+        # the declared mounting was 15 deg off at most: the calibration corrected it
+        assert seg.correction_deg < 20.0
+    e = _errors_vs_truth(sim, estimate_angles(rec, cfg))
+    assert e["hip_rmse"] < 1.5 and e["tilt_rmse"] < 0.75, e
+
+
+@pytest.mark.parametrize("offline", [True, False])
+def test_estimate_angles_causal_and_offline_both_accurate(offline: bool) -> None:
+    sim = _sim("hanging", 2, n_reps=3)
+    e = _errors_vs_truth(sim, estimate_angles(sim.recording, offline=offline))
+    assert e["hip_rmse"] < 1.5 and e["tilt_rmse"] < 0.75, e
+
+
+@pytest.mark.parametrize("pose", ["lying", "hanging"])
+def test_start_pose_from_gravity_overrides_a_contradicting_exercise_text(pose: str) -> None:
+    sim = _sim(pose, 0)
+    wrong = "hanging-leg-raise" if pose == "lying" else "lying-leg-raise"
+    rec = _rec_with_meta(sim.recording, lambda m: m.update(exercise=wrong))
+    ang = estimate_angles(rec)
+    assert ang.calibration.pose == pose
+    assert ang.calibration.pose_source == "gravity (pelvis sensor)"
+    e = _errors_vs_truth(sim, ang)
+    assert e["hip_rmse"] < 1.5
+
+
+@pytest.mark.parametrize("pose", ["lying", "hanging"])
+def test_pose_option_is_used_as_given(pose: str) -> None:
+    ang = estimate_angles(_sim(pose, 0).recording, pose=pose)
+    assert ang.calibration.pose == pose and ang.calibration.pose_source == "option"
+
+
+@pytest.mark.parametrize("pose", ["lying", "hanging"])
+def test_exercise_text_gives_the_pose_when_no_mounting_is_declared(pose: str) -> None:
+    sim = _sim(pose, 0, declare_mounting=False)
+    assert all("mounting" not in v for v in sim.recording.meta["sensors"].values())
+    cal = estimate_angles(sim.recording).calibration
+    assert cal.pose == pose and cal.pose_source == "sidecar exercise"
+    # the text decides: 'captain' on a hanging session, 'floor' on a lying one
+    text = "floor leg raise" if pose == "lying" else "captain's chair"
+    cal2 = estimate_angles(_rec_with_meta(sim.recording, lambda m: m.update(exercise=text))).calibration
+    assert cal2.pose == pose and cal2.pose_source == "sidecar exercise"
+
+
+def test_pose_guessed_without_mounting_or_exercise_is_flagged() -> None:
+    sim = _sim("lying", 0, declare_mounting=False)
+    rec = _rec_with_meta(sim.recording, lambda m: m.pop("exercise"))
+    cal = estimate_angles(rec).calibration
+    assert cal.pose_source == "guessed"
+    assert cal.confidence == "reduced"
+    assert any("guessed" in n and "--pose" in n for n in cal.notes), cal.notes
+
+
+# --------------------------------------------------------------------------- no declared mounting: signs
+
+
+@pytest.mark.parametrize("pose", ["lying", "hanging"])
+@pytest.mark.parametrize("seed", [0, 3])
+def test_no_declared_mounting_keeps_signs_and_says_reduced(pose: str, seed: int) -> None:
+    sim = _sim(pose, seed, n_reps=3, declare_mounting=False)
+    ang = estimate_angles(sim.recording)
+    cal = ang.calibration
+    assert cal.confidence == "reduced"
+    assert any("no mounting declared" in n for n in cal.notes), cal.notes
+    assert all(not c.declared for c in cal.segments.values())
+    e = _errors_vs_truth(sim, ang)
+    # never a flipped sign: hip flexion positive at every rep peak, tilt posterior-positive
+    assert e["hip_corr"] > 0.95, e
+    for est, true in zip(e["peaks"], e["true_peaks"]):
+        assert est > 0.8 * true, f"rep peak {true:.0f} deg estimated as {est:.1f} deg"
+    assert e["tilt_corr"] > 0.9, e
+    # the abdominal rep (2nd of the mix) curls the pelvis posteriorly: positive tilt at its top
+    abd = [r for r in sim.truth_reps if r["kind"] == "abdominal"][0]
+    i = int(np.argmin(np.abs(ang.time_s - abd["peak_s"])))
+    t0 = int(np.argmin(np.abs(ang.time_s - abd["start_s"])))
+    assert np.degrees(ang.pelvic_tilt[i] - ang.pelvic_tilt[t0]) > 0.5 * abd["peak_posterior_tilt_deg"] > 5
+    assert e["hip_rmse"] < 2.0 and e["tilt_rmse"] < 1.5, e
+
+
+# --------------------------------------------------------------------------- errors: wrong mounting
+
+
+def _swap_xy(m: dict) -> dict:
+    return {"x": m["y"], "y": m["x"]}
+
+
+def _flip_x(m: dict) -> dict:
+    return {"x": OPPOSITE[m["x"]], "y": m["y"]}
+
+
+WRONG_MOUNTINGS = {"thigh-swap-xy": ("thigh", _swap_xy), "thigh-flip-x": ("thigh", _flip_x),
+                   "pelvis-flip-x": ("pelvis", _flip_x)}
+
+BUG_WRONG_MOUNTING = (
+    "imu_pipeline/kinematics.py Calibrator.fit / _neutral_mask: a wrong mounting declaration is accepted "
+    "and turned into wrong angles. Cause: (1) with the declared up axis wrong, _neutral_mask (near &= ... "
+    "< neutral_max_deviation_deg, ~line 333, with the rate threshold relaxed x4 at ~line 336) takes the "
+    "quasi-still rep TOPS as the start pose, so the dev check (~line 234) passes; (2) a mirrored "
+    "declaration (one axis sign flipped: same 'up', opposite Z) passes because the motion axis takes its "
+    "sign from the declaration (~line 237: z = axis if axis @ z_decl >= 0 else -axis), which flips the sign "
+    "of hip flexion / pelvic tilt. Fix: after calibrating a declared segment, check the result like the "
+    "undeclared branch does (step 4, ~line 262): the thigh's sagittal angle must be mostly positive "
+    "(99th percentile > |1st percentile| and the neutral at the low end of its range) and the pelvis's "
+    "mean tilt with the legs high (> 60 deg) must not be clearly negative; otherwise raise "
+    "CalibrationError naming sensors.<sensor>.mounting."
+)
+
+
+@pytest.mark.parametrize("pose", ["lying", "hanging"])
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("case", sorted(WRONG_MOUNTINGS))
+def test_wrong_mounting_declaration_is_rejected_not_turned_into_wrong_angles(pose: str, seed: int,
+                                                                             case: str) -> None:
+    sensor, change = WRONG_MOUNTINGS[case]
+    sim = _sim(pose, seed)
+    declared = sim.recording.meta["sensors"][sensor]["mounting"]
+    rec = _rec_with_meta(sim.recording, lambda m: m["sensors"][sensor].update(mounting=change(declared)))
+    try:
+        ang = estimate_angles(rec)
+    except CalibrationError as e:
+        msg = str(e)
+        assert "mounting" in msg and sensor in msg, msg
+        assert "Traceback" not in msg and "\n" not in msg
+        return
+    e = _errors_vs_truth(sim, ang)
+    pytest.fail(f"{pose} seed {seed}: {sensor} mounting {declared} declared as {change(declared)} was "
+                f"accepted; hip RMSE {e['hip_rmse']:.1f} deg, tilt RMSE {e['tilt_rmse']:.1f} deg, "
+                f"hip corr {e['hip_corr']:+.2f}, tilt corr {e['tilt_corr']:+.2f}. {BUG_WRONG_MOUNTING}")
+
+
+def test_wrong_mounting_in_sidecar_via_cli_is_one_error_line(tmp_path: Path, capsys) -> None:
+    """lying seed 1: the thigh's x/y swapped in the sidecar JSON -> no neutral moment matches."""
+    sim = _sim("lying", 1)
+    p = tmp_path / "x.csv"
+    write_simulation(sim, p, overwrite=True)
+    sp = p.with_suffix(".json")
+    meta = json.loads(sp.read_text())
+    meta["sensors"]["thigh"]["mounting"] = _swap_xy(meta["sensors"]["thigh"]["mounting"])
+    sp.write_text(json.dumps(meta))
+    with pytest.raises(CalibrationError, match=r"(?s)start pose.*check the declared mounting"):
+        estimate_angles(read_recording(p))
+    rc, out, err = _run_cli(["analyze", str(p)], capsys)
+    _assert_one_error_line(rc, err, "x.csv", "mounting")
+
+
+def test_mirrored_thigh_mounting_in_sidecar_via_cli_is_rejected(tmp_path: Path, capsys) -> None:
+    """lying seed 0: the thigh declared x='inferior' where it is 'superior' (one sign flipped)."""
+    sim = _sim("lying", 0)
+    p = tmp_path / "x.csv"
+    write_simulation(sim, p, overwrite=True)
+    sp = p.with_suffix(".json")
+    meta = json.loads(sp.read_text())
+    assert meta["sensors"]["thigh"]["mounting"]["x"] == "superior"
+    meta["sensors"]["thigh"]["mounting"]["x"] = "inferior"
+    sp.write_text(json.dumps(meta))
+    rc, out, err = _run_cli(["analyze", str(p)], capsys)
+    assert rc == 2, (f"exit status {rc}: the mirrored thigh mounting was analysed without complaint. "
+                     f"{BUG_WRONG_MOUNTING}")
+    _assert_one_error_line(rc, err, "mounting")
+
+
+def test_impossible_mounting_in_sidecar_via_cli_is_one_error_line(tmp_path: Path, capsys) -> None:
+    sim = _sim("lying", 0)
+    p = tmp_path / "x.csv"
+    write_simulation(sim, p, overwrite=True)
+    sp = p.with_suffix(".json")
+    meta = json.loads(sp.read_text())
+    meta["sensors"]["pelvis"]["mounting"] = {"x": "superior", "y": "inferior"}
+    sp.write_text(json.dumps(meta))
+    rc, out, err = _run_cli(["analyze", str(p)], capsys)
+    _assert_one_error_line(rc, err, "sensors.pelvis.mounting", "perpendicular")
+
+
+# --------------------------------------------------------------------------- errors: no still moment
+
+
+@pytest.mark.parametrize("pose", ["lying", "hanging"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_no_rest_at_all_with_declared_mounting_still_accurate(pose: str, seed: int) -> None:
+    """No still start, no still end, no rest between reps (touch-and-go): the pipeline finds the
+    quasi-still turning points at the bottom of each rep (rate threshold relaxed up to 4x) and
+    the angles stay accurate, so it rightly does not raise."""
+    sim = _sim(pose, seed, n_reps=4, no_rest=True)
+    ang = estimate_angles(sim.recording)
+    assert ang.calibration.pose == pose
+    e = _errors_vs_truth(sim, ang)
+    assert e["hip_rmse"] < 2.5 and e["tilt_rmse"] < 1.5, e
+    assert e["hip_corr"] > 0.99
+
+
+BUG_NO_REST_UNDECLARED = (
+    "imu_pipeline/kinematics.py Calibrator._neutral_mask, undeclared branch (~line 357 'most common still "
+    "orientation of the thigh = its resting pose', keep = idx[th < 10 deg] ~line 363): with touch-and-go "
+    "reps the only (quasi-)still moments are the pauses at the rep TOPS, so their median is taken as the "
+    "start pose; step 4 (~line 266) then flips the axis to make that offset angle positive, giving hip "
+    "flexion with the WRONG SIGN and an ~80 deg offset, reported only as confidence 'reduced'. Fix: without "
+    "a declared mounting, take the neutral from the end of the thigh's sagittal range that every rep "
+    "returns to (the low end of the angle about the motion axis, where the thigh is flat/hanging), not the "
+    "median of still samples; or raise CalibrationError when the still samples form clusters > 30 deg "
+    "apart and no mounting is declared."
+)
+
+
+@pytest.mark.parametrize("pose", ["lying", "hanging"])
+def test_no_rest_at_all_without_declared_mounting_never_flips_the_sign(pose: str) -> None:
+    sim = _sim(pose, 0, n_reps=4, no_rest=True, declare_mounting=False)
+    try:
+        ang = estimate_angles(sim.recording)
+    except CalibrationError as e:  # refusing is acceptable, with a message saying what to do
+        assert "mounting" in str(e) or "start pose" in str(e), str(e)
+        return
+    e = _errors_vs_truth(sim, ang)
+    assert e["hip_corr"] > 0.95 and e["hip_rmse"] < 5.0, (
+        f"{pose}: hip corr with truth {e['hip_corr']:+.3f}, RMSE {e['hip_rmse']:.1f} deg, rep peaks "
+        f"{[round(p) for p in e['peaks']]} vs truth {[round(p) for p in e['true_peaks']]}. {BUG_NO_REST_UNDECLARED}")
+
+
+# --------------------------------------------------------------------------- errors: missing sensor, no overlap
+
+
+@pytest.mark.parametrize("present, missing", [("thigh", "pelvis"), ("pelvis", "thigh")])
+def test_one_sensor_missing_is_rejected_by_name(tmp_path: Path, capsys, present: str, missing: str) -> None:
+    sim = _sim("lying", 0)
+    p = tmp_path / "x.csv"
+    write_recording(p, {present: sim.recording.sensors[present]}, sim.recording.meta)
+    with pytest.raises(RecordingError, match=rf"no samples from the {missing} sensor"):
+        read_recording(p)
+    rc, out, err = _run_cli(["analyze", str(p)], capsys)
+    _assert_one_error_line(rc, err, f"{missing} sensor", "x.csv")
+
+
+def test_calibrator_rejects_a_sensor_without_data() -> None:
+    sim = _sim("lying", 0)
+    sig = grid_signals(sim.recording, PipelineConfig())
+    nan = GridSignals(sig.time_s, {**sig.up, "pelvis": np.full_like(sig.up["pelvis"], np.nan)},
+                      {**sig.gyr, "pelvis": np.full_like(sig.gyr["pelvis"], np.nan)}, sig.rest)
+    with pytest.raises(CalibrationError, match=r"no usable data from the pelvis sensor"):
+        Calibrator().fit(nan, mounting_from(sim.recording), where="rec")
+
+
+def test_sensors_not_overlapping_in_time(tmp_path: Path, capsys) -> None:
+    sim = _sim("lying", 0)
+    th, pv = sim.recording.sensors["thigh"], sim.recording.sensors["pelvis"]
+    shifted = SensorSamples(pv.time_s + th.time_s[-1] + 2.0, pv.acc, pv.gyr)
+    rec = Recording(sensors={"thigh": th, "pelvis": shifted}, meta=sim.recording.meta)
+    with pytest.raises(CalibrationError, match=r"overlap for less than 1 s.*same time"):
+        estimate_angles(rec)
+    p = tmp_path / "x.csv"
+    write_recording(p, rec.sensors, rec.meta)
+    rc, out, err = _run_cli(["analyze", str(p)], capsys)
+    _assert_one_error_line(rc, err, "overlap")
+
+
+def test_sensors_overlapping_only_briefly_is_rejected() -> None:
+    sim = _sim("lying", 0)
+    th, pv = sim.recording.sensors["thigh"], sim.recording.sensors["pelvis"]
+    # 0.5 s of overlap: not enough
+    shift = th.time_s[-1] - pv.time_s[0] - 0.5
+    rec = Recording(sensors={"thigh": th, "pelvis": SensorSamples(pv.time_s + shift, pv.acc, pv.gyr)},
+                    meta=sim.recording.meta)
+    with pytest.raises(CalibrationError, match="overlap"):
+        estimate_angles(rec)
