@@ -34,6 +34,9 @@ POSES = ("lying", "hanging")
 POSE_UP = {"lying": np.array([1.0, 0.0, 0.0]), "hanging": np.array([0.0, 1.0, 0.0])}
 Z_AXIS = np.array([0.0, 0.0, 1.0])
 SENSORS = ("thigh", "pelvis")
+#: Mean anterior pelvic tilt (deg) with the legs high beyond which a declared pelvis mounting is
+#: rejected as reversed (a pelvis curls posteriorly, or stays, when the legs are high).
+PELVIS_SIGN_CHECK_DEG = 4.0
 
 
 class CalibrationError(ValueError):
@@ -266,6 +269,9 @@ class Calibrator:
             if -lo > hi:
                 segments["thigh"] = SegmentCalibration(_frame_from(up0["thigh"], -provisional["thigh"], pose),
                                                        False, "motion", np.nan)
+        for s in SENSORS:
+            if segments[s].declared:
+                self._check_declared(sig, segments, s, pose, where)
         if segments["thigh"].axis_source == "none":
             raise CalibrationError(f"{where}: the thigh sensor has no declared mounting and did not rotate enough "
                                    "to find its flexion axis; declare sensors.thigh.mounting in the sidecar or "
@@ -290,6 +296,37 @@ class Calibrator:
         return self
 
     # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _check_declared(sig: GridSignals, segments: dict[str, "SegmentCalibration"], s: str, pose: str,
+                        where: str) -> None:
+        """A declared mounting must give angles with the anatomy's signs: hip flexion goes
+        positive from the start pose (which is the low end of its range), and the pelvis does
+        not tilt clearly anteriorly on average while the legs are high. Anything else is a wrong
+        declaration (an axis reversed or swapped) that would turn into wrong angles."""
+        th_t = sagittal_angle(_apply(segments["thigh"].R_seg_sensor, sig.up["thigh"]), pose)
+        lo, hi = np.nanpercentile(th_t, [2, 98])
+        fix = (f"Check sensors.{s}.mounting (which way the printed x and y axes point on the {s}) "
+               "and that the thigh and pelvis sensors are not swapped")
+        if s == "thigh":
+            if hi < 20 * DEG and lo > -20 * DEG:
+                return  # no reps to judge by
+            if -lo > max(20 * DEG, 0.3 * hi):
+                raise CalibrationError(
+                    f"{where}: with the declared mounting the thigh moves to {np.degrees(lo):.0f}° (hip extension) "
+                    f"but only up to {np.degrees(hi):.0f}° of flexion: the declaration does not match the "
+                    f"movement (an axis is reversed or the start pose is wrong). {fix}")
+            return
+        high = th_t > 60 * DEG
+        if high.sum() * sig.dt < 1.0:
+            return
+        th_p = sagittal_angle(_apply(segments["pelvis"].R_seg_sensor, sig.up["pelvis"]), pose)
+        m = float(np.nanmean(th_p[high]))
+        if m < -PELVIS_SIGN_CHECK_DEG * DEG:
+            raise CalibrationError(
+                f"{where}: with the declared mounting the pelvis tilts {-np.degrees(m):.0f}° anteriorly on average "
+                "while the legs are high — the opposite of what a pelvis does in a leg raise; its declared axes "
+                f"are probably reversed. {fix}")
+
     def _pose_from_gravity(self, sig: GridSignals, mounting: dict[str, np.ndarray | None],
                            rate: dict[str, np.ndarray], where: str) -> tuple[str | None, str]:
         tol = self.cfg.pose_tolerance_deg
@@ -354,10 +391,18 @@ class Calibrator:
         if mt is not None:
             th = sagittal_angle(_apply(mt, sig.up["thigh"][cand]), pose)
         else:
-            # most common still orientation of the thigh = its resting pose
-            u = sig.up["thigh"][cand]
-            med = _norm_rows(np.median(u, axis=0)[None])[0]
-            th = np.radians(_angle_deg(u, med))
+            # no declaration: the start pose is where the session begins and ends (users may start
+            # moving at once, but a rep starts and ends in the start pose); the still moments near it
+            # — not the most common still orientation, which can be the top of touch-and-go reps
+            ok = np.flatnonzero(both)
+            span = max(int(0.5 / sig.dt), 1)
+            ends = np.concatenate([ok[:span], ok[-span:]])
+            ref = _norm_rows(np.nanmean(sig.up["thigh"][ends], axis=0)[None])[0]
+            th = np.radians(_angle_deg(sig.up["thigh"][cand], ref))
+            if not (th < 25 * DEG).any():  # no still moment near it: use the ends themselves
+                mask = np.zeros_like(cand)
+                mask[ends] = True
+                return mask
         idx = np.flatnonzero(cand)
         low = np.percentile(th, 5) if mt is not None else 0.0
         keep = idx[np.abs(th - low) < 6 * DEG] if mt is not None else idx[th < 10 * DEG]
