@@ -386,7 +386,7 @@ class Calibrator:
                 f"{where}: no moment in the {pose} start pose was found{hint}: the calibration needs the legs "
                 f"{'flat on the floor' if pose == 'lying' else 'hanging straight'} and the body still for about a "
                 "second, at the start, between reps or at the end. Record again with a short pause in the start "
-                "pose, or check the declared mounting")
+                "pose, or check the declared mounting and that the thigh and pelvis sensors are not swapped")
         mt = mounting.get("thigh")
         if mt is not None:
             th = sagittal_angle(_apply(mt, sig.up["thigh"][cand]), pose)

@@ -40,6 +40,8 @@ FORMAT_VERSION = 1
 ACC_G_UNITS_MAX_MEDIAN = 3.0
 #: 99th percentile |gyr| above this (rad/s, ~1150 deg/s) means the gyro is in deg/s.
 GYR_DEG_UNITS_MIN_P99 = 20.0
+#: An IMU stream slower than this (Hz) means time_s is not in seconds (milliseconds?).
+MIN_RATE_HZ = 5.0
 #: Gaps longer than this (s) are reported by ``info`` and never bridged downstream.
 DEFAULT_GAP_S = 0.1
 
@@ -322,6 +324,11 @@ def _parse_body(path: Path, raw: bytes, header: list[str]) -> pd.DataFrame:
 
 
 def _check_units(path: Path, s: str, ss: SensorSamples, lines: np.ndarray) -> None:
+    rate = effective_rate_hz(ss.time_s)
+    if np.isfinite(rate) and rate < MIN_RATE_HZ:
+        raise _fail(path, int(lines[1]) if len(lines) > 1 else int(lines[0]), TIME_COL,
+                    f"sensor '{s}': samples are {1 / rate:.3g} s apart ({rate:.3g} Hz); time_s must be seconds — "
+                    "if these are milliseconds, divide by 1000")
     acc_n = np.linalg.norm(ss.acc, axis=1)
     med = float(np.median(acc_n))
     if med < ACC_G_UNITS_MAX_MEDIAN:

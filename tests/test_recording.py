@@ -598,3 +598,16 @@ def test_recording_helpers(tmp_path: Path) -> None:
     assert list(tidy.columns) == list(CSV_COLUMNS) and len(tidy) == 15
     assert np.all(np.diff(tidy["time_s"].to_numpy()) >= 0)
     assert rec.t_start == pytest.approx(0.003) and rec.t_end == pytest.approx(0.003 + 9 / 100)
+
+
+def test_time_in_milliseconds_is_rejected_with_a_hint(tmp_path: Path) -> None:
+    src = {s: SensorSamples(ss.time_s * 1000, ss.acc, ss.gyr) for s, ss in two_sensors().items()}
+    p = write_recording(tmp_path / "ms.csv", src)
+    with pytest.raises(RecordingError, match=where(p, column="time_s") + r".*milliseconds, divide by 1000"):
+        read_recording(p)
+
+
+def test_epoch_timestamps_keep_their_precision(tmp_path: Path) -> None:
+    src = {s: SensorSamples(ss.time_s + 1.7e9, ss.acc, ss.gyr) for s, ss in two_sensors().items()}
+    rec = read_recording(write_recording(tmp_path / "epoch.csv", src))
+    np.testing.assert_allclose(rec.sensors["thigh"].time_s, src["thigh"].time_s, rtol=0, atol=1e-6)
