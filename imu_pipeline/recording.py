@@ -41,7 +41,7 @@ ACC_G_UNITS_MAX_MEDIAN = 3.0
 #: 99th percentile |gyr| above this (rad/s, ~1150 deg/s) means the gyro is in deg/s.
 GYR_DEG_UNITS_MIN_P99 = 20.0
 #: An IMU stream slower than this (Hz) means time_s is not in seconds (milliseconds?).
-MIN_RATE_HZ = 5.0
+MIN_RATE_HZ = 1.0
 #: Gaps longer than this (s) are reported by ``info`` and never bridged downstream.
 DEFAULT_GAP_S = 0.1
 

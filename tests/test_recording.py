@@ -603,7 +603,7 @@ def test_recording_helpers(tmp_path: Path) -> None:
 def test_time_in_milliseconds_is_rejected_with_a_hint(tmp_path: Path) -> None:
     src = {s: SensorSamples(ss.time_s * 1000, ss.acc, ss.gyr) for s, ss in two_sensors().items()}
     p = write_recording(tmp_path / "ms.csv", src)
-    with pytest.raises(RecordingError, match=where(p, column="time_s") + r".*milliseconds, divide by 1000"):
+    with pytest.raises(RecordingError, match=where(p) + r", line \d+, column 'time_s'.*milliseconds, divide by 1000"):
         read_recording(p)
 
 
