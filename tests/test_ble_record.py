@@ -338,3 +338,5 @@ mounting = {{ x = "{mounting[role]['x']}", y = "{mounting[role]['y']}" }}
     assert not any("live feedback failed" in line for line in lines)
     rep_lines = [line for line in lines if line in {str(r) for r in live.reps}]
     assert len(rep_lines) == len(live.reps)
+    # the reps of the simulated session came out live, labelled like the truth
+    assert [r.label for r in live.reps] == [t["label"] for t in sim.truth_reps]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import signal
 import sys
 from collections.abc import Callable
@@ -115,23 +114,20 @@ def profiles_for(specs: list[SensorSpec], base_dir: str | Path | None) -> dict[s
     return out
 
 
-def default_live(specs: list[SensorSpec]) -> LiveFeedback | None:
-    """``imu_pipeline.live.LivePipeline`` when it is available, else None (record without feedback)."""
-    try:
-        mod = importlib.import_module("imu_pipeline.live")
-    except ImportError:
-        return None
-    cls = getattr(mod, "LivePipeline", None)
-    if cls is None:
-        return None
+def default_live(specs: list[SensorSpec], exercise: str | None = None) -> LiveFeedback:
+    """The live analysis of the recording: :class:`imu_pipeline.live.LivePipeline` with the
+    sensors' declared mountings and rates (the same algorithms as ``analyze``)."""
+    from ..live import LivePipeline
+
     mounting = {r: next((s.mounting for s in specs if s.role == r), None) for r in ROLES}
-    return cls(mounting=mounting, exercise=None)
+    rates = {r: next((s.sample_rate_hz for s in specs if s.role == r), None) for r in ROLES}
+    return LivePipeline(mounting=mounting, exercise=exercise, sample_rates=rates)
 
 
 async def record_async(args: argparse.Namespace, *, backend: type[BaseBleakClient] | None = None,
                        scanner_backend: type[BaseBleakScanner] | None = None, clock: Clock | None = None,
                        out: Callable[[str], None] = print, status_out: Callable[[str], None] | None = None,
-                       live_factory: Callable[[list[SensorSpec]], LiveFeedback | None] = default_live,
+                       live_factory: Callable[..., LiveFeedback | None] = default_live,
                        stop: asyncio.Event | None = None, policy: ReconnectPolicy | None = None) -> SessionResult:
     """Run ``record``: connect both sensors and write ``args.out`` (+ sidecar) until done."""
     from ..recording import RecordingWriter
@@ -144,7 +140,8 @@ async def record_async(args: argparse.Namespace, *, backend: type[BaseBleakClien
                                  overwrite=args.force)
     except FileExistsError:
         raise _user_error(f"{args.out} already exists; choose another name or pass --force") from None
-    rec = Recorder(specs, profiles, writer, live=live_factory(specs), backend=backend,
+    live = default_live(specs, args.exercise) if live_factory is default_live else live_factory(specs)
+    rec = Recorder(specs, profiles, writer, live=live, backend=backend,
                    scanner_backend=scanner_backend, clock=clock, out=out, status_out=status_out,
                    policy=policy or ReconnectPolicy(give_up_after_s=args.give_up),
                    scan_timeout_s=args.scan_timeout)
