@@ -20,8 +20,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
@@ -36,21 +34,11 @@ except ImportError:  # pragma: no cover
     print("imu_pipeline.live.LivePipeline is not available in this checkout: nothing to benchmark.", file=sys.stderr)
     sys.exit(2)
 from imu_pipeline.simulate import SimulationOptions, simulate_session
+from _common import machine  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 
 RATE_HZ = 200.0
 MARKS_MIN = (10.0, 60.0)
-
-
-def machine() -> str:
-    model = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"nproc={os.cpu_count()} cpu={model!r} python={platform.python_version()}"
 
 
 def rss_mib() -> float:

@@ -21,8 +21,8 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import os
-import platform
 import pstats
 import shutil
 import statistics
@@ -36,41 +36,34 @@ import pandas as pd
 
 from imu_pipeline.analysis import analyze_recording
 from imu_pipeline.recording import read_recording
-from imu_pipeline.simulate import SimulationOptions, simulate_session, write_simulation
+from _common import machine  # noqa: E402  (bench/ is on sys.path when run as a script)
 
-
-def machine() -> str:
-    model = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"nproc={os.cpu_count()} cpu={model!r} python={platform.python_version()}"
 
 
 def make_recording(out_dir: Path, minutes: float, seed: int) -> tuple[Path, float]:
-    # ~4.5 s per rep with the default rest (0.8..2.5 s); a longer rest brings 360 reps to ~30 min.
+    """Simulate in a child process (``imu-pipeline simulate``) so this process stays small: a
+    child forked from a large parent would report the parent's pages in its ``ru_maxrss``."""
+    # ~4.9 s per rep with a 1.6-3.6 s rest: 360 reps ~ 30 min
     n_reps = max(1, min(500, round(360 * minutes / 30)))
-    opts = SimulationOptions(seed=seed, pose="lying", n_reps=n_reps, thigh_rate_hz=200.0, pelvis_rate_hz=200.0,
-                             noise=1.0, packet_loss=0.01, rest_s=(1.6, 3.6))
-    t0 = time.perf_counter()
-    sim = simulate_session(opts)
     path = out_dir / "bench_offline.csv"
-    write_simulation(sim, path, overwrite=True)
-    n = sum(len(s) for s in sim.recording.sensors.values())
-    print(f"simulated {n_reps} reps, {sim.duration_s:.0f} s, {n} samples "
-          f"({', '.join(f'{k}: {len(v)}' for k, v in sim.recording.sensors.items())}), "
-          f"{path.stat().st_size / 1e6:.1f} MB CSV in {time.perf_counter() - t0:.1f} s")
-    return path, sim.duration_s
+    t0 = time.perf_counter()
+    subprocess.run([imu_pipeline_exe(), "simulate", str(path), "--seed", str(seed), "--pose", "lying",
+                    "--reps", str(n_reps), "--thigh-rate", "200", "--pelvis-rate", "200", "--packet-loss", "0.01",
+                    "--rest", "1.6", "3.6", "--force"], check=True, stdout=subprocess.DEVNULL)
+    duration = json.loads(path.with_suffix(".truth.json").read_text())["duration_s"]
+    n = sum(1 for _ in path.open()) - 1
+    print(f"simulated {n_reps} reps, {duration:.0f} s, {n} samples, {path.stat().st_size / 1e6:.1f} MB CSV "
+          f"in {time.perf_counter() - t0:.1f} s")
+    return path, duration
+
+
+def imu_pipeline_exe() -> str:
+    return shutil.which("imu-pipeline") or str(Path(sys.executable).with_name("imu-pipeline"))
 
 
 def cli_run(path: Path, out_json: Path) -> tuple[float, float, float]:
     """Wall time (s), peak RSS (MiB) and CPU time (user+sys, s) of one ``imu-pipeline analyze`` child."""
-    exe = shutil.which("imu-pipeline") or str(Path(sys.executable).with_name("imu-pipeline"))
-    cmd = [exe, "analyze", str(path), "--json", str(out_json), "-q"]
+    cmd = [imu_pipeline_exe(), "analyze", str(path), "--json", str(out_json), "-q"]
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, ru = os.wait4(p.pid, 0)
@@ -84,9 +77,8 @@ def cli_run(path: Path, out_json: Path) -> tuple[float, float, float]:
 
 def cli_startup() -> float:
     """Wall time of ``imu-pipeline --help`` (interpreter start + imports, no work)."""
-    exe = shutil.which("imu-pipeline") or str(Path(sys.executable).with_name("imu-pipeline"))
     t0 = time.perf_counter()
-    subprocess.run([exe, "--help"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    subprocess.run([imu_pipeline_exe(), "--help"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     return time.perf_counter() - t0
 
 

@@ -30,8 +30,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
@@ -44,6 +42,8 @@ from imu_pipeline.config import FusionConfig
 from imu_pipeline.frames import up_in_sensor_frame
 from imu_pipeline.fusion import OfflineOrientation
 from imu_pipeline.recording import SensorSamples
+from _common import machine  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "broad"
@@ -54,18 +54,6 @@ REFERENCE = {  # README of the data: VQF (online) / offlineVQF inclination RMSE,
     "15_undisturbed_fast_translation_A": (0.47, 0.56),
 }
 G = 9.80665
-
-
-def machine() -> str:
-    model = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"nproc={os.cpu_count()} cpu={model!r} python={platform.python_version()}"
 
 
 def conj(q: np.ndarray) -> np.ndarray:
@@ -175,10 +163,6 @@ def main(argv: list[str] | None = None) -> int:
                 walls.append(time.perf_counter() - t0)
             w = statistics.median(walls)
             rmse = inclination_rmse(t_est, up, t, quat_gt, movement)
-            if name.startswith("project"):
-                # diagnostic: the project stamps VQF's output at t_k + Ts/2 (fusion.py); the same
-                # output scored at t_k, i.e. without that half-sample shift
-                note = f"without the +Ts/2 stamp: {inclination_rmse(t_est - 0.5 / fs, up, t, quat_gt, movement):.2f} deg"
             rows.append((f.stem, name, len(t) / w, rmse, note))
             print(f"{f.stem[:28]:28s} {name:30s} {len(t) / w:12,.0f} samples/s  RMSE {rmse:5.2f} deg   [{note}]",
                   flush=True)

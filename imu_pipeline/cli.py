@@ -11,7 +11,6 @@ import json
 import sys
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 
 from . import __version__
 from .config import ConfigError

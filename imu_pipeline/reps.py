@@ -403,7 +403,7 @@ def pendulum_amplitude(t: np.ndarray, angle_deg: np.ndarray, rate_deg_s: np.ndar
 def rep_features(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, index: int,
                  prev_end_s: float | None) -> Rep:
     """Features, label and flags of one rep (pure function of the samples and the bounds)."""
-    lc, mc, rc, sc = cfg.labels, cfg.momentum, cfg.reps, cfg.smoothness
+    lc, mc, sc = cfg.labels, cfg.momentum, cfg.smoothness
     w = w.between(b.start_s - 13.0, b.end_s + 1.0)  # all a rep's features need (incl. 10 s tilt look-back)
     # movement onset/end from the hip rate (PHASE_FRACTION of its peak), searched a little
     # around the segmenter's bounds but never into the neighbouring reps
