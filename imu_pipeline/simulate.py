@@ -324,22 +324,26 @@ def _pelvis_curl(hip_deg: np.ndarray, t: np.ndarray, plans: list[RepPlan]) -> np
     curl = np.zeros_like(hip_deg)
     if not plans:
         return curl
+    order = np.argsort(t, kind="stable")
+    ts = t[order]
     bounds = [p.t_start for p in plans[1:]]
-    weights = []
-    for i in range(len(plans)):
-        w = np.ones_like(t)
+    for i, p in enumerate(plans):
+        # the span where this rep's weight is non-zero (memory stays O(rep), not O(session))
+        lo = bounds[i - 1] - 0.1 if i > 0 else -np.inf
+        hi = bounds[i] + 0.1 if i + 1 < len(plans) else np.inf
+        a, b = np.searchsorted(ts, [lo, hi])
+        idx = order[a:b]
+        tt = t[idx]
+        w = np.ones_like(tt)
         if i > 0:
-            w *= _smoothstep((t - bounds[i - 1] + 0.1) / 0.2)
+            w *= _smoothstep((tt - bounds[i - 1] + 0.1) / 0.2)
         if i + 1 < len(plans):
-            w *= 1 - _smoothstep((t - bounds[i] + 0.1) / 0.2)
-        weights.append(w)
-    for p, w in zip(plans, weights):
-        m = w > 0
-        h = hip_deg[m]
+            w *= 1 - _smoothstep((tt - bounds[i] + 0.1) / 0.2)
+        h = hip_deg[idx]
         # anterior tilt while the legs are low: hip flexors pulling on the lumbar spine
         ant = -p.anterior_deg * np.sin(np.pi * np.clip(h / 70.0, 0.0, 1.0)) ** 4
         post = p.curl_deg * _smoothstep((h - p.curl_onset_deg) / max(p.peak_deg - p.curl_onset_deg, 5.0))
-        curl[m] += w[m] * (ant + post)
+        curl[idx] += w * (ant + post)
     return curl
 
 
