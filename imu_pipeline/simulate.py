@@ -599,9 +599,10 @@ def simulate_session(opts: SimulationOptions) -> SimResult:
         acc, gyr, _ = ideal_imu(body, s, t_true, R_seg_sensor, np.array(pl["offset"]), wobble=opts.noise > 0,
                                 interval=1.0 / rate)
         nz = opts.noise
+        gyr_scale = np.ones(3)
         if nz > 0:
-            gyr = gyr * (1 + rng.uniform(-0.015, 0.015, 3) * nz) + rng.uniform(-1.0, 1.0, 3) * DEG * nz \
-                + rng.normal(0, 0.006 * nz, gyr.shape)
+            gyr_scale = 1 + rng.uniform(-0.015, 0.015, 3) * nz
+            gyr = gyr * gyr_scale + rng.uniform(-1.0, 1.0, 3) * DEG * nz + rng.normal(0, 0.006 * nz, gyr.shape)
             acc = acc * (1 + rng.uniform(-0.015, 0.015, 3) * nz) + rng.uniform(-0.08, 0.08, 3) * nz \
                 + rng.normal(0, 0.03 * nz, acc.shape)
         if opts.quantize:
@@ -616,7 +617,8 @@ def simulate_session(opts: SimulationOptions) -> SimResult:
             meta_sensors[s]["mounting"] = dict(declared)
         truth_mount[s] = {"placement": placements[s], "declared": declared, "R_seg_sensor": R_seg_sensor.tolist(),
                           "misalignment_deg": float(np.degrees(np.arccos(np.clip((np.trace(R_mis) - 1) / 2, -1, 1)))),
-                          "clock_drift_ppm": drift * 1e6, "lost_samples": int((~keep).sum())}
+                          "clock_drift_ppm": drift * 1e6, "lost_samples": int((~keep).sum()),
+                          "gyro_scale_xyz": gyr_scale.tolist()}
     meta = {
         "format": "imu-pipeline-recording", "version": 1,
         "started_at": "2026-01-01T00:00:00Z",
