@@ -77,15 +77,20 @@ def uniform_block(t: np.ndarray, acc: np.ndarray, gyr: np.ndarray, rate_hz: floa
     n = int(np.floor((t[-1] - t[0]) * rate_hz + 1e-9)) + 1
     tu = t[0] + np.arange(n) / rate_hz
     au = np.column_stack([np.interp(tu, t, acc[:, i]) for i in range(3)])
-    if len(t) >= 5 and np.max(np.diff(t)) > 1.5 / rate_hz:
+    gu = np.column_stack([np.interp(tu, t, gyr[:, i]) for i in range(3)])
+    lost = np.flatnonzero(np.diff(t) > 1.5 / rate_hz)
+    if len(t) >= 5 and lost.size:
         # lost packets: a straight line through the missing angular rate loses the rotation of a
         # fast movement for good (the integral is what matters); Akima's local cubic keeps the
-        # curvature without overshooting at noise
+        # curvature without overshooting at noise. Akima depends on two neighbours each side,
+        # so a local fit around each hole equals the global one.
         from scipy.interpolate import Akima1DInterpolator
 
-        gu = Akima1DInterpolator(t, gyr, axis=0)(tu)
-    else:
-        gu = np.column_stack([np.interp(tu, t, gyr[:, i]) for i in range(3)])
+        for g in lost:
+            i0, i1 = np.searchsorted(tu, [t[g], t[g + 1]], side="right")
+            lo, hi = max(g - 3, 0), min(g + 5, len(t))
+            if i1 > i0 and hi - lo >= 5:
+                gu[i0:i1] = Akima1DInterpolator(t[lo:hi], gyr[lo:hi], axis=0)(tu[i0:i1])
     return tu, au, gu
 
 

@@ -590,6 +590,12 @@ def write_recording(path: str | os.PathLike[str], sensors: Mapping[str, SensorSa
                     meta: Mapping[str, Any] | None = None, *, overwrite: bool = True) -> Path:
     """Write whole arrays as a recording, rows of both sensors interleaved by time."""
     path = Path(path)
+    for s, ss in sensors.items():
+        if s not in SENSORS:
+            raise ValueError(f"unknown sensor {s!r}; expected 'thigh' or 'pelvis'")
+        if not (np.isfinite(ss.time_s).all() and np.isfinite(ss.acc).all() and np.isfinite(ss.gyr).all()):
+            raise ValueError(f"{path}: refusing to write NaN/inf samples of the {s} sensor "
+                             "(format v1 never invents or blanks samples)")
     order = []
     for s, ss in sensors.items():
         order.append(pd.DataFrame({"t": ss.time_s, "s": s, "i": np.arange(len(ss))}))

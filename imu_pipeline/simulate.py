@@ -652,7 +652,8 @@ def simulate_session(opts: SimulationOptions) -> SimResult:
             "back_arch": bool(p.anterior_deg >= 8.0),
             "up_s": round(p.t_peak_reach - p.t_start, 4), "down_s": round(p.t_end - p.t_down, 4),
             # a rep whose raised part (hip above 20 deg) fell entirely inside a thigh disconnect
-            # cannot be seen; one whose top was inside a pelvis disconnect cannot be labelled
+            # cannot be seen; one whose top (hip above 80 % of peak) was mostly inside either
+            # sensor's disconnect cannot be labelled (hip flexion and tilt need both)
             "observable": _seen(disc_window, tt[m][hip > 20]) if disc_sensor == "thigh" else True,
             "label_observable": _seen(disc_window, tt[m][hip > 0.8 * hip.max()], at_least=0.5),
         })
