@@ -8,9 +8,8 @@ import numpy as np
 from .config import PipelineConfig
 from .fusion import OfflineOrientation, common_grid, to_grid
 from .kinematics import Calibrator, GridSignals, JointAngles, joint_angles
-from .recording import Recording
+from .recording import SENSORS, Recording
 
-SENSORS = ("thigh", "pelvis")
 
 
 def grid_signals(rec: Recording, cfg: PipelineConfig, *, offline: bool = True) -> GridSignals:

@@ -202,7 +202,7 @@ def config_to_dict(cfg: PipelineConfig) -> dict[str, Any]:
 # --------------------------------------------------------------------------- sensors
 
 
-ROLES = ("thigh", "pelvis")
+ROLES = ("thigh", "pelvis")  # the recording format's sensor names (recording.SENSORS)
 
 
 @dataclass

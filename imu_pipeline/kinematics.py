@@ -27,13 +27,13 @@ import numpy as np
 
 from .config import CalibrationConfig
 from .frames import direction_word
+from .recording import SENSORS
 
 DEG = np.pi / 180.0
 POSES = ("lying", "hanging")
 #: The segment-frame direction that points up in the start pose.
 POSE_UP = {"lying": np.array([1.0, 0.0, 0.0]), "hanging": np.array([0.0, 1.0, 0.0])}
 Z_AXIS = np.array([0.0, 0.0, 1.0])
-SENSORS = ("thigh", "pelvis")
 #: Mean anterior pelvic tilt (deg) with the legs high beyond which a declared pelvis mounting is
 #: rejected as reversed (a pelvis curls posteriorly, or stays, when the legs are high).
 PELVIS_SIGN_CHECK_DEG = 4.0

@@ -30,9 +30,9 @@ from .config import PipelineConfig
 from .frames import mounting_matrix, up_in_sensor_frame
 from .fusion import vqf_params
 from .kinematics import Calibration, CalibrationError, Calibrator, GridSignals, joint_angles
+from .recording import SENSORS
 from .reps import AngleWindow, Rep, RepSegmenter, _ffill, rep_features
 
-SENSORS = ("thigh", "pelvis")
 #: A sensor whose newest sample is this much (s) older than the other's is treated as absent.
 ABSENT_AFTER_S = 0.3
 #: Seconds in the start pose the live calibration waits for (unless the wait runs out).
