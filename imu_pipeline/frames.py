@@ -99,27 +99,9 @@ def rot_x(a: float) -> np.ndarray:
     return np.array([[1.0, 0, 0], [0, c, -s], [0, s, c]])
 
 
-def rot_y(a: float) -> np.ndarray:
-    c, s = np.cos(a), np.sin(a)
-    return np.array([[c, 0, s], [0, 1.0, 0], [-s, 0, c]])
-
-
 def rot_z(a: float) -> np.ndarray:
     c, s = np.cos(a), np.sin(a)
     return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
-
-
-def rot_z_batch(a: np.ndarray) -> np.ndarray:
-    """Stack of rotations about z, shape (N, 3, 3)."""
-    a = np.asarray(a, dtype=float)
-    c, s = np.cos(a), np.sin(a)
-    out = np.zeros(a.shape + (3, 3))
-    out[..., 0, 0] = c
-    out[..., 0, 1] = -s
-    out[..., 1, 0] = s
-    out[..., 1, 1] = c
-    out[..., 2, 2] = 1.0
-    return out
 
 
 def axis_angle_matrix(axis: np.ndarray, angle: float) -> np.ndarray:

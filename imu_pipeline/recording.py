@@ -398,17 +398,6 @@ def validate_meta(meta: Any, where: str) -> None:
 # --------------------------------------------------------------------------- summary info
 
 
-@dataclass
-class Gap:
-    sensor: str
-    start_s: float
-    end_s: float
-
-    @property
-    def duration_s(self) -> float:
-        return self.end_s - self.start_s
-
-
 def find_gaps(time_s: np.ndarray, max_gap_s: float = DEFAULT_GAP_S) -> list[tuple[int, float, float]]:
     """Indices ``i`` (and times) where ``time_s[i+1] - time_s[i] > max_gap_s``."""
     if len(time_s) < 2:
