@@ -241,7 +241,7 @@ def read_recording(
     col = df[SENSOR_COL]
     if not isinstance(col.dtype, pd.CategoricalDtype):
         col = col.fillna("").astype(str).astype("category")
-    names = [str(c).strip() for c in col.cat.categories] + [""]
+    names = [str(c).strip().lower() for c in col.cat.categories] + [""]  # "Thigh" is thigh
     codes = col.cat.codes.to_numpy()
     codes = np.where(codes < 0, len(names) - 1, codes)
     lut = np.array([SENSORS.index(n) if n in SENSORS else -1 for n in names])

@@ -611,3 +611,11 @@ def test_epoch_timestamps_keep_their_precision(tmp_path: Path) -> None:
     src = {s: SensorSamples(ss.time_s + 1.7e9, ss.acc, ss.gyr) for s, ss in two_sensors().items()}
     rec = read_recording(write_recording(tmp_path / "epoch.csv", src))
     np.testing.assert_allclose(rec.sensors["thigh"].time_s, src["thigh"].time_s, rtol=0, atol=1e-6)
+
+
+def test_sensor_names_are_case_insensitive(tmp_path: Path) -> None:
+    p = tmp_path / "case.csv"
+    rows = [HEADER] + [f"{i * 0.01:.2f},{'Thigh' if i % 2 else ' PELVIS'},0,0,9.81,0,0,0" for i in range(40)]
+    p.write_text("\n".join(rows) + "\n")
+    rec = read_recording(p)
+    assert len(rec.sensors["thigh"]) == 20 and len(rec.sensors["pelvis"]) == 20
