@@ -119,10 +119,9 @@ class RepSegmenter:
         self.last_x = math.nan
         self._filt_last_t = -math.inf
 
-    def _reset_base(self, base: float = math.inf, base_t: float = -math.inf, last_low_t: float = -math.inf) -> None:
+    def _reset_base(self, base: float = math.inf, last_low_t: float = -math.inf) -> None:
         self.base = base
         self.last_low_t = last_low_t
-        self.base_t = base_t
 
     def push(self, t: np.ndarray, hip_deg: np.ndarray) -> list[RepBounds]:
         t = np.asarray(t, dtype=float)
@@ -186,7 +185,7 @@ class RepSegmenter:
         c = self.c
         if self.state == "base":
             if x < self.base:
-                self.base, self.base_t = x, t
+                self.base = x
             if x <= self.base + c.onset_deg:
                 self.last_low_t = t
             if x >= self.base + c.min_rep_deg:
@@ -200,7 +199,7 @@ class RepSegmenter:
                 self.peak, self.peak_t = x, t
             if x <= self.peak - c.return_fraction * (self.peak - self.start_base):
                 self.state = "down"
-                self.post_min, self.post_min_t = x, t
+                self.post_min = x
                 self.trace: deque[tuple[float, float]] = deque()
                 self.trace.append((t, x))
                 self.band_since = t
@@ -208,7 +207,7 @@ class RepSegmenter:
         # down
         self.trace.append((t, x))
         if x < self.post_min:
-            self.post_min, self.post_min_t = x, t
+            self.post_min = x
         if x > self.post_min + c.onset_deg:
             self.band_since = t  # left the band (above it)
         if x >= self.post_min + c.reversal_deg:
@@ -227,7 +226,7 @@ class RepSegmenter:
         r = RepBounds(self.start_t, self.peak_t, end_t, how, pause, self.gap_in_rep)
         self.state = "base"
         self.gap_in_rep = False
-        self._reset_base(self.post_min, self.post_min_t, last_low)
+        self._reset_base(self.post_min, last_low)
         return r
 
     def _rising(self) -> bool:
