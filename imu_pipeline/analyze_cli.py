@@ -15,6 +15,16 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     from .recording import read_recording
     from .summary import plot_session, summary_dict, summary_text, write_angles_csv, write_json
 
+    from pathlib import Path
+
+    from .recording import sidecar_path
+
+    protected = {Path(args.recording).resolve(), sidecar_path(args.recording).resolve()}
+    for opt, p in (("--json", args.json), ("--angles", args.angles), ("--plot", args.plot)):
+        if p and Path(p).resolve() in protected:
+            stem = Path(args.recording).with_suffix("")
+            raise UserError(f"{opt} {p} would overwrite the recording itself (its CSV or JSON sidecar); "
+                            f"choose another name, e.g. {stem}.summary.json / {stem}.angles.csv / {stem}.png")
     cfg = load_config(args.config)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # load warnings are carried in rec.warnings and printed below

@@ -143,3 +143,14 @@ def test_user_mistakes_give_one_line(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert err.count("error:") == 4
+
+
+def test_outputs_never_overwrite_the_recording(tmp_path: Path, capsys) -> None:
+    sim = simulate_session(SimulationOptions(seed=4, n_reps=2))
+    p = write_simulation(sim, tmp_path / "s.csv", overwrite=True)["csv"]
+    sidecar = p.with_suffix(".json")
+    before = sidecar.read_bytes()
+    assert main(["analyze", str(p), "--json", str(sidecar)]) == 2
+    assert main(["analyze", str(p), "--angles", str(p)]) == 2
+    assert sidecar.read_bytes() == before and read_recording(p).sensors
+    assert "would overwrite the recording" in capsys.readouterr().err
