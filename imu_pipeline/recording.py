@@ -206,6 +206,10 @@ def read_recording(
         raise _fail(path, line, None, "not UTF-8 text (a byte that is not a character); this is not a "
                     "recording CSV, or the file is damaged") from None
     text_head = raw[: raw.find(b"\n")].decode("utf-8-sig")
+    if text_head.lstrip().startswith(("{", "[")):
+        hint = f"; pass the recording's .csv ({path.with_suffix('.csv').name})" if path.suffix == ".json" else ""
+        raise _fail(path, 1, None, f"this is JSON (a sidecar or a summary?), not a recording CSV with the header "
+                    f"'{','.join(CSV_COLUMNS)}'{hint}")
     header = [h.strip() for h in text_head.strip().split(",")]
     missing = [c for c in CSV_COLUMNS if c not in header]
     extra = [c for c in header if c not in CSV_COLUMNS]

@@ -386,7 +386,7 @@ def test_header_only(write_file, content: str) -> None:
 
 def test_json_file_is_not_a_recording(write_file) -> None:
     p = write_file(json.dumps({"format": "imu-pipeline-recording", "version": 1}, indent=2) + "\n", name="meta.csv")
-    with pytest.raises(RecordingError, match=where(p, 1) + r": missing column\(s\) 'time_s'.*Expected the header"):
+    with pytest.raises(RecordingError, match=where(p, 1) + r": this is JSON .*not a recording CSV with the header"):
         read_recording(p)
 
 
