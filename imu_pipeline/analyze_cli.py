@@ -62,3 +62,76 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--print-json", action="store_true", help="print the JSON summary instead of text")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing (use with --json/--angles/--plot)")
     p.set_defaults(func=_cmd_analyze)
+    register_batch(sub)
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    """Analyse many recordings: one summary JSON each, one table of all reps, one of sessions."""
+    import csv
+    from pathlib import Path
+
+    from .analysis import analyze_recording
+    from .cli import UserError
+    from .config import ConfigError, load_config
+    from .kinematics import CalibrationError
+    from .recording import RecordingError, read_recording
+    from .summary import summary_dict, write_json
+
+    cfg = load_config(args.config)
+    files: list[Path] = []
+    for item in args.inputs:
+        p = Path(item)
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*.csv") if not f.name.endswith((".truth.csv", ".angles.csv")))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise UserError(f"{p}: no such file or directory")
+    if not files:
+        raise UserError("no recordings (.csv) found in " + ", ".join(args.inputs))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rep_rows, session_rows, failed = [], [], 0
+    for f in files:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                rec = read_recording(f)
+            an = analyze_recording(rec, cfg, pose=args.pose)
+        except (RecordingError, CalibrationError, ConfigError) as e:
+            failed += 1
+            print(f"skipped {f}: {e}")
+            session_rows.append({"recording": str(f), "status": "error", "error": str(e)})
+            continue
+        d = summary_dict(an)
+        write_json(an, out / f"{f.stem}.summary.json")
+        t = d["totals"]
+        session_rows.append({"recording": str(f), "status": "ok", "error": "", "exercise": d["exercise"],
+                             "duration_s": d["duration_s"], "reps": t["reps"],
+                             "abdominal_engaging": t["abdominal_engaging"], "momentum": t["momentum"],
+                             "back_arch": t["back_arch"], "confidence": d["calibration"]["confidence"]})
+        for r in d["reps"]:
+            rep_rows.append({"recording": str(f), **{k: (";".join(v) if isinstance(v, list) else v)
+                                                     for k, v in r.items() if k != "decided_by"}})
+        print(f"{f}: {t['reps']} reps, {t['abdominal_engaging']} abdominal-engaging, {t['momentum']} with momentum")
+    for name, rows in (("sessions.csv", session_rows), ("reps.csv", rep_rows)):
+        if rows:
+            keys = list(dict.fromkeys(k for r in rows for k in r))
+            with open(out / name, "w", newline="", encoding="utf-8") as fh:
+                w = csv.DictWriter(fh, fieldnames=keys)
+                w.writeheader()
+                w.writerows(rows)
+    print(f"{len(files) - failed} of {len(files)} recordings analysed; tables in {out}/sessions.csv and {out}/reps.csv")
+    return 0 if failed == 0 else 1
+
+
+def register_batch(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("batch", help="analyse many recordings into per-session JSON and one table of all reps",
+                       description="Analyse every recording given (files, or directories searched for .csv), "
+                                   "writing OUT/NAME.summary.json, OUT/sessions.csv and OUT/reps.csv. A recording "
+                                   "that cannot be analysed is reported and skipped (exit status 1).")
+    p.add_argument("inputs", nargs="+", help="recording .csv files or directories")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--config", metavar="CONFIG.toml", help="thresholds and filter settings")
+    p.add_argument("--pose", choices=("lying", "hanging"), help="override the start-pose detection")
+    p.set_defaults(func=_cmd_batch)

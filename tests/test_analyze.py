@@ -154,3 +154,21 @@ def test_outputs_never_overwrite_the_recording(tmp_path: Path, capsys) -> None:
     assert main(["analyze", str(p), "--angles", str(p)]) == 2
     assert sidecar.read_bytes() == before and read_recording(p).sensors
     assert "would overwrite the recording" in capsys.readouterr().err
+
+
+def test_batch_analyses_a_folder_and_reports_bad_files(tmp_path: Path, capsys) -> None:
+    src = tmp_path / "data"
+    src.mkdir()
+    for seed in (1, 2):
+        write_simulation(simulate_session(SimulationOptions(seed=seed, n_reps=3)), src / f"s{seed}.csv")
+    (src / "broken.csv").write_text("time_s,sensor\n")
+    out = tmp_path / "out"
+    assert main(["batch", str(src), "--out", str(out)]) == 1  # one file could not be analysed
+    sessions = pd.read_csv(out / "sessions.csv")
+    assert sorted(sessions.status) == ["error", "ok", "ok"]
+    reps = pd.read_csv(out / "reps.csv")
+    assert len(reps) == 6 and set(reps.label) <= {"hip-flexor-only", "abdominal-engaging"}
+    for seed in (1, 2):
+        d = json.loads((out / f"s{seed}.summary.json").read_text())
+        assert d["totals"]["reps"] == 3
+    assert "skipped" in capsys.readouterr().out
