@@ -37,6 +37,8 @@ Z_AXIS = np.array([0.0, 0.0, 1.0])
 #: Mean anterior pelvic tilt (deg) with the legs high beyond which a declared pelvis mounting is
 #: rejected as reversed (a pelvis curls posteriorly, or stays, when the legs are high).
 PELVIS_SIGN_CHECK_DEG = 4.0
+#: A 'pelvis' sweeping more than this (deg), and 1.5x the 'thigh', means the sensors are swapped.
+SWAP_MIN_PELVIS_RANGE_DEG = 30.0
 
 
 class CalibrationError(ValueError):
@@ -287,6 +289,7 @@ class Calibrator:
             if abs(m) < 2 * DEG:
                 notes.append("pelvic tilt sign could not be verified from the motion (pelvis barely moved with the "
                              "legs high); declare sensors.pelvis.mounting to be sure")
+        self._check_not_swapped(sig, segments, pose, where)
         if segments["pelvis"].axis_source == "none":
             notes.append("pelvic tilt unavailable: the pelvis sensor has no declared mounting and did not rotate "
                          "enough to find its axis; hip flexion assumes a still pelvis. Declare sensors.pelvis.mounting")
@@ -296,6 +299,28 @@ class Calibrator:
         return self
 
     # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _check_not_swapped(sig: GridSignals, segments: dict[str, "SegmentCalibration"], pose: str,
+                           where: str) -> None:
+        """In a leg raise the thigh always turns through more than the pelvis (its angle is hip
+        flexion plus pelvic tilt). A 'pelvis' that swept far more than the 'thigh' means the two
+        sensors were swapped (in the recorder's config or on the body)."""
+        rng = {}
+        for s in SENSORS:
+            if segments[s].axis_source == "none":
+                return
+            th = sagittal_angle(_apply(segments[s].R_seg_sensor, sig.up[s]), pose)
+            if not np.isfinite(th).any():
+                return
+            lo, hi = np.nanpercentile(th, [2, 98])
+            rng[s] = np.degrees(hi - lo)
+        if rng["pelvis"] > SWAP_MIN_PELVIS_RANGE_DEG and rng["pelvis"] > 1.5 * rng["thigh"]:
+            raise CalibrationError(
+                f"{where}: the 'pelvis' sensor turned through {rng['pelvis']:.0f}° but the 'thigh' sensor only "
+                f"{rng['thigh']:.0f}° — in a leg raise the thigh always moves more. The two sensors look swapped: "
+                "check which sensor is which in the recording (the sensor config of `imu-pipeline record`) and on "
+                "the body")
+
     @staticmethod
     def _check_declared(sig: GridSignals, segments: dict[str, "SegmentCalibration"], s: str, pose: str,
                         where: str) -> None:

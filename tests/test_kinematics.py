@@ -456,3 +456,17 @@ def test_sensors_overlapping_only_briefly_is_rejected() -> None:
                     meta=sim.recording.meta)
     with pytest.raises(CalibrationError, match="overlap"):
         estimate_angles(rec)
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_swapped_sensors_are_reported_not_analysed(tmp_path: Path, declared: bool, capsys) -> None:
+    """Thigh and pelvis rows exchanged (a mix-up in the recorder's config): a clear error."""
+    sim = simulate_session(SimulationOptions(seed=2, n_reps=4, declare_mounting=declared))
+    meta = copy.deepcopy(sim.recording.meta)
+    sens = meta.get("sensors", {})
+    sens["thigh"], sens["pelvis"] = sens.get("pelvis"), sens.get("thigh")
+    s = sim.recording.sensors
+    p = write_recording(tmp_path / "swapped.csv", {"thigh": s["pelvis"], "pelvis": s["thigh"]}, meta)
+    assert main(["analyze", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "swapped" in err and "Traceback" not in err
