@@ -340,3 +340,21 @@ mounting = {{ x = "{mounting[role]['x']}", y = "{mounting[role]['y']}" }}
     assert len(rep_lines) == len(live.reps)
     # the reps of the simulated session came out live, labelled like the truth
     assert [r.label for r in live.reps] == [t["label"] for t in sim.truth_reps]
+
+
+def test_session_analysis_is_printed_after_recording(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from imu_pipeline.ble.commands import _print_session_analysis
+    from imu_pipeline.simulate import write_simulation
+
+    sim = simulate_session(SimulationOptions(seed=3, n_reps=2))
+    p = write_simulation(sim, tmp_path / "done.csv", overwrite=True)["csv"]
+    lines: list[str] = []
+    _print_session_analysis(SimpleNamespace(out=str(p)), lines.append)
+    assert any(line.startswith("verdict:") for line in lines)
+    assert sum(line.strip().startswith("rep ") for line in lines) == 2
+    lines.clear()
+    (tmp_path / "short.csv").write_text("time_s,sensor,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z\n")
+    _print_session_analysis(SimpleNamespace(out=str(tmp_path / "short.csv")), lines.append)
+    assert lines and lines[0].startswith("no session analysis:")

@@ -201,10 +201,32 @@ def _cmd_record(args: argparse.Namespace) -> int:
         return await record_async(args, out=printer.line, status_out=printer.status, stop=stop)
 
     result = asyncio.run(main())
+    _print_session_analysis(args, printer.line)
     if result.lost_sensor is not None:
         raise _user_error(f"session ended early: {result.end_reason}; the recording {args.out} is complete "
                           f"up to {result.duration_s:.1f} s")
     return 0
+
+
+def _print_session_analysis(args: argparse.Namespace, out: Callable[[str], None]) -> None:
+    """After recording: the same session summary `imu-pipeline analyze` prints (offline path)."""
+    import warnings
+
+    from ..analysis import analyze_recording
+    from ..kinematics import CalibrationError
+    from ..recording import RecordingError, read_recording
+    from ..summary import summary_text
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            an = analyze_recording(read_recording(args.out))
+    except (RecordingError, CalibrationError) as e:
+        out(f"no session analysis: {e}")
+        return
+    out("")
+    for line in summary_text(an).splitlines():
+        out(line)
 
 
 # --------------------------------------------------------------------------- parser
