@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import warnings
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from .analysis import analyze_recording
     from .cli import UserError
     from .config import load_config
-    from .kinematics import CalibrationError
     from .recording import read_recording
     from .summary import plot_session, summary_dict, summary_text, write_angles_csv, write_json
 
@@ -26,13 +24,8 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             raise UserError(f"{opt} {p} would overwrite the recording itself (its CSV or JSON sidecar); "
                             f"choose another name, e.g. {stem}.summary.json / {stem}.angles.csv / {stem}.png")
     cfg = load_config(args.config)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # load warnings are carried in rec.warnings and printed below
-        rec = read_recording(args.recording)
-    try:
-        an = analyze_recording(rec, cfg, pose=args.pose)
-    except CalibrationError as e:
-        raise UserError(str(e)) from None
+    rec = read_recording(args.recording, warn=False)  # load warnings are in rec.warnings, printed below
+    an = analyze_recording(rec, cfg, pose=args.pose)
     if args.angles:
         write_angles_csv(an, args.angles)
     if args.json:
@@ -94,9 +87,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     rep_rows, session_rows, failed = [], [], 0
     for f in files:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                rec = read_recording(f)
+            rec = read_recording(f, warn=False)
             an = analyze_recording(rec, cfg, pose=args.pose)
         except (RecordingError, CalibrationError, ConfigError) as e:
             failed += 1

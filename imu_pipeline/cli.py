@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import warnings
 from collections.abc import Sequence
 
 from . import __version__
 from .config import ConfigError
 from .frames import MountingError
+from .kinematics import CalibrationError
 from .recording import RecordingError
 
 
@@ -25,9 +25,7 @@ class UserError(Exception):
 def _cmd_info(args: argparse.Namespace) -> int:
     from .recording import info_dict, read_recording
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rec = read_recording(args.recording, require_both=False)
+    rec = read_recording(args.recording, require_both=False, warn=False)
     info = info_dict(rec, max_gap_s=args.gap)
     if args.json:
         print(json.dumps(info, indent=2, default=float))
@@ -122,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (UserError, RecordingError, ConfigError, MountingError, FileExistsError, FileNotFoundError) as e:
+    except (UserError, RecordingError, ConfigError, MountingError, CalibrationError, FileExistsError,
+            FileNotFoundError) as e:
         print(f"imu-pipeline {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -76,9 +75,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         if speed <= 0:
             raise UserError("--speed must be positive (1 = real time)")
     cfg = load_config(args.config)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rec = read_recording(args.recording)
+    rec = read_recording(args.recording, warn=False)
     for w in rec.warnings:
         print(f"warning: {w}")
 

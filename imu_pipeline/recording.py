@@ -162,6 +162,7 @@ def read_recording(
     *,
     require_both: bool = True,
     check_units: bool = True,
+    warn: bool = True,
 ) -> Recording:
     """Load and validate a format v1 recording and its sidecar.
 
@@ -173,6 +174,9 @@ def read_recording(
         Reject a recording in which either ``thigh`` or ``pelvis`` has no samples.
     check_units
         Reject accelerometer data in g and gyro data in deg/s.
+    warn
+        Also issue the load warnings (cut-off last line, ...) with :func:`warnings.warn`; they
+        are always in ``Recording.warnings`` (the CLI prints those and passes False).
 
     Raises
     ------
@@ -185,7 +189,7 @@ def read_recording(
     if path.is_dir():
         raise RecordingError(f"{path}: is a directory, expected a recording .csv file")
     raw = path.read_bytes()
-    warn: list[str] = []
+    notes: list[str] = []
     if not raw.strip():
         raise _fail(path, None, None, "empty file; expected a header line "
                     f"'{','.join(CSV_COLUMNS)}' followed by samples")
@@ -197,7 +201,7 @@ def read_recording(
             raw = raw + b"\n"  # a single header line without newline: let the header check speak
         else:
             nlines = raw.count(b"\n") + 1
-            warn.append(f"{path}: line {nlines} is cut off (the session probably ended abruptly); dropped it")
+            notes.append(f"{path}: line {nlines} is cut off (the session probably ended abruptly); dropped it")
             raw = raw[: cut + 1]
     try:
         raw.decode("utf-8-sig")
@@ -282,11 +286,12 @@ def read_recording(
             _check_units(path, s, sensors[s], lines[sid == SENSORS.index(s)])
 
     meta = read_sidecar(path)
-    rec = Recording(sensors=sensors, meta=meta, path=path, warnings=warn)
+    rec = Recording(sensors=sensors, meta=meta, path=path, warnings=notes)
     for s in SENSORS:  # validate declared mounting early, with a clear message
         rec.mounting(s)
-    for w in warn:
-        _warnings.warn(w, stacklevel=2)
+    if warn:
+        for w in notes:
+            _warnings.warn(w, stacklevel=2)
     return rec
 
 

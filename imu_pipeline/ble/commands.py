@@ -210,17 +210,13 @@ def _cmd_record(args: argparse.Namespace) -> int:
 
 def _print_session_analysis(args: argparse.Namespace, out: Callable[[str], None]) -> None:
     """After recording: the same session summary `imu-pipeline analyze` prints (offline path)."""
-    import warnings
-
     from ..analysis import analyze_recording
     from ..kinematics import CalibrationError
     from ..recording import RecordingError, read_recording
     from ..summary import summary_text
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            an = analyze_recording(read_recording(args.out))
+        an = analyze_recording(read_recording(args.out, warn=False))
     except (RecordingError, CalibrationError) as e:
         out(f"no session analysis: {e}")
         return
