@@ -31,7 +31,7 @@ from .frames import mounting_matrix, up_in_sensor_frame
 from .fusion import vqf_params
 from .kinematics import Calibration, CalibrationError, Calibrator, GridSignals, joint_angles
 from .recording import SENSORS
-from .reps import AngleWindow, Rep, RepSegmenter, _ffill, rep_features
+from .reps import AngleWindow, Rep, RepSegmenter, bridge_pelvis_gaps, rep_features
 
 #: A sensor whose newest sample is this much (s) older than the other's is treated as absent.
 ABSENT_AFTER_S = 0.3
@@ -336,15 +336,7 @@ class LivePipeline:
         sig = GridSignals(t, up, gyr, {s: np.zeros(len(t), bool) for s in SENSORS})
         ang = joint_angles(sig, self.calibration)
         # where only the pelvis is missing, bridge hip flexion with the last known tilt (as offline)
-        tilt = ang.pelvic_tilt.copy()
-        if not np.isfinite(tilt[0]) and np.isfinite(self._last_tilt):
-            tilt[0] = self._last_tilt
-        if np.isfinite(tilt).any():
-            filled = _ffill(tilt)
-            self._last_tilt = float(tilt[np.isfinite(tilt)][-1])
-        else:
-            filled = np.zeros_like(tilt)
-        hip = np.where(np.isfinite(ang.hip_flexion), ang.hip_flexion, ang.thigh_angle - filled)
+        hip, self._last_tilt = bridge_pelvis_gaps(ang.hip_flexion, ang.thigh_angle, ang.pelvic_tilt, self._last_tilt)
         hip_det = np.degrees(hip)
         for k, v in (("t", t), ("hip", hip_det), ("tilt", np.degrees(ang.pelvic_tilt)),
                      ("thigh", np.degrees(ang.thigh_angle)), ("trate", np.degrees(ang.thigh_rate)),

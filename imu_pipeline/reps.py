@@ -543,11 +543,24 @@ def window_from_angles(time_s: np.ndarray, hip_rad: np.ndarray, tilt_rad: np.nda
     """Degrees for the rep stage. Where only the pelvis is missing, hip flexion is bridged
     as thigh angle minus the last known tilt, so a rep is not lost to a pelvis dropout
     (the per-sample angle output keeps those samples empty)."""
-    tilt_hold = _ffill(tilt_rad)
-    hip = np.where(np.isfinite(hip_rad), hip_rad, thigh_rad - tilt_hold)
+    hip, _ = bridge_pelvis_gaps(hip_rad, thigh_rad, tilt_rad)
     hr = thigh_rate - np.nan_to_num(pelvis_rate)
     return AngleWindow(time_s, np.degrees(hip), np.degrees(tilt_rad), np.degrees(thigh_rad), np.degrees(hr),
                        np.degrees(thigh_rate), np.degrees(pelvis_rate), fs_hz)
+
+
+def bridge_pelvis_gaps(hip: np.ndarray, thigh: np.ndarray, tilt: np.ndarray,
+                       held_tilt: float = math.nan) -> tuple[np.ndarray, float]:
+    """Hip flexion (rad) with pelvis-only gaps filled as thigh angle minus the last known tilt.
+
+    ``held_tilt`` is the tilt known before these samples (the live path passes the previous
+    batch's); returns the bridged hip flexion and the last known tilt after them."""
+    t = np.array(tilt, dtype=float)
+    if t.size and not np.isfinite(t[0]) and np.isfinite(held_tilt):
+        t[0] = held_tilt
+    ok = np.isfinite(t)
+    last = float(t[ok][-1]) if ok.any() else held_tilt
+    return np.where(np.isfinite(hip), hip, thigh - _ffill(t)), last
 
 
 def _ffill(x: np.ndarray) -> np.ndarray:
