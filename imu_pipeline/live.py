@@ -281,6 +281,10 @@ class LivePipeline:
             self._maybe_refine(t, up, gyr)
         return self._analyse(t, up, gyr)
 
+    def _fit(self, sig: GridSignals) -> Calibration:
+        return Calibrator(self.cfg.calibration).fit(sig, self.mounting, pose=self.pose, exercise=self.exercise,
+                                                    where="live stream").calibration_
+
     def _pending_signals(self) -> GridSignals:
         t = np.concatenate([p[0] for p in self._pending])
         up = {s: np.concatenate([p[1][s] for p in self._pending]) for s in SENSORS}
@@ -290,8 +294,7 @@ class LivePipeline:
     def _try_calibrate(self, force: bool) -> list[Rep]:
         sig = self._pending_signals()
         try:
-            cal = Calibrator(self.cfg.calibration).fit(sig, self.mounting, pose=self.pose, exercise=self.exercise,
-                                                       where="live stream").calibration_
+            cal = self._fit(sig)
         except CalibrationError as e:
             self.calibration_error = str(e)
             if self._pending_s > 3 * self.calibration_wait_s:  # bounded memory: keep the newest part
@@ -321,8 +324,7 @@ class LivePipeline:
         self._last_cal_try = self._pending_s
         sig = self._pending_signals()
         try:
-            cal = Calibrator(self.cfg.calibration).fit(sig, self.mounting, pose=self.pose, exercise=self.exercise,
-                                                       where="live stream").calibration_
+            cal = self._fit(sig)
         except CalibrationError:
             cal = None
         if (cal is not None and cal.neutral_s >= LIVE_MIN_NEUTRAL_S) or self._pending_s > 3 * self.calibration_wait_s:
