@@ -1,4 +1,4 @@
-"""Streaming pipeline (``imu_pipeline.live.LivePipeline``) replayed as fast as it goes.
+"""Streaming pipeline (``imu_pipeline.pipeline.live.LivePipeline``) replayed as fast as it goes.
 
 A simulated two-sensor, 200 Hz session (default 60 min) is cut into packets of ``--packet``
 samples per sensor and pushed in stream-time order (the order a BLE receiver would see them).
@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 
 try:
-    from imu_pipeline.live import LivePipeline
+    from imu_pipeline.pipeline.live import LivePipeline
 except ImportError:  # pragma: no cover
-    print("imu_pipeline.live.LivePipeline is not available in this checkout: nothing to benchmark.", file=sys.stderr)
+    print("imu_pipeline.pipeline.live.LivePipeline is not available in this checkout: nothing to benchmark.", file=sys.stderr)
     sys.exit(2)
 from imu_pipeline.simulate import SimulationOptions, simulate_session
 from _common import machine  # noqa: E402  (bench/ is on sys.path when run as a script)

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from imu_pipeline.analysis import analyze_recording
-from imu_pipeline.recording import read_recording
+from imu_pipeline.pipeline.offline import analyze_recording
+from imu_pipeline.io.recording import read_recording
 from _common import machine  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 

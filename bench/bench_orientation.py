@@ -40,8 +40,8 @@ import numpy as np
 
 from imu_pipeline.config import FusionConfig
 from imu_pipeline.frames import up_in_sensor_frame
-from imu_pipeline.fusion import OfflineOrientation
-from imu_pipeline.recording import SensorSamples
+from imu_pipeline.orientation import OfflineOrientation
+from imu_pipeline.io.recording import SensorSamples
 from _common import machine  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from .frames import MountingError, mounting_matrix
+from imu_pipeline.frames import MountingError, mounting_matrix
 
 
 class ConfigError(ValueError):

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .analysis import analyze_recording
-from .simulate import SimResult, SimulationOptions, simulate_session
+from imu_pipeline.pipeline.offline import analyze_recording
+from imu_pipeline.simulate import SimResult, SimulationOptions, simulate_session
 
 RATE_PAIRS = [(100.0, 100.0), (52.0, 400.0), (200.0, 104.0), (400.0, 52.0), (60.0, 208.0), (833.0 / 4, 52.0)]
 
@@ -99,7 +99,7 @@ def score_session(opts: SimulationOptions, live: bool = True) -> SessionScore:
                       len(truth), len(an.reps), sum(t["label"] == f.label for t, f in labelled), tp, fp, fn,
                       labelled_reps=len(labelled))
     if live:
-        from .live_cli import replay
+        from imu_pipeline.cli.replay import replay
 
         lp, reported = replay(sim.recording, keep_angles=True)
         A = lp.angles()

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .frames import GRAVITY_M_S2, axis_angle_matrix, mounting_matrix
-from .recording import Recording, SensorSamples, write_recording
+from imu_pipeline.frames import GRAVITY_M_S2, axis_angle_matrix, mounting_matrix
+from imu_pipeline.io.recording import Recording, SensorSamples, write_recording
 
 DEG = math.pi / 180.0
 REP_KINDS = ("hip-flexor", "abdominal", "fast", "drop", "bounce", "swing")

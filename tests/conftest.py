@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from imu_pipeline.recording import CSV_COLUMNS, SensorSamples
+from imu_pipeline.io.recording import CSV_COLUMNS, SensorSamples
 
 HEADER = ",".join(CSV_COLUMNS) + "\n"
 

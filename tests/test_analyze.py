@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imu_pipeline.analysis import analyze_recording
+from imu_pipeline.pipeline.offline import analyze_recording
 from imu_pipeline.cli import main
-from imu_pipeline.live import LivePipeline
-from imu_pipeline.live_cli import iter_chunks, replay
-from imu_pipeline.recording import read_recording
+from imu_pipeline.pipeline.live import LivePipeline
+from imu_pipeline.cli.replay import iter_chunks, replay
+from imu_pipeline.io.recording import read_recording
 from imu_pipeline.simulate import SimulationOptions, load_truth, simulate_session, write_simulation
-from imu_pipeline.summary import plot_session
+from imu_pipeline.report.summary import plot_session
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = [ROOT / "recordings" / "lying-mixed.csv", ROOT / "recordings" / "hanging-mixed.csv"]

@@ -281,7 +281,7 @@ def test_normalise_uuid() -> None:
 
 
 def test_example_sensor_config_builds_both_profiles() -> None:
-    from imu_pipeline.ble.commands import profiles_for
+    from imu_pipeline.cli.record import profiles_for
     from imu_pipeline.config import load_sensor_config
 
     specs = load_sensor_config(CONFIGS / "sensors.example.toml")

@@ -20,13 +20,13 @@ import numpy as np
 import pytest
 from ble_fakes import DEG, FakeDevice, FakeGenericNano33, FakeMovesense, FakeWitMotion, FakeWorld, G, Motion
 
-from imu_pipeline.ble.commands import record_async, scan_async
+from imu_pipeline.cli.record import record_async, scan_async
 from imu_pipeline.ble.devices import make_profile
 from imu_pipeline.ble.reader import ReconnectPolicy
 from imu_pipeline.ble.recorder import Recorder, SessionResult
 from imu_pipeline.cli import UserError, build_parser
 from imu_pipeline.config import SensorSpec
-from imu_pipeline.recording import RecordingWriter, read_recording
+from imu_pipeline.io.recording import RecordingWriter, read_recording
 from imu_pipeline.simulate import SimulationOptions, simulate_session
 
 THIGH, PELVIS = "D0:00:00:00:00:01", "D0:00:00:00:00:02"
@@ -295,8 +295,8 @@ def test_record_command_reports_bluetooth_off(tmp_path: Path) -> None:
 
 
 def test_record_feeds_the_real_live_pipeline(tmp_path: Path) -> None:
-    """``record`` builds imu_pipeline.live.LivePipeline from the sensor config and prints its reps."""
-    from imu_pipeline.ble.commands import default_live
+    """``record`` builds imu_pipeline.pipeline.live.LivePipeline from the sensor config and prints its reps."""
+    from imu_pipeline.cli.record import default_live
 
     sim = simulate_session(SimulationOptions(seed=21, pose="lying", n_reps=3, thigh_rate_hz=100.0,
                                              pelvis_rate_hz=104.0, packet_loss=0.0))
@@ -345,7 +345,7 @@ mounting = {{ x = "{mounting[role]['x']}", y = "{mounting[role]['y']}" }}
 def test_session_analysis_is_printed_after_recording(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from imu_pipeline.ble.commands import _print_session_analysis
+    from imu_pipeline.cli.record import _print_session_analysis
     from imu_pipeline.simulate import write_simulation
 
     sim = simulate_session(SimulationOptions(seed=3, n_reps=2))

@@ -15,8 +15,8 @@ import pytest
 
 from imu_pipeline.config import FusionConfig
 from imu_pipeline.frames import quat_to_matrix
-from imu_pipeline.fusion import OfflineOrientation
-from imu_pipeline.recording import SensorSamples
+from imu_pipeline.orientation import OfflineOrientation
+from imu_pipeline.io.recording import SensorSamples
 
 DATA = Path(__file__).parent / "data"
 REFERENCE = {  # trial: (online VQF, offlineVQF) inclination RMSE, deg

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import HEADER, rest_rows
 from imu_pipeline.cli import main
-from imu_pipeline.recording import info_dict, read_recording
+from imu_pipeline.io.recording import info_dict, read_recording
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["info", "--help"], ["simulate", "--help"]])

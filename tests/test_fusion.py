@@ -1,4 +1,4 @@
-"""Unit tests of imu_pipeline.fusion with fully known inputs.
+"""Unit tests of imu_pipeline.orientation with fully known inputs.
 
 Blocks and gaps (split_blocks, uniform_block, common_grid, to_grid) and the VQF wrapper
 (OfflineOrientation) on synthetic sensors whose inclination is known exactly.
@@ -11,7 +11,7 @@ import pytest
 
 from imu_pipeline.config import FusionConfig
 from imu_pipeline.frames import GRAVITY_M_S2, axis_angle_matrix, rot_x
-from imu_pipeline.fusion import (
+from imu_pipeline.orientation import (
     OfflineOrientation,
     SensorOrientation,
     common_grid,
@@ -19,7 +19,7 @@ from imu_pipeline.fusion import (
     to_grid,
     uniform_block,
 )
-from imu_pipeline.recording import SensorSamples
+from imu_pipeline.io.recording import SensorSamples
 
 G_UP = np.array([0.0, 0.0, GRAVITY_M_S2])  # specific force of a sensor at rest, world frame
 

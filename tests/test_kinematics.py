@@ -1,4 +1,4 @@
-"""Calibration, start pose and the two angles (imu_pipeline.kinematics, imu_pipeline.angles).
+"""Calibration, start pose and the two angles (imu_pipeline.calibration, imu_pipeline.pipeline.angles_tmp).
 
 Known values for :func:`sagittal_angle` / :func:`wrap`, then the :class:`Calibrator` on short
 simulated sessions checked against the simulator's truth (true ``R_seg_sensor`` in
@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imu_pipeline.angles import estimate_angles, grid_signals, mounting_from
+from imu_pipeline.pipeline.angles_tmp import estimate_angles, grid_signals, mounting_from
 from imu_pipeline.cli import main
 from imu_pipeline.config import PipelineConfig
 from imu_pipeline.frames import rot_z
-from imu_pipeline.kinematics import (
+from imu_pipeline.calibration import (
     POSE_UP,
     CalibrationError,
     Calibrator,
@@ -30,7 +30,7 @@ from imu_pipeline.kinematics import (
     sagittal_angle,
     wrap,
 )
-from imu_pipeline.recording import Recording, RecordingError, SensorSamples, read_recording, write_recording
+from imu_pipeline.io.recording import Recording, RecordingError, SensorSamples, read_recording, write_recording
 from imu_pipeline.simulate import POSE_MATRIX, SimResult, SimulationOptions, simulate_session, write_simulation
 
 DEG = np.pi / 180.0

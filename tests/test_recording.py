@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from conftest import HEADER, moving_samples, rest_row, rest_rows
-from imu_pipeline.recording import (
+from imu_pipeline.io.recording import (
     CSV_COLUMNS,
     Recording,
     RecordingError,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from imu_pipeline.config import PipelineConfig
-from imu_pipeline.reps import (LABEL_ABDOMINAL, LABEL_HIP_FLEXOR, AngleWindow, RepSegmenter, analyze_reps,
+from imu_pipeline.reps.core import (LABEL_ABDOMINAL, LABEL_HIP_FLEXOR, AngleWindow, RepSegmenter, analyze_reps,
                                pendulum_amplitude, refine_phases)
 from imu_pipeline.simulate import Knots
 

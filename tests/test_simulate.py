@@ -18,7 +18,7 @@ from scipy.interpolate import make_interp_spline
 from scipy.spatial.transform import Rotation
 
 from imu_pipeline.frames import GRAVITY_M_S2, axis_angle_matrix, mounting_matrix
-from imu_pipeline.recording import effective_rate_hz, find_gaps, read_recording
+from imu_pipeline.io.recording import effective_rate_hz, find_gaps, read_recording
 from imu_pipeline.simulate import (
     ACC_RANGE,
     GYR_RANGE,

@@ -4,7 +4,7 @@ et al., J NeuroEng Rehabil 12:112, 2015)."""
 import numpy as np
 import pytest
 
-from imu_pipeline.smoothness import ldlj, sparc
+from imu_pipeline.reps.smoothness import ldlj, sparc
 
 
 def min_jerk_speed(duration_s: float, fs: float = 100.0) -> np.ndarray:

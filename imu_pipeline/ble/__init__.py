@@ -8,7 +8,7 @@ Modules, one job each:
 * :mod:`.recorder` — two sensors -> a format v1 recording; :mod:`.commands` — the CLI
 """
 
-from .errors import (
+from imu_pipeline.ble.errors import (
     AdapterMissingError,
     BleError,
     BluetoothOffError,
@@ -18,7 +18,7 @@ from .errors import (
     ProfileMismatchError,
     SensorLostError,
 )
-from .profile import Advertisement, DecodeError, DeviceProfile, SampleBatch
+from imu_pipeline.ble.profile import Advertisement, DecodeError, DeviceProfile, SampleBatch
 
 __all__ = ["AdapterMissingError", "Advertisement", "BleError", "BluetoothOffError", "ConnectionFailedError",
            "DecodeError", "DeviceNotFoundError", "DeviceProfile", "PermissionDeniedError", "ProfileMismatchError",

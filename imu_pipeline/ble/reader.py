@@ -26,16 +26,16 @@ from bleak.backends.client import BaseBleakClient
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 
-from .clock import Clock, MonotonicClock, sleep_or_until
-from .errors import (
+from imu_pipeline.ble.clock import Clock, MonotonicClock, sleep_or_until
+from imu_pipeline.ble.errors import (
     BleError,
     DeviceNotFoundError,
     ProfileMismatchError,
     SensorLostError,
     explain_bleak_error,
 )
-from .profile import BATTERY_LEVEL_UUID, Advertisement, DecodeError, DeviceProfile, advertisement_from_bleak
-from .timing import SampleTimer
+from imu_pipeline.ble.profile import BATTERY_LEVEL_UUID, Advertisement, DecodeError, DeviceProfile, advertisement_from_bleak
+from imu_pipeline.ble.timing import SampleTimer
 
 #: ``on_samples(sensor, time_s (N,), acc (N,3) m/s², gyr (N,3) rad/s)``
 SamplesCallback = Callable[[str, np.ndarray, np.ndarray, np.ndarray], None]

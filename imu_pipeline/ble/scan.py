@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from bleak import BleakScanner
 from bleak.backends.scanner import BaseBleakScanner
 
-from .clock import Clock, MonotonicClock
-from .devices import recognise
-from .errors import explain_bleak_error
-from .profile import DeviceProfile, advertisement_from_bleak
+from imu_pipeline.ble.clock import Clock, MonotonicClock
+from imu_pipeline.ble.devices import recognise
+from imu_pipeline.ble.errors import explain_bleak_error
+from imu_pipeline.ble.profile import DeviceProfile, advertisement_from_bleak
 
 
 @dataclass(frozen=True)

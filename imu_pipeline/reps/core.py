@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from .config import PipelineConfig
-from .smoothness import sparc
+from imu_pipeline.config import PipelineConfig
+from imu_pipeline.reps.smoothness import sparc
 
 LABEL_ABDOMINAL = "abdominal-engaging"
 LABEL_HIP_FLEXOR = "hip-flexor-only"

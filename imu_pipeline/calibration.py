@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import CalibrationConfig
-from .frames import direction_word
-from .recording import SENSORS
+from imu_pipeline.config import CalibrationConfig
+from imu_pipeline.frames import direction_word
+from imu_pipeline.io.recording import SENSORS
 
 DEG = np.pi / 180.0
 POSES = ("lying", "hanging")

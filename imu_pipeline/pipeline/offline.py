@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .angles import estimate_angles
-from .config import PipelineConfig
-from .kinematics import JointAngles
-from .recording import Recording
-from .reps import Rep, analyze_reps, window_from_angles
+from imu_pipeline.pipeline.angles_tmp import estimate_angles
+from imu_pipeline.config import PipelineConfig
+from imu_pipeline.calibration import JointAngles
+from imu_pipeline.io.recording import Recording
+from imu_pipeline.reps.core import Rep, analyze_reps, window_from_angles
 
 
 @dataclass

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .analysis import SessionAnalysis
-from .reps import LABEL_ABDOMINAL, LABEL_HIP_FLEXOR
+from imu_pipeline import __version__
+from imu_pipeline.pipeline.offline import SessionAnalysis
+from imu_pipeline.reps.core import LABEL_ABDOMINAL, LABEL_HIP_FLEXOR
 
 SUMMARY_SCHEMA_VERSION = 1
 

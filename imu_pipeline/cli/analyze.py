@@ -7,15 +7,15 @@ import json
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from .analysis import analyze_recording
-    from .cli import UserError
-    from .config import load_config
-    from .recording import read_recording
-    from .summary import plot_session, summary_dict, summary_text, write_angles_csv, write_json
+    from imu_pipeline.pipeline.offline import analyze_recording
+    from imu_pipeline.cli import UserError
+    from imu_pipeline.config import load_config
+    from imu_pipeline.io.recording import read_recording
+    from imu_pipeline.report.summary import plot_session, summary_dict, summary_text, write_angles_csv, write_json
 
     from pathlib import Path
 
-    from .recording import sidecar_path
+    from imu_pipeline.io.recording import sidecar_path
 
     protected = {Path(args.recording).resolve(), sidecar_path(args.recording).resolve()}
     for opt, p in (("--json", args.json), ("--angles", args.angles), ("--plot", args.plot)):
@@ -63,12 +63,12 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     import csv
     from pathlib import Path
 
-    from .analysis import analyze_recording
-    from .cli import UserError
-    from .config import ConfigError, load_config
-    from .kinematics import CalibrationError
-    from .recording import RecordingError, read_recording
-    from .summary import summary_dict, write_json
+    from imu_pipeline.pipeline.offline import analyze_recording
+    from imu_pipeline.cli import UserError
+    from imu_pipeline.config import ConfigError, load_config
+    from imu_pipeline.calibration import CalibrationError
+    from imu_pipeline.io.recording import RecordingError, read_recording
+    from imu_pipeline.report.summary import summary_dict, write_json
 
     cfg = load_config(args.config)
     files: list[Path] = []

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .frames import GRAVITY_M_S2, MountingError, mounting_matrix
+from imu_pipeline.frames import GRAVITY_M_S2, MountingError, mounting_matrix
 
 SENSORS: tuple[str, str] = ("thigh", "pelvis")
 TIME_COL = "time_s"

@@ -18,18 +18,18 @@ from typing import Any
 from bleak.backends.client import BaseBleakClient
 from bleak.backends.scanner import BaseBleakScanner
 
-from ..config import ROLES, SensorSpec, load_sensor_config
-from .clock import Clock
-from .devices import ProfileConfigError, make_profile, profile_names, recognise
-from .errors import BleError
-from .profile import DeviceProfile
-from .reader import ReconnectPolicy, device_filter, find_device
-from .recorder import LiveFeedback, Recorder, SessionResult
-from .scan import format_scan, scan
+from imu_pipeline.config import ROLES, SensorSpec, load_sensor_config
+from imu_pipeline.ble.clock import Clock
+from imu_pipeline.ble.devices import ProfileConfigError, make_profile, profile_names, recognise
+from imu_pipeline.ble.errors import BleError
+from imu_pipeline.ble.profile import DeviceProfile
+from imu_pipeline.ble.reader import ReconnectPolicy, device_filter, find_device
+from imu_pipeline.ble.recorder import LiveFeedback, Recorder, SessionResult
+from imu_pipeline.ble.scan import format_scan, scan
 
 
 def _user_error(msg: str) -> Exception:
-    from ..cli import UserError  # lazy: cli imports this module
+    from imu_pipeline.cli import UserError  # lazy: cli imports this module
 
     return UserError(msg)
 
@@ -115,9 +115,9 @@ def profiles_for(specs: list[SensorSpec], base_dir: str | Path | None) -> dict[s
 
 
 def default_live(specs: list[SensorSpec], exercise: str | None = None) -> LiveFeedback:
-    """The live analysis of the recording: :class:`imu_pipeline.live.LivePipeline` with the
+    """The live analysis of the recording: :class:`imu_pipeline.pipeline.live.LivePipeline` with the
     sensors' declared mountings and rates (the same algorithms as ``analyze``)."""
-    from ..live import LivePipeline
+    from imu_pipeline.pipeline.live import LivePipeline
 
     mounting = {r: next((s.mounting for s in specs if s.role == r), None) for r in ROLES}
     rates = {r: next((s.sample_rate_hz for s in specs if s.role == r), None) for r in ROLES}
@@ -130,7 +130,7 @@ async def record_async(args: argparse.Namespace, *, backend: type[BaseBleakClien
                        live_factory: Callable[..., LiveFeedback | None] = default_live,
                        stop: asyncio.Event | None = None, policy: ReconnectPolicy | None = None) -> SessionResult:
     """Run ``record``: connect both sensors and write ``args.out`` (+ sidecar) until done."""
-    from ..recording import RecordingWriter
+    from imu_pipeline.io.recording import RecordingWriter
 
     specs = sensor_specs_from_args(args)
     await recognise_missing_profiles(specs, timeout_s=args.scan_timeout, scanner_backend=scanner_backend, clock=clock)
@@ -149,7 +149,7 @@ async def record_async(args: argparse.Namespace, *, backend: type[BaseBleakClien
         return await rec.run(args.duration, stop)
     except BleError as e:
         if writer.rows_written == 0:  # nothing recorded: leave no empty recording behind
-            from ..recording import sidecar_path
+            from imu_pipeline.io.recording import sidecar_path
 
             for p in (Path(args.out), sidecar_path(args.out)):
                 p.unlink(missing_ok=True)
@@ -210,10 +210,10 @@ def _cmd_record(args: argparse.Namespace) -> int:
 
 def _print_session_analysis(args: argparse.Namespace, out: Callable[[str], None]) -> None:
     """After recording: the same session summary `imu-pipeline analyze` prints (offline path)."""
-    from ..analysis import analyze_recording
-    from ..kinematics import CalibrationError
-    from ..recording import RecordingError, read_recording
-    from ..summary import summary_text
+    from imu_pipeline.pipeline.offline import analyze_recording
+    from imu_pipeline.calibration import CalibrationError
+    from imu_pipeline.io.recording import RecordingError, read_recording
+    from imu_pipeline.report.summary import summary_text
 
     try:
         an = analyze_recording(read_recording(args.out, warn=False))

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from .recording import Recording
+from imu_pipeline.io.recording import Recording
 
 #: Stream time (s) delivered per push, like a BLE notification burst.
 REPLAY_CHUNK_S = 0.05
@@ -29,12 +29,12 @@ def iter_chunks(rec: Recording, chunk_s: float = REPLAY_CHUNK_S) -> Iterator[tup
 
 def replay(rec: Recording, speed: float | None = None, on_rep: Callable | None = None, *, cfg=None,
            pose: str | None = None, keep_angles: bool = False):
-    """Feed ``rec`` through :class:`~imu_pipeline.live.LivePipeline`; ``speed`` None = as fast as possible.
+    """Feed ``rec`` through :class:`~imu_pipeline.pipeline.live.LivePipeline`; ``speed`` None = as fast as possible.
 
     Returns the pipeline (its ``reps``, ``calibration``, ``angles()``) and the list of
     ``(rep, stream time at which it was reported)``.
     """
-    from .live import LivePipeline
+    from imu_pipeline.pipeline.live import LivePipeline
 
     lp = LivePipeline({s: rec.sensor_meta(s).get("mounting") for s in rec.sensors}, rec.meta.get("exercise"), cfg,
                       pose=pose, sample_rates={s: rec.sensor_meta(s).get("sample_rate_hz") for s in rec.sensors},
@@ -59,10 +59,10 @@ def replay(rec: Recording, speed: float | None = None, on_rep: Callable | None =
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from .cli import UserError
-    from .config import load_config
-    from .recording import read_recording
-    from .reps import LABEL_ABDOMINAL
+    from imu_pipeline.cli import UserError
+    from imu_pipeline.config import load_config
+    from imu_pipeline.io.recording import read_recording
+    from imu_pipeline.reps.core import LABEL_ABDOMINAL
 
     speed: float | None
     if args.speed == "max":

@@ -11,11 +11,11 @@ import json
 import sys
 from collections.abc import Sequence
 
-from . import __version__
-from .config import ConfigError
-from .frames import MountingError
-from .kinematics import CalibrationError
-from .recording import RecordingError
+from imu_pipeline import __version__
+from imu_pipeline.config import ConfigError
+from imu_pipeline.frames import MountingError
+from imu_pipeline.calibration import CalibrationError
+from imu_pipeline.io.recording import RecordingError
 
 
 class UserError(Exception):
@@ -23,7 +23,7 @@ class UserError(Exception):
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .recording import info_dict, read_recording
+    from imu_pipeline.io.recording import info_dict, read_recording
 
     rec = read_recording(args.recording, require_both=False, warn=False)
     info = info_dict(rec, max_gap_s=args.gap)
@@ -55,7 +55,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from .simulate import SimulationOptions, simulate_session, write_simulation
+    from imu_pipeline.simulate import SimulationOptions, simulate_session, write_simulation
 
     try:
         opts = SimulationOptions.from_cli(args)
@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     pi.add_argument("--json", action="store_true", help="print as JSON")
     pi.set_defaults(func=_cmd_info)
 
-    from .simulate import add_cli_arguments
+    from imu_pipeline.simulate import add_cli_arguments
 
     ps = sub.add_parser("simulate", help="write a simulated session with ground truth",
                         description="Simulate a pelvis + thigh body doing leg raises; writes OUT.csv, OUT.json, "
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Modules that add their own subcommands through ``register(subparsers)``.
-COMMAND_MODULES = ("imu_pipeline.analyze_cli", "imu_pipeline.live_cli", "imu_pipeline.evaluate", "imu_pipeline.ble.commands")
+COMMAND_MODULES = ("imu_pipeline.cli.analyze", "imu_pipeline.cli.replay", "imu_pipeline.evaluate", "imu_pipeline.cli.record")
 
 
 def _extra_commands() -> list:

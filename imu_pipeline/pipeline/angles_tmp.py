@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import PipelineConfig
-from .fusion import OfflineOrientation, common_grid, to_grid
-from .kinematics import Calibrator, GridSignals, JointAngles, joint_angles
-from .recording import SENSORS, Recording
+from imu_pipeline.config import PipelineConfig
+from imu_pipeline.orientation import OfflineOrientation, common_grid, to_grid
+from imu_pipeline.calibration import Calibrator, GridSignals, JointAngles, joint_angles
+from imu_pipeline.io.recording import SENSORS, Recording
 
 
 

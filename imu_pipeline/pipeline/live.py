@@ -9,10 +9,10 @@ same algorithms as the offline analysis run causally:
    ``max_gap_s``;
 2. alignment of both sensors onto the common grid (a sensor silent for longer than
    ``ABSENT_AFTER_S`` counts as missing, so the other is not held up);
-3. calibration by :class:`~imu_pipeline.kinematics.Calibrator` on the samples buffered so
+3. calibration by :class:`~imu_pipeline.calibration.Calibrator` on the samples buffered so
    far, as soon as it finds the start pose and the thigh has rotated enough (or the buffer
    is full); the buffered samples are then analysed at once;
-4. :class:`~imu_pipeline.reps.RepSegmenter` and :func:`~imu_pipeline.reps.rep_features` —
+4. :class:`~imu_pipeline.reps.core.RepSegmenter` and :func:`~imu_pipeline.reps.core.rep_features` —
    the very functions the offline analysis uses — on a rolling window of angles.
 """
 
@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 import vqf
 
-from .config import PipelineConfig
-from .frames import mounting_matrix, up_in_sensor_frame
-from .fusion import vqf_params
-from .kinematics import Calibration, CalibrationError, Calibrator, GridSignals, joint_angles
-from .recording import SENSORS
-from .reps import AngleWindow, Rep, RepSegmenter, bridge_pelvis_gaps, rep_features
+from imu_pipeline.config import PipelineConfig
+from imu_pipeline.frames import mounting_matrix, up_in_sensor_frame
+from imu_pipeline.orientation import vqf_params
+from imu_pipeline.calibration import Calibration, CalibrationError, Calibrator, GridSignals, joint_angles
+from imu_pipeline.io.recording import SENSORS
+from imu_pipeline.reps.core import AngleWindow, Rep, RepSegmenter, bridge_pelvis_gaps, rep_features
 
 #: A sensor whose newest sample is this much (s) older than the other's is treated as absent.
 ABSENT_AFTER_S = 0.3

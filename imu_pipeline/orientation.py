@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import vqf
 
-from .config import FusionConfig
-from .frames import up_in_sensor_frame
-from .recording import SensorSamples, effective_rate_hz
+from imu_pipeline.config import FusionConfig
+from imu_pipeline.frames import up_in_sensor_frame
+from imu_pipeline.io.recording import SensorSamples, effective_rate_hz
 
 #: A block shorter than this (s) is too short for the filter to converge and is dropped.
 MIN_BLOCK_S = 0.5
