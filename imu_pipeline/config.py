@@ -15,93 +15,154 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from imu_pipeline.frames import MountingError, mounting_matrix
+from imu_pipeline.errors import ConfigError, MountingError
+from imu_pipeline.frames import mounting_matrix
 
 
-class ConfigError(ValueError):
-    """A configuration file or value that cannot be used; the message names file and key."""
+
+
+def _p(default: Any, unit: str, doc: str) -> Any:
+    """A config field: its default, unit (as written in the TOML) and one line of documentation."""
+    return field(default=default, metadata={"unit": unit, "doc": doc})
 
 
 @dataclass
-class FusionConfig:
-    """Orientation (VQF) and resampling."""
+class FrontConfig:
+    """Front half: resampling onto the common grid, outages, alignment of the two sensors."""
 
-    grid_rate_hz: float = 100.0  # common time base of the output angles
-    max_gap_s: float = 0.1  # longer gaps are never bridged; the filter restarts after them
-    tau_acc_s: float = 3.0  # VQF accelerometer low-pass time constant (VQF default)
-    rest_bias_estimation: bool = True
-    motion_bias_estimation: bool = True
+    grid_rate_hz: float = _p(100.0, "Hz", "common time grid of orientation, angles and reps")
+    max_gap_s: float = _p(0.1, "s", "an interval longer than this (or than gap_intervals) is an outage, never bridged")
+    gap_intervals: float = _p(2.5, "sample intervals", "... an interval longer than this many of the sensor's "
+                                                        "nominal intervals is an outage")
+    rate_probe_samples: int = _p(25, "samples", "a sensor's nominal rate: median interval of its first samples")
+    declared_rate_tolerance: float = _p(0.05, "fraction", "the declared rate is used when the data agree within this")
+    absent_after_s: float = _p(0.6, "s", "a sensor silent this long while the other streams counts as missing")
+
+
+@dataclass
+class OrientationConfig:
+    """Orientation per sensor (VQF, Laidig & Seel 2023); every other VQF parameter at its default."""
+
+    tau_acc_s: float = _p(3.0, "s", "VQF accelerometer low-pass time constant (VQF default)")
+    rest_bias_estimation: bool = _p(True, "", "VQF gyro bias estimation at rest")
+    motion_bias_estimation: bool = _p(True, "", "VQF gyro bias estimation in motion")
 
 
 @dataclass
 class CalibrationConfig:
-    """Sensor-to-segment calibration and start-pose detection."""
+    """Sensor-to-segment calibration, start pose and the plausibility checks."""
 
-    neutral_max_rate_deg_s: float = 25.0  # |gyro| below this counts as (quasi-)still
-    neutral_max_deviation_deg: float = 40.0  # still moments within this of the declared neutral pose
-    min_neutral_s: float = 0.3  # at least this much still time in the neutral pose
-    axis_max_correction_deg: float = 25.0  # refined axes further than this from the declared ones: error
-    pose_tolerance_deg: float = 45.0  # gravity within this of a pose's vertical decides the pose
+    neutral_max_rate_deg_s: float = _p(25.0, "deg/s", "|gyro| below this counts as (quasi-)still")
+    neutral_max_deviation_deg: float = _p(40.0, "deg", "still moments within this of the declared start pose")
+    min_neutral_s: float = _p(0.3, "s", "less still time than this in the start pose: reduced confidence")
+    axis_max_correction_deg: float = _p(25.0, "deg", "a flexion axis further than this from the declared one: error")
+    pose_tolerance_deg: float = _p(45.0, "deg", "gravity within this of a pose's vertical decides the pose")
+    min_overlap_s: float = _p(1.0, "s", "both sensors must have recorded together at least this long")
+    axis_min_rate_deg_s: float = _p(20.0, "deg/s", "samples turning faster than this show the flexion axis")
+    axis_min_eigen_ratio: float = _p(6.0, "", "the rotation must be this much more about one axis than any other")
+    axis_min_rms_deg_s: float = _p(25.0, "deg/s", "... and this fast (rms about that axis) to define it")
+    legs_high_deg: float = _p(60.0, "deg", "thigh angle above which the legs count as high (mounting checks)")
+    legs_high_min_s: float = _p(1.0, "s", "time with the legs high needed before the pelvis check can judge")
+    pelvis_sign_check_deg: float = _p(4.0, "deg", "mean anterior tilt with the legs high beyond this: pelvis "
+                                                  "mounting reversed")
+    thigh_check_min_range_deg: float = _p(20.0, "deg", "the thigh check judges only once the thigh moved this far")
+    thigh_max_extension_fraction: float = _p(0.3, "fraction", "hip extension beyond this fraction of the flexion "
+                                                              "range (and 20 deg): thigh mounting reversed")
+    swap_min_pelvis_range_deg: float = _p(30.0, "deg", "a 'pelvis' sweeping more than this ...")
+    swap_range_ratio: float = _p(1.5, "", "... and this many times the 'thigh': sensors swapped")
+    pose_guess_max_deg: float = _p(35.0, "deg", "undeclared: a still sensor's z within this of vertical means lying")
+    neutral_band_deg: float = _p(6.0, "deg", "declared: start-pose moments within this of the thigh's low end")
+    neutral_band_undeclared_deg: float = _p(10.0, "deg", "undeclared: still moments within this of the session ends")
+    session_ends_s: float = _p(0.5, "s", "undeclared: the start pose is looked for in this much at each end")
+    session_ends_max_deg: float = _p(25.0, "deg", "undeclared: still moments this close to the ends' pose qualify")
+    tilt_sign_min_deg: float = _p(2.0, "deg", "undeclared pelvis: less mean tilt with the legs high leaves its "
+                                              "sign unverified (a note)")
 
 
 @dataclass
 class RepConfig:
     """Segmentation of reps on hip flexion."""
 
-    min_rep_deg: float = 30.0  # a rep rises at least this far above its baseline ...
-    return_fraction: float = 0.6  # ... and comes back down by this fraction of its excursion
-    onset_deg: float = 3.0  # start/end = where the angle is within this of its baseline
-    settle_s: float = 0.25  # the angle stays near its minimum this long -> the rep has ended
-    reversal_deg: float = 5.0  # or it rises again this much above the minimum (touch-and-go)
-    smoothing_hz: float = 6.0  # low-pass applied before segmentation (features use raw angles)
-    resume_min_deg: float = 20.0  # data resuming after a gap this far above the rest level: a rep
+    min_rep_deg: float = _p(30.0, "deg", "a rep rises at least this far above its baseline ...")
+    return_fraction: float = _p(0.6, "fraction", "... and comes back down by this fraction of its excursion")
+    onset_deg: float = _p(3.0, "deg", "start/end = where the angle is within this of its baseline")
+    settle_s: float = _p(0.25, "s", "the angle stays near its minimum this long -> the rep has ended")
+    reversal_deg: float = _p(5.0, "deg", "or it rises again this much above the minimum (touch-and-go)")
+    smoothing_hz: float = _p(6.0, "Hz", "low-pass applied before segmentation (measures use raw angles)")
+    resume_min_deg: float = _p(20.0, "deg", "data resuming after a gap this far above the rest level: a rep")
+    gap_reset_s: float = _p(0.4, "s", "a gap in hip flexion longer than this ends a rep under way (counted once)")
+    phase_fraction: float = _p(0.05, "fraction", "phases start/end where the hip rate crosses this fraction of "
+                                                 "its peak")
+    phase_search_s: float = _p(0.5, "s", "movement onset/end are looked for this far around the segmenter's bounds")
+    rate_smoothing_s: float = _p(0.05, "s", "moving average of the hip rate before the phase crossings")
 
 
 @dataclass
 class LabelConfig:
-    """hip-flexor-only vs abdominal-engaging, and the back-arch warning."""
+    """hip-flexor-only vs abdominal-engaging, label confidence, and the back-arch warning."""
 
-    abdominal_min_posterior_tilt_deg: float = 10.0  # posterior tilt during the rep, vs its start
-    still_pelvis_deg: float = 5.0  # below this the pelvis counts as still
-    abdominal_min_hip_deg: float = 60.0  # the curl must happen with the legs high (onset above this)
-    back_arch_anterior_tilt_deg: float = 7.0  # anterior tilt while legs are low -> warning
-    back_arch_max_hip_deg: float = 45.0  # 'legs low' means hip flexion below this
+    abdominal_min_posterior_tilt_deg: float = _p(10.0, "deg", "posterior tilt during the rep, vs its start")
+    still_pelvis_deg: float = _p(5.0, "deg", "below this the pelvis counts as still")
+    abdominal_min_hip_deg: float = _p(60.0, "deg", "the curl must happen with the legs high (hip above this)")
+    back_arch_anterior_tilt_deg: float = _p(7.0, "deg", "anterior tilt while the legs are low -> warning")
+    back_arch_max_hip_deg: float = _p(45.0, "deg", "'legs low' means hip flexion below this")
+    top_fraction: float = _p(0.2, "fraction", "a rep's top: within this fraction of its excursion below the peak")
+    min_pelvis_coverage: float = _p(0.5, "fraction", "the pelvis must have seen this much of the top for a label")
+    tilt_reference_lookback_s: float = _p(10.0, "s", "pelvis missing at a rep's start: its last tilt this recent "
+                                                     "is the reference")
 
 
 @dataclass
 class MomentumConfig:
     """Momentum flags; each reason is one rule."""
 
-    min_phase_s: float = 0.8  # 'fast': up or down phase shorter than this
-    max_rate_deg_s: float = 200.0  # 'fast': peak hip rate above this (a 120° raise in 1.2 s peaks at 188)
-    drop_ratio: float = 2.0  # 'drop': eccentric this many times faster than concentric ...
-    drop_min_rate_deg_s: float = 120.0  # ... and its peak rate above this
-    bounce_max_pause_s: float = 0.15  # 'bounce': no pause at the bottom ...
-    bounce_min_rate_deg_s: float = 100.0  # ... arriving fast ...
-    bounce_rebound_deg: float = 3.0  # ... and rebounds this much within bounce_window_s, or turns straight up
-    bounce_window_s: float = 0.3  # look-ahead after the rep's end for the rebound
-    bounce_max_descent_s: float = 1.0  # ... after a descent shorter than this
-    swing_min_amplitude_deg: float = 2.7  # 'swing' (hanging): pelvis pitch oscillation amplitude, legs down
-    swing_frequency_hz: float = 0.45  # pendulum frequency of a body hanging from a bar (~1.2 m)
+    min_phase_s: float = _p(0.8, "s", "'fast': up or down phase shorter than this")
+    max_rate_deg_s: float = _p(200.0, "deg/s", "'fast': peak hip rate above this (a 120 deg raise in 1.2 s peaks at 188)")
+    drop_ratio: float = _p(2.0, "", "'drop': eccentric this many times faster than concentric ...")
+    drop_min_rate_deg_s: float = _p(120.0, "deg/s", "... and its peak rate above this")
+    bounce_max_pause_s: float = _p(0.15, "s", "'bounce': no pause at the bottom ...")
+    bounce_min_rate_deg_s: float = _p(100.0, "deg/s", "... arriving fast ...")
+    bounce_rebound_deg: float = _p(3.0, "deg", "... and rebounds this much within bounce_window_s, or turns straight up")
+    bounce_window_s: float = _p(0.3, "s", "look-ahead after the rep's end for the rebound")
+    bounce_max_descent_s: float = _p(1.0, "s", "... after a descent shorter than this")
+    swing_min_amplitude_deg: float = _p(2.7, "deg", "'swing' (hanging): pelvis pitch oscillation amplitude, legs down")
+    swing_frequency_hz: float = _p(0.45, "Hz", "pendulum frequency of a body hanging from a bar (~1.2 m)")
+    swing_min_window_s: float = _p(0.5, "s", "shortest legs-down window in which a swing is judged (~1/4 cycle)")
+    swing_lookback_s: float = _p(3.0, "s", "the legs-down window before a rep that is searched for a swing")
 
 
 @dataclass
 class SmoothnessConfig:
     """SPARC (Balasubramanian et al. 2015) on the thigh's sagittal angular speed, per phase."""
 
-    sparc_cutoff_hz: float = 10.0
-    sparc_amplitude_threshold: float = 0.05
-    sparc_padlevel: int = 4
+    sparc_cutoff_hz: float = _p(10.0, "Hz", "SPARC frequency cut-off")
+    sparc_amplitude_threshold: float = _p(0.05, "fraction", "SPARC amplitude threshold")
+    sparc_padlevel: int = _p(4, "", "SPARC zero-padding level")
+
+
+@dataclass
+class LiveConfig:
+    """The live (streaming) path: when it calibrates, how long it waits, how much it keeps."""
+
+    calibration_wait_s: float = _p(20.0, "s", "calibrate with what there is after this long, even if inconclusive")
+    calibration_retry_s: float = _p(1.0, "s", "stream time between two calibration attempts")
+    min_neutral_s: float = _p(1.0, "s", "less start-pose time than this: refit once more of it has been seen")
+    end_wait_s: float = _p(1.0, "s", "a finished rep waits at most this long for its movement to come to rest")
+    buffer_s: float = _p(60.0, "s", "angles kept for the rep measures (bounded memory)")
 
 
 @dataclass
 class PipelineConfig:
-    fusion: FusionConfig = field(default_factory=FusionConfig)
+    """Every threshold of the analysis, by stage (configs/default.toml documents each)."""
+
+    front: FrontConfig = field(default_factory=FrontConfig)
+    orientation: OrientationConfig = field(default_factory=OrientationConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     reps: RepConfig = field(default_factory=RepConfig)
     labels: LabelConfig = field(default_factory=LabelConfig)
     momentum: MomentumConfig = field(default_factory=MomentumConfig)
     smoothness: SmoothnessConfig = field(default_factory=SmoothnessConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
 
 
 def _coerce(where: str, value: Any, typ: Any, default: Any) -> Any:
@@ -148,11 +209,13 @@ def _check_ranges(obj: Any, where: str) -> None:
         v = getattr(obj, f.name)
         if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0:
             raise ConfigError(f"{where}.{f.name}: must not be negative, got {v}")
-    if isinstance(obj, FusionConfig):
-        if obj.grid_rate_hz <= 0 or obj.grid_rate_hz > 2000:
+    if isinstance(obj, FrontConfig):
+        if obj.grid_rate_hz < 1 or obj.grid_rate_hz > 2000:
             raise ConfigError(f"{where}.grid_rate_hz: expected 1..2000 Hz, got {obj.grid_rate_hz}")
         if obj.max_gap_s <= 0:
             raise ConfigError(f"{where}.max_gap_s: must be positive")
+        if obj.rate_probe_samples < 3:
+            raise ConfigError(f"{where}.rate_probe_samples: expected at least 3, got {obj.rate_probe_samples}")
     if isinstance(obj, RepConfig):
         if not 0 < obj.return_fraction <= 1:
             raise ConfigError(f"{where}.return_fraction: expected a fraction in (0, 1], got {obj.return_fraction}")
@@ -196,7 +259,27 @@ def _read_toml(p: Path, what: str) -> dict[str, Any]:
 
 
 def config_to_dict(cfg: PipelineConfig) -> dict[str, Any]:
+    """Every value of the config, by section (what the summary JSON records)."""
     return dataclasses.asdict(cfg)
+
+
+def config_toml(cfg: PipelineConfig | None = None) -> str:
+    """The config as a documented TOML file (configs/default.toml is this, for the defaults)."""
+    cfg = cfg or PipelineConfig()
+    lines = ["# imu-pipeline configuration: every threshold of the analysis, with its unit.",
+             "# Angles in degrees, rates in deg/s, times in s at this edge (SI inside). Load another file with",
+             "# `imu-pipeline analyze REC.csv --config my.toml`; missing keys keep these values.",
+             "# Made by imu_pipeline.config.config_toml(); tests/test_config.py checks this file against it."]
+    for sec in dataclasses.fields(cfg):
+        part = getattr(cfg, sec.name)
+        lines += ["", f"[{sec.name}]", f"# {(type(part).__doc__ or '').strip().splitlines()[0]}"]
+        for f in dataclasses.fields(part):
+            v = getattr(part, f.name)
+            val = ("true" if v else "false") if isinstance(v, bool) else repr(v)
+            unit = f.metadata.get("unit", "")
+            doc = f.metadata.get("doc", "")
+            lines.append(f"{f.name} = {val}  # {f'[{unit}] ' if unit else ''}{doc}".rstrip())
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------- sensors

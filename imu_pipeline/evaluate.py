@@ -6,10 +6,7 @@ asserts them in the tests, so the document and the tests cannot drift apart.
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -99,14 +96,15 @@ def score_session(opts: SimulationOptions, live: bool = True) -> SessionScore:
                       len(truth), len(an.reps), sum(t["label"] == f.label for t, f in labelled), tp, fp, fn,
                       labelled_reps=len(labelled))
     if live:
-        from imu_pipeline.cli.replay import replay
+        from imu_pipeline.pipeline.replay import replay
 
         lp, reported = replay(sim.recording, keep_angles=True)
         A = lp.angles()
         off = an.angles
-        h = np.interp(A[:, 0], off.time_s, off.hip_flexion)
-        ok = np.isfinite(A[:, 1]) & np.isfinite(h)
-        sc.live_hip_rmse_vs_offline_deg = float(np.degrees(np.sqrt(np.mean((A[ok, 1] - h[ok]) ** 2))))
+        if A is not None:
+            h = np.interp(A.time_s, off.time_s, off.hip_flexion)
+            ok = np.isfinite(A.hip_flexion) & np.isfinite(h)
+            sc.live_hip_rmse_vs_offline_deg = float(np.degrees(np.sqrt(np.mean((A.hip_flexion[ok] - h[ok]) ** 2))))
         sc.live_same_reps = len(lp.reps) == len(an.reps) and all(
             a.label == b.label and a.momentum_reasons == b.momentum_reasons and abs(a.peak_s - b.peak_s) < 0.3
             for a, b in zip(lp.reps, an.reps))
@@ -142,41 +140,3 @@ def summarize(scores: list[SessionScore]) -> dict[str, Any]:
             "live_max_latency_s": max(s.live_max_latency_s or 0.0 for s in live),
         })
     return out
-
-
-def _fmt(x: Any) -> str:
-    return f"{x:.3f}" if isinstance(x, float) else str(x)
-
-
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    opts = session_matrix(args.sessions, args.first_seed)
-    scores = []
-    for o in opts:
-        s = score_session(o, live=not args.no_live)
-        scores.append(s)
-        if not args.quiet:
-            live = "" if s.live_same_reps is None else \
-                f"  live: same reps {s.live_same_reps}, hip vs offline {s.live_hip_rmse_vs_offline_deg:.2f}°, " \
-                f"latency {s.live_max_latency_s:.2f} s"
-            print(f"seed {s.seed} {s.pose:<7} {s.rates_hz[0]:g}/{s.rates_hz[1]:g} Hz  hip {s.hip_rmse_deg:.2f}°  "
-                  f"tilt {s.tilt_rmse_deg:.2f}°  reps {s.found_reps}/{s.truth_reps}  labels {s.labels_correct}/{s.labelled_reps}"
-                  f"{live}", flush=True)
-    summ = summarize(scores)
-    print("\n".join(f"{k}: {_fmt(v)}" for k, v in summ.items()))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"summary": summ, "sessions": [asdict(s) for s in scores]}, fh, indent=2,
-                      default=lambda o: None if isinstance(o, float) and math.isnan(o) else o)
-    return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="measure accuracy against simulated sessions with ground truth",
-                       description="Simulate a matrix of hard sessions and score angles, rep counts, labels, "
-                                   "momentum flags and the live path against the truth.")
-    p.add_argument("--sessions", type=int, default=24, help="number of sessions (default 24)")
-    p.add_argument("--first-seed", type=int, default=1000, help="seed of the first session")
-    p.add_argument("--no-live", action="store_true", help="skip the live-path comparison")
-    p.add_argument("--json", metavar="OUT.json", help="write every session's scores")
-    p.add_argument("-q", "--quiet", action="store_true", help="only the summary")
-    p.set_defaults(func=_cmd_evaluate)

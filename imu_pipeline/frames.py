@@ -25,6 +25,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from imu_pipeline.errors import MountingError
+
 GRAVITY_M_S2 = 9.81
 
 #: Unit vectors of the anatomical direction words, in the segment frame.
@@ -38,8 +40,6 @@ DIRECTIONS: dict[str, tuple[float, float, float]] = {
 }
 
 
-class MountingError(ValueError):
-    """A mounting declaration that cannot describe a rigid sensor on a segment."""
 
 
 def mounting_matrix(mounting: Mapping[str, str], where: str = "mounting") -> np.ndarray:

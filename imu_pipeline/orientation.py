@@ -1,14 +1,15 @@
-"""Orientation per sensor with VQF, and resampling onto one common time base.
+"""Orientation per sensor with VQF, on the common grid the front half delivers.
 
-Each sensor's samples are split into *blocks* at gaps longer than ``max_gap_s`` (a
-disconnect or a burst of lost packets): a gap is never bridged, and the filter restarts
-after it. Inside a block, short losses are bridged by linear interpolation onto the
-sensor's own uniform grid, which is what VQF needs.
+What leaves this module is, per sensor and grid row, the direction of *up* (opposite to gravity)
+in the sensor frame and the bias-corrected angular rate — both NaN where the sensor had no
+data. The filter restarts at each new gap-free block (an outage is never bridged). Heading is not
+used anywhere: both output angles are rotations about the horizontal left-right axis, observable
+from gravity alone (GUIDE §3).
 
-What leaves this module is, per sensor and on the common grid, the direction of *up*
-(opposite to gravity) in the sensor frame and the bias-corrected angular rate, both NaN
-where the sensor had no data. Heading is not used anywhere: both output angles are
-rotations about the horizontal left-right axis, observable from gravity alone (GUIDE §3).
+Two estimators, the same inputs and outputs: :class:`OfflineOrientation` (``vqf.offlineVQF``,
+acausal, for whole recordings) and :class:`StreamingOrientation` (``vqf.VQF``, causal, bounded
+memory, for the live path). VQF integrates each rate sample over the interval that ends at it,
+which is what the front half's interval means are.
 
 References: D. Laidig, T. Seel, "VQF: Highly accurate IMU orientation estimation with bias
 estimation and magnetic disturbance rejection", Information Fusion 91 (2023) 187–204.
@@ -21,170 +22,172 @@ from dataclasses import dataclass
 import numpy as np
 import vqf
 
-from imu_pipeline.config import FusionConfig
+from imu_pipeline.config import OrientationConfig
 from imu_pipeline.frames import up_in_sensor_frame
-from imu_pipeline.io.recording import SensorSamples, effective_rate_hz
-
-#: A block shorter than this (s) is too short for the filter to converge and is dropped.
-MIN_BLOCK_S = 0.5
+from imu_pipeline.front import GridBatch
+from imu_pipeline.io.recording import SENSORS
 
 
 @dataclass
-class SensorOrientation:
-    """Orientation of one sensor on its own uniform grid, block by block.
+class GridSignals:
+    """Both sensors' orientation on the common grid (NaN where a sensor has no data).
 
     Attributes
     ----------
-    time_s : (M,) float64 s, session clock; uniform inside each block
-    up : (M, 3) unit vector, 'up' direction in the sensor frame
-    gyr : (M, 3) rad/s, angular rate minus VQF's bias estimate, sensor frame
-    rest : (M,) bool, VQF rest detection
-    block : (M,) int, index of the contiguous block (blocks are separated by gaps)
-    rate_hz : the sensor's rate (Hz) used for its uniform grid
+    time_s : (N,) s, session clock, ``k / grid_rate_hz``
+    up : sensor -> (N, 3) unit 'up' direction in the sensor frame
+    gyr : sensor -> (N, 3) bias-corrected angular rate, rad/s, sensor frame
+    rest : sensor -> (N,) bool, VQF rest detection
     """
 
     time_s: np.ndarray
-    up: np.ndarray
-    gyr: np.ndarray
-    rest: np.ndarray
-    block: np.ndarray
-    rate_hz: float
+    up: dict[str, np.ndarray]
+    gyr: dict[str, np.ndarray]
+    rest: dict[str, np.ndarray]
+
+    @property
+    def dt(self) -> float:
+        """Grid interval (s)."""
+        return float(np.median(np.diff(self.time_s))) if len(self.time_s) > 1 else 0.01
+
+    def valid(self, sensor: str) -> np.ndarray:
+        """(N,) bool: the sensor has an orientation in this row."""
+        return np.isfinite(self.up[sensor][:, 0])
+
+    def __len__(self) -> int:
+        return int(self.time_s.shape[0])
+
+    @classmethod
+    def concat(cls, parts: list["GridSignals"]) -> "GridSignals":
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls(np.empty(0), {s: np.empty((0, 3)) for s in SENSORS}, {s: np.empty((0, 3)) for s in SENSORS},
+                       {s: np.empty(0, bool) for s in SENSORS})
+        return cls(np.concatenate([p.time_s for p in parts]),
+                   {s: np.concatenate([p.up[s] for p in parts]) for s in SENSORS},
+                   {s: np.concatenate([p.gyr[s] for p in parts]) for s in SENSORS},
+                   {s: np.concatenate([p.rest[s] for p in parts]) for s in SENSORS})
+
+    def tail(self, n: int) -> "GridSignals":
+        """The last ``n`` rows."""
+        return GridSignals(self.time_s[-n:], {s: v[-n:] for s, v in self.up.items()},
+                           {s: v[-n:] for s, v in self.gyr.items()}, {s: v[-n:] for s, v in self.rest.items()})
 
 
-def vqf_params(cfg: FusionConfig) -> dict[str, object]:
-    """VQF keyword parameters from the fusion config (everything else: VQF defaults)."""
+def vqf_params(cfg: OrientationConfig) -> dict[str, object]:
+    """VQF keyword parameters from the config (everything else: VQF defaults)."""
     return {"tauAcc": float(cfg.tau_acc_s), "restBiasEstEnabled": bool(cfg.rest_bias_estimation),
             "motionBiasEstEnabled": bool(cfg.motion_bias_estimation), "magDistRejectionEnabled": False}
 
 
-def split_blocks(time_s: np.ndarray, max_gap_s: float) -> list[tuple[int, int]]:
-    """``[start, stop)`` index ranges of runs without a gap longer than ``max_gap_s``."""
-    if len(time_s) == 0:
-        return []
-    cuts = np.flatnonzero(np.diff(time_s) > max_gap_s) + 1
-    edges = np.concatenate([[0], cuts, [len(time_s)]])
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
-
-
-def uniform_block(t: np.ndarray, acc: np.ndarray, gyr: np.ndarray, rate_hz: float
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Linear interpolation of one gap-free block onto a uniform grid at ``rate_hz``.
-
-    Duplicate time stamps (allowed by the format) are averaged away by keeping the last one.
-    """
-    keep = np.concatenate([np.diff(t) > 0, [True]])
-    t, acc, gyr = t[keep], acc[keep], gyr[keep]
-    n = int(np.floor((t[-1] - t[0]) * rate_hz + 1e-9)) + 1
-    tu = t[0] + np.arange(n) / rate_hz
-    au = np.column_stack([np.interp(tu, t, acc[:, i]) for i in range(3)])
-    gu = np.column_stack([np.interp(tu, t, gyr[:, i]) for i in range(3)])
-    lost = np.flatnonzero(np.diff(t) > 1.5 / rate_hz)
-    if len(t) >= 5 and lost.size:
-        # lost packets: a straight line through the missing angular rate loses the rotation of a
-        # fast movement for good (the integral is what matters); Akima's local cubic keeps the
-        # curvature without overshooting at noise. Akima depends on two neighbours each side,
-        # so a local fit around each hole equals the global one.
-        from scipy.interpolate import Akima1DInterpolator
-
-        for g in lost:
-            i0, i1 = np.searchsorted(tu, [t[g], t[g + 1]], side="right")
-            lo, hi = max(g - 3, 0), min(g + 5, len(t))
-            if i1 > i0 and hi - lo >= 5:
-                gu[i0:i1] = Akima1DInterpolator(t[lo:hi], gyr[lo:hi], axis=0)(tu[i0:i1])
-    return tu, au, gu
-
-
-def sensor_rate_hz(samples: SensorSamples, declared: float | None = None) -> float:
-    """The rate to resample a sensor at: the declared one when it agrees with the data
-    within 5 %, else the median interval of the data."""
-    eff = effective_rate_hz(samples.time_s)
-    if declared and np.isfinite(eff) and abs(eff - declared) / declared < 0.05:
-        return float(declared)
-    return float(eff)
-
-
-class OfflineOrientation:
-    """Whole-recording orientation of one sensor with ``vqf.offlineVQF`` (acausal).
+def orient_uniform(acc: np.ndarray, gyr: np.ndarray, rate_hz: float, cfg: OrientationConfig | None = None,
+                   *, offline: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Orientation of one uniformly sampled, gap-free block (pure function).
 
     Parameters
     ----------
-    cfg : FusionConfig
-        ``max_gap_s`` (s), ``tau_acc_s`` (s) and the bias estimation switches.
+    acc : (N, 3) m/s², sensor frame
+    gyr : (N, 3) rad/s, sensor frame
+    rate_hz : sampling rate (Hz)
+    offline : ``offlineVQF`` (acausal) or a fresh causal ``VQF``
+
+    Returns
+    -------
+    up : (N, 3) unit 'up' in the sensor frame; gyr : (N, 3) rad/s minus VQF's bias estimate;
+    rest : (N,) bool
+    """
+    cfg = cfg or OrientationConfig()
+    g = np.ascontiguousarray(gyr, dtype=np.float64)
+    a = np.ascontiguousarray(acc, dtype=np.float64)
+    if offline:
+        out = vqf.offlineVQF(g, a, None, 1.0 / rate_hz, vqf_params(cfg))
+    else:
+        out = vqf.VQF(1.0 / rate_hz, **vqf_params(cfg)).updateBatch(g, a)
+    return up_in_sensor_frame(out["quat6D"]), g - out["bias"], out["restDetected"].astype(bool)
+
+
+def _runs(block: np.ndarray) -> list[tuple[int, int, int]]:
+    """``(start, stop, block id)`` of the runs of equal block ids that are not -1."""
+    if block.size == 0:
+        return []
+    edges = np.flatnonzero(np.diff(block) != 0) + 1
+    starts = np.concatenate([[0], edges])
+    stops = np.concatenate([edges, [block.size]])
+    return [(int(a), int(b), int(block[a])) for a, b in zip(starts, stops) if block[a] >= 0]
+
+
+def _empty_like(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return np.full((n, 3), np.nan), np.full((n, 3), np.nan), np.zeros(n, bool)
+
+
+class OfflineOrientation:
+    """Whole-recording orientation of both sensors with ``vqf.offlineVQF`` (acausal).
+
+    Parameters
+    ----------
+    cfg : OrientationConfig
+    grid_rate_hz : rate of the grid rows (Hz)
 
     Attributes
     ----------
-    result_ : SensorOrientation
-        Set by :meth:`estimate`.
+    result_ : GridSignals, set by :meth:`estimate`
 
     Example
     -------
-    >>> est = OfflineOrientation(FusionConfig()).estimate(rec.sensors["thigh"])   # doctest: +SKIP
-    >>> est.result_.up   # (M, 3) up direction in the sensor frame
+    >>> rows, quality = front_half_offline(rec)                            # doctest: +SKIP
+    >>> sig = OfflineOrientation(OrientationConfig(), 100.0).estimate(rows).result_
     """
 
-    def __init__(self, cfg: FusionConfig | None = None, offline: bool = True) -> None:
-        self.cfg = cfg or FusionConfig()
-        self.offline = offline
+    def __init__(self, cfg: OrientationConfig | None = None, grid_rate_hz: float = 100.0) -> None:
+        self.cfg = cfg or OrientationConfig()
+        self.grid_rate_hz = grid_rate_hz
 
-    def estimate(self, samples: SensorSamples, declared_rate_hz: float | None = None) -> "OfflineOrientation":
-        rate = sensor_rate_hz(samples, declared_rate_hz)
-        parts: list[tuple[np.ndarray, ...]] = []
-        params = vqf_params(self.cfg)
-        for bi, (a, b) in enumerate(split_blocks(samples.time_s, self.cfg.max_gap_s)):
-            t = samples.time_s[a:b]
-            if b - a < 2 or t[-1] - t[0] < MIN_BLOCK_S:
-                continue
-            tu, au, gu = uniform_block(t, samples.acc[a:b], samples.gyr[a:b], rate)
-            gu = np.ascontiguousarray(gu)
-            au = np.ascontiguousarray(au)
-            if self.offline:
-                out = vqf.offlineVQF(gu, au, None, 1.0 / rate, params)
-            else:
-                out = vqf.VQF(1.0 / rate, **params).updateBatch(gu, au)
-            up = up_in_sensor_frame(out["quat6D"])
-            # VQF integrates each rate sample over the interval that ends at it — right for
-            # an IMU whose samples average their interval (checked on BROAD: no time shift)
-            parts.append((tu, up, gu - out["bias"], out["restDetected"].astype(bool), np.full(len(tu), bi)))
-        if not parts:
-            empty = np.empty((0, 3))
-            self.result_ = SensorOrientation(np.empty(0), empty, empty, np.empty(0, bool), np.empty(0, int), rate)
-        else:
-            cols = [np.concatenate([p[i] for p in parts]) for i in range(5)]
-            self.result_ = SensorOrientation(*cols, rate_hz=rate)
+    def estimate(self, rows: GridBatch) -> "OfflineOrientation":
+        up, gyr, rest = {}, {}, {}
+        for s in SENSORS:
+            up[s], gyr[s], rest[s] = _empty_like(len(rows))
+            for a, b, _ in _runs(rows.block[s]):
+                up[s][a:b], gyr[s][a:b], rest[s][a:b] = orient_uniform(
+                    rows.acc[s][a:b], rows.gyr[s][a:b], self.grid_rate_hz, self.cfg, offline=True)
+        self.result_ = GridSignals(rows.time_s, up, gyr, rest)
         return self
 
 
-def common_grid(t_start: float, t_end: float, rate_hz: float) -> np.ndarray:
-    """Uniform grid ``k / rate_hz`` covering ``[t_start, t_end]`` on the recording's clock."""
-    k0 = int(np.ceil(t_start * rate_hz - 1e-9))
-    k1 = int(np.floor(t_end * rate_hz + 1e-9))
-    return np.arange(k0, k1 + 1) / rate_hz
+class StreamingOrientation:
+    """Causal orientation of both sensors (``vqf.VQF``), batch by batch, bounded memory.
 
+    Parameters
+    ----------
+    cfg : OrientationConfig
+    grid_rate_hz : rate of the grid rows (Hz)
 
-def to_grid(o: SensorOrientation, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Up vectors, rates and rest flags of one sensor on the common grid; NaN (False) in gaps.
-
-    Interpolation only happens inside a block, never across the gap between two blocks.
+    Attributes
+    ----------
+    restarts_ : sensor -> number of filter (re)starts (one per gap-free block)
     """
-    up = np.full((len(grid), 3), np.nan)
-    gyr = np.full((len(grid), 3), np.nan)
-    rest = np.zeros(len(grid), dtype=bool)
-    if len(o.time_s) == 0:
-        return up, gyr, rest
-    edges = np.flatnonzero(np.diff(o.block) != 0) + 1
-    starts = np.concatenate([[0], edges])
-    stops = np.concatenate([edges, [len(o.block)]])
-    for a, b in zip(starts, stops):
-        t = o.time_s[a:b]
-        i0, i1 = np.searchsorted(grid, [t[0], t[-1]], side="left")
-        i1 = np.searchsorted(grid, t[-1], side="right")
-        if i1 <= i0:
-            continue
-        g = grid[i0:i1]
-        for k in range(3):
-            up[i0:i1, k] = np.interp(g, t, o.up[a:b, k])
-            gyr[i0:i1, k] = np.interp(g, t, o.gyr[a:b, k])
-        rest[i0:i1] = o.rest[a:b][np.clip(np.searchsorted(t, g), 0, b - a - 1)]
-    n = np.linalg.norm(up, axis=1, keepdims=True)
-    up = up / n
-    return up, gyr, rest
+
+    def __init__(self, cfg: OrientationConfig | None = None, grid_rate_hz: float = 100.0) -> None:
+        self.cfg = cfg or OrientationConfig()
+        self.grid_rate_hz = grid_rate_hz
+        self._filter: dict[str, vqf.VQF | None] = {s: None for s in SENSORS}
+        self._block: dict[str, int] = {s: -1 for s in SENSORS}
+        self.restarts_: dict[str, int] = {s: 0 for s in SENSORS}
+
+    def update(self, rows: GridBatch) -> GridSignals:
+        """Orientation for the rows of one batch (in order; rows follow the previous batch)."""
+        up, gyr, rest = {}, {}, {}
+        for s in SENSORS:
+            up[s], gyr[s], rest[s] = _empty_like(len(rows))
+            for a, b, blk in _runs(rows.block[s]):
+                if blk != self._block[s] or self._filter[s] is None:
+                    self._filter[s] = vqf.VQF(1.0 / self.grid_rate_hz, **vqf_params(self.cfg))
+                    self._block[s] = blk
+                    self.restarts_[s] += 1
+                f = self._filter[s]
+                assert f is not None
+                g = np.ascontiguousarray(rows.gyr[s][a:b])
+                out = f.updateBatch(g, np.ascontiguousarray(rows.acc[s][a:b]))
+                up[s][a:b] = up_in_sensor_frame(out["quat6D"])
+                gyr[s][a:b] = g - out["bias"]
+                rest[s][a:b] = out["restDetected"].astype(bool)
+        return GridSignals(rows.time_s, up, gyr, rest)

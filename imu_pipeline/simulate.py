@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from imu_pipeline.errors import OutputExistsError
 from imu_pipeline.frames import GRAVITY_M_S2, axis_angle_matrix, mounting_matrix
 from imu_pipeline.io.recording import Recording, SensorSamples, write_recording
 
@@ -696,7 +697,7 @@ def write_simulation(sim: SimResult, out: str | Path, *, overwrite: bool = False
     if not overwrite:
         for p in (out, out.with_suffix(".json"), tc, tj):
             if p.exists():
-                raise FileExistsError(f"{p}: already exists (use --force to overwrite)")
+                raise OutputExistsError(f"{p}: already exists (use --force to overwrite)")
     write_recording(out, sim.recording.sensors, sim.recording.meta, overwrite=True)
     sim.truth.to_csv(tc, index=False, float_format="%.4f")
     tj.write_text(json.dumps(_jsonable({"reps": sim.truth_reps, **sim.truth_meta,

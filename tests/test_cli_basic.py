@@ -10,7 +10,8 @@ import pytest
 
 from conftest import HEADER, rest_rows
 from imu_pipeline.cli import main
-from imu_pipeline.io.recording import info_dict, read_recording
+from imu_pipeline.io.recording import read_recording
+from imu_pipeline.report.info import info_dict
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["info", "--help"], ["simulate", "--help"]])
@@ -56,9 +57,9 @@ def test_simulate_then_info(tmp_path: Path, capsys) -> None:
     n_thigh, n_pelvis = len(rec.sensors["thigh"]), len(rec.sensors["pelvis"])
     assert re.search(rf"^thigh\s+{n_thigh} samples, 52\.0 Hz \(declared 52 Hz\)", text, re.M)
     assert re.search(rf"^pelvis\s+{n_pelvis} samples, 100\.0 Hz \(declared 100 Hz\)", text, re.M)
-    assert "gaps > 0.1 s:" in text and "none" not in text.split("gaps > 0.1 s:")[1].splitlines()[0]
-    (gap,) = info["gaps"]
-    assert re.search(rf"^\s+{gap['sensor']}\s+{gap['start_s']:9.3f} -> {gap['end_s']:9.3f} s  \({gap['duration_s']:.3f} s\)",
+    assert "outages (no samples):" in text and "none" not in text.split("outages (no samples):")[1].splitlines()[0]
+    (gap,) = [g for g in info["gaps"] if g["where"] == "middle"]
+    assert re.search(rf"^\s+{gap['sensor']}\s+{gap['start_s']:9.3f} -> {gap['end_s']:9.3f} s  \({gap['duration_s']:.3f} s, middle\)",
                      text, re.M)
     assert 2.0 <= gap["duration_s"] <= 5.1
     assert text.count("event ") == 2 and "disconnected" in text and "reconnected" in text
@@ -74,7 +75,7 @@ def test_info_without_gaps_says_none(tmp_path: Path, capsys) -> None:
     p.write_text(HEADER + rest_rows(20))
     assert main(["info", str(p)]) == 0
     text = capsys.readouterr().out
-    assert "gaps > 0.1 s: none" in text
+    assert "outages (no samples): none" in text
     assert "warning: no mounting declared for the thigh sensor" in text
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from imu_pipeline.config import (
     ConfigError,
-    FusionConfig,
+    FrontConfig,
     MomentumConfig,
     PipelineConfig,
     SensorSpec,
@@ -42,6 +42,20 @@ def test_default_toml_equals_dataclass_defaults() -> None:
     assert config_to_dict(cfg) == config_to_dict(PipelineConfig())
 
 
+def test_default_toml_is_the_generated_documentation() -> None:
+    """configs/default.toml is config_toml(): every key with its unit and doc line (regenerate it with
+    `python -c "from imu_pipeline.config import config_toml; print(config_toml(), end='')" > configs/default.toml`)."""
+    from imu_pipeline.config import config_toml
+
+    assert DEFAULT_TOML.read_text(encoding="utf-8") == config_toml()
+
+
+def test_every_config_field_has_a_unit_and_a_doc_line() -> None:
+    for sec in dataclasses.fields(PipelineConfig):
+        for f in dataclasses.fields(sec.type if isinstance(sec.type, type) else type(getattr(PipelineConfig(), sec.name))):
+            assert "unit" in f.metadata and f.metadata.get("doc"), f"[{sec.name}] {f.name} lacks unit/doc metadata"
+
+
 @pytest.mark.skipif(not DEFAULT_TOML.exists(), reason="configs/default.toml not written yet (the lead writes it)")
 def test_default_toml_lists_every_key() -> None:
     import tomllib
@@ -59,19 +73,20 @@ def test_none_and_empty_file_give_defaults(tmp_path: Path) -> None:
 
 
 def test_partial_config_overrides_only_given_keys(tmp_path: Path) -> None:
-    p = write(tmp_path, "[fusion]\ngrid_rate_hz = 200\nrest_bias_estimation = false\n"
+    p = write(tmp_path, "[front]\ngrid_rate_hz = 200\n[orientation]\nrest_bias_estimation = false\n"
                         "[momentum]\nswing_frequency_hz = 0.5\n[smoothness]\nsparc_padlevel = 5\n")
     cfg = load_config(p)
-    assert cfg.fusion == dataclasses.replace(FusionConfig(), grid_rate_hz=200.0, rest_bias_estimation=False)
-    assert isinstance(cfg.fusion.grid_rate_hz, float)  # ints are accepted for float keys and converted
+    assert cfg.front == dataclasses.replace(FrontConfig(), grid_rate_hz=200.0)
+    assert cfg.orientation.rest_bias_estimation is False and cfg.orientation.motion_bias_estimation is True
+    assert isinstance(cfg.front.grid_rate_hz, float)  # ints are accepted for float keys and converted
     assert cfg.momentum == dataclasses.replace(MomentumConfig(), swing_frequency_hz=0.5)
     assert cfg.smoothness.sparc_padlevel == 5
     assert cfg.reps == PipelineConfig().reps
 
 
 def test_unknown_section(tmp_path: Path) -> None:
-    p = write(tmp_path, "[fusoin]\ngrid_rate_hz = 100\n")
-    with pytest.raises(ConfigError, match=msg(p, r": unknown section\(s\) \['fusoin'\]; known: fusion")):
+    p = write(tmp_path, "[fornt]\ngrid_rate_hz = 100\n")
+    with pytest.raises(ConfigError, match=msg(p, r": unknown section\(s\) \['fornt'\]; known: front, orientation")):
         load_config(p)
 
 
@@ -82,14 +97,15 @@ def test_unknown_key(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("line, key, what", [
-    ('[fusion]\ngrid_rate_hz = "fast"', r"\[fusion\]\.grid_rate_hz", "expected a number, got 'fast'"),
-    ("[fusion]\nrest_bias_estimation = 1", r"\[fusion\]\.rest_bias_estimation", "expected true or false, got 1"),
+    ('[front]\ngrid_rate_hz = "fast"', r"\[front\]\.grid_rate_hz", "expected a number, got 'fast'"),
+    ("[orientation]\nrest_bias_estimation = 1", r"\[orientation\]\.rest_bias_estimation", "expected true or false, got 1"),
+    ("[front]\nrate_probe_samples = 2.5", r"\[front\]\.rate_probe_samples", "expected a whole number, got 2.5"),
     ("[smoothness]\nsparc_padlevel = 4.0", r"\[smoothness\]\.sparc_padlevel", "expected a whole number, got 4.0"),
     ("[smoothness]\nsparc_padlevel = true", r"\[smoothness\]\.sparc_padlevel", "expected a whole number, got True"),
     ("[labels]\nstill_pelvis_deg = true", r"\[labels\]\.still_pelvis_deg", "expected a number, got True"),
     ("[momentum]\nswing_frequency_hz = [0.3]", r"\[momentum\]\.swing_frequency_hz", r"expected a number"),
     ("[reps]\nsettle_s = nan", r"\[reps\]\.settle_s", "NaN is not allowed"),
-    ("fusion = 3", r"\[fusion\]", "expected a table"),
+    ("front = 3", r"\[front\]", "expected a table"),
 ])
 def test_wrong_type(tmp_path: Path, line: str, key: str, what: str) -> None:
     p = write(tmp_path, line + "\n")
@@ -98,7 +114,8 @@ def test_wrong_type(tmp_path: Path, line: str, key: str, what: str) -> None:
 
 
 @pytest.mark.parametrize("section, key", [
-    ("fusion", "tau_acc_s"), ("calibration", "min_neutral_s"), ("reps", "settle_s"),
+    ("orientation", "tau_acc_s"), ("calibration", "min_neutral_s"), ("reps", "settle_s"), ("front", "absent_after_s"),
+    ("live", "calibration_wait_s"),
     ("labels", "still_pelvis_deg"), ("momentum", "max_rate_deg_s"), ("smoothness", "sparc_cutoff_hz"),
 ])
 def test_negative_value(tmp_path: Path, section: str, key: str) -> None:
@@ -121,9 +138,10 @@ def test_negative_integer_value(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("text, key, what", [
-    ("[fusion]\ngrid_rate_hz = 0", r"\[fusion\]\.grid_rate_hz", "expected 1..2000 Hz"),
-    ("[fusion]\ngrid_rate_hz = 5000", r"\[fusion\]\.grid_rate_hz", "expected 1..2000 Hz"),
-    ("[fusion]\nmax_gap_s = 0", r"\[fusion\]\.max_gap_s", "must be positive"),
+    ("[front]\ngrid_rate_hz = 0", r"\[front\]\.grid_rate_hz", "expected 1..2000 Hz"),
+    ("[front]\ngrid_rate_hz = 5000", r"\[front\]\.grid_rate_hz", "expected 1..2000 Hz"),
+    ("[front]\nmax_gap_s = 0", r"\[front\]\.max_gap_s", "must be positive"),
+    ("[front]\nrate_probe_samples = 2", r"\[front\]\.rate_probe_samples", "expected at least 3"),
     ("[reps]\nreturn_fraction = 1.5", r"\[reps\]\.return_fraction", r"expected a fraction in \(0, 1\]"),
     ("[reps]\nmin_rep_deg = 2", r"\[reps\]\.min_rep_deg", "must exceed onset_deg"),
     ("[momentum]\nswing_frequency_hz = 0", r"\[momentum\]\.swing_frequency_hz", "must be positive"),
@@ -135,7 +153,7 @@ def test_out_of_range(tmp_path: Path, text: str, key: str, what: str) -> None:
 
 
 def test_bad_toml_names_file_and_line(tmp_path: Path) -> None:
-    p = write(tmp_path, "[fusion]\ngrid_rate_hz = 100\nmax_gap_s = = 0.1\n")
+    p = write(tmp_path, "[front]\ngrid_rate_hz = 100\nmax_gap_s = = 0.1\n")
     with pytest.raises(ConfigError, match=msg(p, r": not valid TOML \(.*line 3")):
         load_config(p)
 
@@ -152,7 +170,7 @@ def test_unreadable_config_gives_config_error(tmp_path: Path, kind: str) -> None
         p.mkdir()
     else:
         p = tmp_path / "latin1.toml"
-        p.write_bytes(b'[fusion]\n# r\xe9glage\ngrid_rate_hz = 100\n')
+        p.write_bytes(b'[front]\n# r\xe9glage\ngrid_rate_hz = 100\n')
     try:
         load_config(p)
     except ConfigError as e:

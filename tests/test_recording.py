@@ -1,4 +1,4 @@
-"""Recording format v1: reader, validator, crash-safe writer, ``info_dict`` (imu_pipeline/recording.py)."""
+"""Recording format v1: reader, validator, crash-safe writer, (imu_pipeline/io/recording.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from imu_pipeline.io.recording import (
     RecordingError,
     RecordingWriter,
     SensorSamples,
-    info_dict,
     read_recording,
     write_recording,
 )
@@ -210,6 +209,8 @@ def test_cut_off_last_line_loads_with_warning(tmp_path: Path) -> None:
     assert len(rec.sensors[last_sensor]) == 29
     assert sum(len(s) for s in rec.sensors.values()) == 59
     assert len(rec.warnings) == 1 and f"line {n_lines}" in rec.warnings[0]
+    from imu_pipeline.report.info import info_dict
+
     assert info_dict(rec)["warnings"][0] == rec.warnings[0]
 
 
@@ -511,51 +512,6 @@ def test_bad_sidecar_fields(write_file, sidecar, message: str) -> None:
 def test_sidecar_is_optional(write_file) -> None:
     rec = read_recording(write_file(HEADER + rest_rows(2)))
     assert rec.meta == {} and rec.mounting("thigh") is None and rec.events() == []
-
-
-# --------------------------------------------------------------------------- info_dict
-
-
-def test_info_dict_rates_gaps_missing_fraction(tmp_path: Path) -> None:
-    thigh = moving_samples(1000, 100.0, t0=0.0, seed=4)  # 0.00 .. 9.99 s
-    keep = ~((thigh.time_s > 3.0) & (thigh.time_s < 3.5))  # 49 samples lost: 3.00 -> 3.50
-    keep &= np.arange(1000) % 20 != 7  # isolated lost packets, too short to be gaps
-    thigh = SensorSamples(thigh.time_s[keep], thigh.acc[keep], thigh.gyr[keep])
-    pelvis = moving_samples(520, 52.0, t0=0.004, seed=5)  # 0.004 .. 9.985 s
-    pelvis_keep = ~((pelvis.time_s > 6.0) & (pelvis.time_s < 6.2))
-    pelvis = SensorSamples(pelvis.time_s[pelvis_keep], pelvis.acc[pelvis_keep], pelvis.gyr[pelvis_keep])
-    meta = {"sensors": {"thigh": {"sample_rate_hz": 100.0, "mounting": {"x": "superior", "y": "right"}}}}
-    p = write_recording(tmp_path / "gaps.csv", {"thigh": thigh, "pelvis": pelvis}, meta)
-    info = info_dict(read_recording(p))
-
-    assert info["recording"] == "gaps.csv"
-    assert info["duration_s"] == pytest.approx(9.99, abs=1e-6)
-    th, pe = info["sensors"]["thigh"], info["sensors"]["pelvis"]
-    assert th["samples"] == int(keep.sum()) and pe["samples"] == int(pelvis_keep.sum())
-    assert th["rate_hz"] == pytest.approx(100.0, rel=1e-4)
-    assert pe["rate_hz"] == pytest.approx(52.0, rel=1e-4)
-    assert th["declared_rate_hz"] == 100.0 and pe["declared_rate_hz"] is None
-    assert th["missing_fraction"] == pytest.approx((1000 - keep.sum()) / 1000, abs=1e-3)
-    assert pe["missing_fraction"] == pytest.approx((520 - pelvis_keep.sum()) / 520, abs=1e-3)
-    gaps = sorted(info["gaps"], key=lambda g: g["start_s"])
-    assert [g["sensor"] for g in gaps] == ["thigh", "pelvis"]
-    assert gaps[0]["start_s"] == pytest.approx(3.0) and gaps[0]["end_s"] == pytest.approx(3.5)
-    assert gaps[0]["duration_s"] == pytest.approx(0.5)
-    t_pe = pelvis.time_s
-    assert gaps[1]["start_s"] == pytest.approx(t_pe[t_pe <= 6.0][-1], abs=1e-6)
-    assert gaps[1]["end_s"] == pytest.approx(t_pe[t_pe >= 6.2][0], abs=1e-6)
-    assert any("no mounting declared for the pelvis" in w for w in info["warnings"])
-    assert not any("thigh sensor" in w for w in info["warnings"])
-    # a larger threshold hides the short gap
-    assert [g["sensor"] for g in info_dict(read_recording(p), max_gap_s=0.3)["gaps"]] == ["thigh"]
-
-
-def test_info_dict_complete_recording_has_no_gaps(tmp_path: Path) -> None:
-    p = write_recording(tmp_path / "full.csv", two_sensors())
-    info = info_dict(read_recording(p))
-    assert info["gaps"] == []
-    for s in ("thigh", "pelvis"):
-        assert info["sensors"][s]["missing_fraction"] == pytest.approx(0.0, abs=1e-9)
 
 
 # --------------------------------------------------------------------------- property

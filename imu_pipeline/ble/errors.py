@@ -7,6 +7,7 @@ permission denied) is a :class:`BleError` whose message says what happened and w
 
 from __future__ import annotations
 
+from imu_pipeline.errors import ImuPipelineError
 from bleak.exc import (
     BleakBluetoothNotAvailableError,
     BleakBluetoothNotAvailableReason,
@@ -15,7 +16,7 @@ from bleak.exc import (
 )
 
 
-class BleError(Exception):
+class BleError(ImuPipelineError):
     """A BLE problem the user can fix; the message is one line and says how."""
 
 

@@ -1,4 +1,4 @@
-"""``imu-pipeline scan`` and ``imu-pipeline record``.
+"""``imu-pipeline record``: two BLE sensors -> a crash-safe recording, with live feedback.
 
 The async functions (:func:`scan_async`, :func:`record_async`) take the bleak backend
 classes and the clock, so tests run the real commands over fake backends; the
@@ -18,39 +18,19 @@ from typing import Any
 from bleak.backends.client import BaseBleakClient
 from bleak.backends.scanner import BaseBleakScanner
 
-from imu_pipeline.config import ROLES, SensorSpec, load_sensor_config
+from imu_pipeline.config import ROLES, PipelineConfig, SensorSpec, load_config, load_sensor_config
+from imu_pipeline.cli.options import add_analysis_options
+from imu_pipeline.errors import CalibrationError, RecordingError, UsageError
 from imu_pipeline.ble.clock import Clock
 from imu_pipeline.ble.devices import ProfileConfigError, make_profile, profile_names, recognise
 from imu_pipeline.ble.errors import BleError
 from imu_pipeline.ble.profile import DeviceProfile
 from imu_pipeline.ble.reader import ReconnectPolicy, device_filter, find_device
 from imu_pipeline.ble.recorder import LiveFeedback, Recorder, SessionResult
-from imu_pipeline.ble.scan import format_scan, scan
 
 
 def _user_error(msg: str) -> Exception:
-    from imu_pipeline.cli import UserError  # lazy: cli imports this module
-
-    return UserError(msg)
-
-
-# --------------------------------------------------------------------------- scan
-
-
-async def scan_async(args: argparse.Namespace, *, scanner_backend: type[BaseBleakScanner] | None = None,
-                     clock: Clock | None = None, out: Callable[[str], None] = print) -> int:
-    """Run ``scan``: print name, address, RSSI and recognised profile of every device seen."""
-    try:
-        entries = await scan(args.timeout, scanner_backend=scanner_backend, clock=clock)
-    except BleError as e:
-        raise _user_error(str(e)) from None
-    for line in format_scan(entries):
-        out(line)
-    return 0
-
-
-def _cmd_scan(args: argparse.Namespace) -> int:
-    return asyncio.run(scan_async(args))
+    return UsageError(msg)
 
 
 # --------------------------------------------------------------------------- record
@@ -114,14 +94,15 @@ def profiles_for(specs: list[SensorSpec], base_dir: str | Path | None) -> dict[s
     return out
 
 
-def default_live(specs: list[SensorSpec], exercise: str | None = None) -> LiveFeedback:
+def default_live(specs: list[SensorSpec], exercise: str | None = None, cfg: PipelineConfig | None = None,
+                 pose: str | None = None) -> LiveFeedback:
     """The live analysis of the recording: :class:`imu_pipeline.pipeline.live.LivePipeline` with the
-    sensors' declared mountings and rates (the same algorithms as ``analyze``)."""
+    sensors' declared mountings and rates, the config and pose (the same algorithms as ``analyze``)."""
     from imu_pipeline.pipeline.live import LivePipeline
 
     mounting = {r: next((s.mounting for s in specs if s.role == r), None) for r in ROLES}
     rates = {r: next((s.sample_rate_hz for s in specs if s.role == r), None) for r in ROLES}
-    return LivePipeline(mounting=mounting, exercise=exercise, sample_rates=rates)
+    return LivePipeline(mounting=mounting, exercise=exercise, cfg=cfg, pose=pose, sample_rates=rates)
 
 
 async def record_async(args: argparse.Namespace, *, backend: type[BaseBleakClient] | None = None,
@@ -140,7 +121,9 @@ async def record_async(args: argparse.Namespace, *, backend: type[BaseBleakClien
                                  overwrite=args.force)
     except FileExistsError:
         raise _user_error(f"{args.out} already exists; choose another name or pass --force") from None
-    live = default_live(specs, args.exercise) if live_factory is default_live else live_factory(specs)
+    cfg = load_config(getattr(args, "config", None))
+    live = (default_live(specs, args.exercise, cfg, getattr(args, "pose", None)) if live_factory is default_live
+            else live_factory(specs))
     rec = Recorder(specs, profiles, writer, live=live, backend=backend,
                    scanner_backend=scanner_backend, clock=clock, out=out, status_out=status_out,
                    policy=policy or ReconnectPolicy(give_up_after_s=args.give_up),
@@ -210,13 +193,13 @@ def _cmd_record(args: argparse.Namespace) -> int:
 
 def _print_session_analysis(args: argparse.Namespace, out: Callable[[str], None]) -> None:
     """After recording: the same session summary `imu-pipeline analyze` prints (offline path)."""
+    from imu_pipeline.io.recording import read_recording
     from imu_pipeline.pipeline.offline import analyze_recording
-    from imu_pipeline.calibration import CalibrationError
-    from imu_pipeline.io.recording import RecordingError, read_recording
-    from imu_pipeline.report.summary import summary_text
+    from imu_pipeline.report.text import summary_text
 
     try:
-        an = analyze_recording(read_recording(args.out, warn=False))
+        an = analyze_recording(read_recording(args.out, warn=False), load_config(getattr(args, "config", None)),
+                               pose=getattr(args, "pose", None))
     except (RecordingError, CalibrationError) as e:
         out(f"no session analysis: {e}")
         return
@@ -229,12 +212,7 @@ def _print_session_analysis(args: argparse.Namespace, out: Callable[[str], None]
 
 
 def register(subparsers: Any) -> None:
-    """Add ``scan`` and ``record`` to the ``imu-pipeline`` command line."""
-    ps = subparsers.add_parser("scan", help="list nearby BLE devices and the sensor profile each looks like",
-                               description="Scan for BLE devices: name, address, RSSI and recognised profile.")
-    ps.add_argument("--timeout", type=float, default=5.0, help="scan this long (s, default 5)")
-    ps.set_defaults(func=_cmd_scan)
-
+    """Add ``record`` to the ``imu-pipeline`` command line."""
     pr = subparsers.add_parser(
         "record", help="record the thigh and pelvis sensors to OUT.csv (+ OUT.json)",
         description="Connect both sensors, stream them to a format v1 recording with a live status line; "
@@ -252,4 +230,5 @@ def register(subparsers: Any) -> None:
                     help="end the session when a sensor stays disconnected this long (s, default 60)")
     pr.add_argument("--scan-timeout", type=float, default=10.0, help="look for each sensor this long (s, default 10)")
     pr.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    add_analysis_options(pr)
     pr.set_defaults(func=_cmd_record)

@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imu_pipeline.frames import GRAVITY_M_S2, MountingError, mounting_matrix
+from imu_pipeline.errors import MountingError, OutputExistsError, RecordingError
+from imu_pipeline.frames import GRAVITY_M_S2, mounting_matrix
 
 SENSORS: tuple[str, str] = ("thigh", "pelvis")
 TIME_COL = "time_s"
@@ -42,12 +43,8 @@ ACC_G_UNITS_MAX_MEDIAN = 3.0
 GYR_DEG_UNITS_MIN_P99 = 20.0
 #: An IMU stream slower than this (Hz) means time_s is not in seconds (milliseconds?).
 MIN_RATE_HZ = 1.0
-#: Gaps longer than this (s) are reported by ``info`` and never bridged downstream.
-DEFAULT_GAP_S = 0.1
 
 
-class RecordingError(ValueError):
-    """A file that is not a valid format v1 recording; the message names file, line and column."""
 
 
 @dataclass
@@ -332,8 +329,15 @@ def _parse_body(path: Path, raw: bytes, header: list[str]) -> pd.DataFrame:
     raise _fail(path, None, None, "could not parse the file as CSV")  # pragma: no cover
 
 
+def median_rate_hz(time_s: np.ndarray) -> float:
+    """Sample rate (Hz) from the median positive interval (robust to losses); NaN without one."""
+    d = np.diff(np.asarray(time_s, dtype=np.float64))
+    d = d[d > 0]
+    return float(1.0 / np.median(d)) if d.size else math.nan
+
+
 def _check_units(path: Path, s: str, ss: SensorSamples, lines: np.ndarray) -> None:
-    rate = effective_rate_hz(ss.time_s)
+    rate = median_rate_hz(ss.time_s)
     if np.isfinite(rate) and rate < MIN_RATE_HZ:
         raise _fail(path, int(lines[1]) if len(lines) > 1 else int(lines[0]), TIME_COL,
                     f"sensor '{s}': samples are {1 / rate:.3g} s apart ({rate:.3g} Hz); time_s must be seconds — "
@@ -404,56 +408,6 @@ def validate_meta(meta: Any, where: str) -> None:
             raise RecordingError(f"{where}: events[{i}] must be an object with a numeric 'time_s'")
 
 
-# --------------------------------------------------------------------------- summary info
-
-
-def find_gaps(time_s: np.ndarray, max_gap_s: float = DEFAULT_GAP_S) -> list[tuple[int, float, float]]:
-    """Indices ``i`` (and times) where ``time_s[i+1] - time_s[i] > max_gap_s``."""
-    if len(time_s) < 2:
-        return []
-    d = np.diff(time_s)
-    idx = np.flatnonzero(d > max_gap_s)
-    return [(int(i), float(time_s[i]), float(time_s[i + 1])) for i in idx]
-
-
-def effective_rate_hz(time_s: np.ndarray) -> float:
-    """Sample rate from the median interval (robust to losses); NaN for < 2 samples."""
-    if len(time_s) < 2:
-        return math.nan
-    d = np.diff(time_s)
-    d = d[d > 0]
-    return float(1.0 / np.median(d)) if d.size else math.nan
-
-
-def info_dict(rec: Recording, max_gap_s: float = DEFAULT_GAP_S) -> dict[str, Any]:
-    """What ``imu-pipeline info`` prints, as data."""
-    out: dict[str, Any] = {"recording": rec.name, "duration_s": rec.t_end - rec.t_start, "sensors": {}, "gaps": [],
-                           "warnings": list(rec.warnings)}
-    for s, ss in rec.sensors.items():
-        n = len(ss)
-        rate = effective_rate_hz(ss.time_s)
-        span = float(ss.time_s[-1] - ss.time_s[0]) if n > 1 else 0.0
-        expected = span * rate + 1 if n > 1 else n
-        sm = rec.sensor_meta(s)
-        out["sensors"][s] = {
-            "samples": n,
-            "rate_hz": rate,
-            "declared_rate_hz": sm.get("sample_rate_hz"),
-            "missing_fraction": max(0.0, 1 - n / expected) if n > 1 else 0.0,
-            "mounting": sm.get("mounting"),
-            "model": sm.get("model"),
-        }
-        for _, a, b in find_gaps(ss.time_s, max_gap_s):
-            out["gaps"].append({"sensor": s, "start_s": a, "end_s": b, "duration_s": b - a})
-        if sm.get("mounting") is None:
-            out["warnings"].append(f"no mounting declared for the {s} sensor: axes will be estimated from the motion "
-                                   "(reduced confidence)")
-    return out
-
-
-# --------------------------------------------------------------------------- writing
-
-
 def _fmt_rows(sensor: str, t: np.ndarray, acc: np.ndarray, gyr: np.ndarray) -> str:
     buf = io.StringIO()
     for i in range(len(t)):
@@ -490,7 +444,7 @@ class RecordingWriter:
         self._pending: list[str] = []
         self._last_flush = time.monotonic()
         if self.path.exists() and not overwrite:
-            raise FileExistsError(f"{self.path}: already exists; choose another name or pass overwrite")
+            raise OutputExistsError(f"{self.path}: already exists; choose another name or pass overwrite")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.path, "w", encoding="utf-8", newline="\n")
         self._fh.write(",".join(CSV_COLUMNS) + "\n")

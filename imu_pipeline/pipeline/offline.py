@@ -1,4 +1,8 @@
-"""Offline analysis of a recording: angles (filtering stage) then reps."""
+"""The offline path: a whole recording -> front half -> orientation -> calibration -> angles -> reps.
+
+Wiring only; every step is its own module. The offline path uses the future where it is cheap
+and better (``offlineVQF``); everything else is the code the live path runs.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +10,74 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imu_pipeline.pipeline.angles_tmp import estimate_angles
+from imu_pipeline.calibration import Calibrator
 from imu_pipeline.config import PipelineConfig
-from imu_pipeline.calibration import JointAngles
-from imu_pipeline.io.recording import Recording
-from imu_pipeline.reps.core import Rep, analyze_reps, window_from_angles
+from imu_pipeline.front import DataQuality, front_half_offline
+from imu_pipeline.io.recording import SENSORS, Recording
+from imu_pipeline.joint_angles import JointAngles, joint_angles
+from imu_pipeline.orientation import GridSignals, OfflineOrientation
+from imu_pipeline.reps import Rep, analyze_reps, window_from_angles
 
 
 @dataclass
 class SessionAnalysis:
+    """Everything known about one session.
+
+    Attributes
+    ----------
+    recording : the input
+    quality : DataQuality from the front half (outages, coverage, rates)
+    angles : JointAngles on the common grid (with the calibration)
+    reps : the assessed reps
+    config : the PipelineConfig used
+    path : 'offline' or 'live'
+    """
+
     recording: Recording
+    quality: DataQuality
     angles: JointAngles
     reps: list[Rep]
     config: PipelineConfig
+    path: str = "offline"
 
     @property
     def pose(self) -> str:
         return self.angles.calibration.pose
 
 
+def declared_mounting(rec: Recording) -> dict[str, np.ndarray | None]:
+    """Per sensor the sidecar's declared ``R_seg_sensor`` (None where not declared)."""
+    return {s: rec.mounting(s) for s in SENSORS}
+
+
+def orientation_offline(rec: Recording, cfg: PipelineConfig) -> tuple[GridSignals, DataQuality]:
+    """Front half and ``offlineVQF`` over a whole recording."""
+    rows, quality = front_half_offline(rec, cfg.front)
+    sig = OfflineOrientation(cfg.orientation, cfg.front.grid_rate_hz).estimate(rows).result_
+    return sig, quality
+
+
 def analyze_recording(rec: Recording, cfg: PipelineConfig | None = None, *, pose: str | None = None,
                       mounting: dict[str, np.ndarray | None] | None = None) -> SessionAnalysis:
-    """Angles and reps of a whole recording (offline path)."""
+    """Angles and reps of a whole recording (offline path).
+
+    Parameters
+    ----------
+    rec : the recording (both sensors)
+    cfg : pipeline config (defaults when None)
+    pose : 'lying' or 'hanging' to override the start-pose detection
+    mounting : per-sensor ``R_seg_sensor`` to override the sidecar's declaration
+
+    Raises
+    ------
+    CalibrationError
+        When the data cannot give trustworthy angles (the message says what to do).
+    """
     cfg = cfg or PipelineConfig()
-    ang = estimate_angles(rec, cfg, pose=pose, mounting=mounting)
-    w = window_from_angles(ang.time_s, ang.hip_flexion, ang.pelvic_tilt, ang.thigh_angle, ang.thigh_rate,
-                           ang.pelvis_rate, cfg.fusion.grid_rate_hz)
-    reps = analyze_reps(w, cfg, ang.calibration.pose)
-    return SessionAnalysis(rec, ang, reps, cfg)
+    sig, quality = orientation_offline(rec, cfg)
+    mnt = mounting if mounting is not None else declared_mounting(rec)
+    cal = Calibrator(cfg.calibration).fit(sig, mnt, pose=pose, exercise=rec.meta.get("exercise"),
+                                          where=rec.name).calibration_
+    ang = joint_angles(sig, cal)
+    reps = analyze_reps(window_from_angles(ang, cfg.front.grid_rate_hz), cfg, cal.pose)
+    return SessionAnalysis(rec, quality, ang, reps, cfg)

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from imu_pipeline.errors import ConfigError
 from imu_pipeline.ble.profile import Advertisement, DeviceProfile
 from imu_pipeline.ble.devices.generic import GenericConfigError, GenericProfile, load_generic_spec
 from imu_pipeline.ble.devices.movesense import MovesenseImu6
@@ -27,7 +28,7 @@ ALIASES: dict[str, str] = {
 }
 
 
-class ProfileConfigError(ValueError):
+class ProfileConfigError(ConfigError):
     """A sensor entry whose profile or options cannot be used."""
 
 

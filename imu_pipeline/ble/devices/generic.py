@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from imu_pipeline.errors import ConfigError
 from imu_pipeline.ble.profile import DecodeError, DeviceProfile, SampleBatch, normalise_uuid
 
 SAMPLE_FIELDS = ("acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z")
@@ -39,7 +40,7 @@ _KEYS = {"name", "model", "match_names", "advertised_services", "manufacturer_id
          "counter_unit", "acc_range", "gyr_range", "sample_rate_hz", "timestamp_wrap"}
 
 
-class GenericConfigError(ValueError):
+class GenericConfigError(ConfigError):
     """A generic device description that cannot work; the message names the key."""
 
 

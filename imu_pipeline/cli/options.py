@@ -1,0 +1,73 @@
+"""Options shared by the commands that analyse: config, pose, and the output files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from imu_pipeline.config import PipelineConfig, load_config
+from imu_pipeline.errors import UsageError
+from imu_pipeline.io.recording import sidecar_path
+from imu_pipeline.pipeline.offline import SessionAnalysis
+
+
+def add_analysis_options(p: argparse.ArgumentParser) -> None:
+    """``--config`` and ``--pose``: what decides the analysis."""
+    p.add_argument("--config", metavar="CONFIG.toml", help="thresholds and filter settings (configs/default.toml)")
+    p.add_argument("--pose", choices=("lying", "hanging"), help="override the start-pose detection")
+
+
+def add_output_options(p: argparse.ArgumentParser) -> None:
+    """``--json``, ``--angles``, ``--plot``, ``--print-json``, ``--quiet``: what is written."""
+    p.add_argument("--json", metavar="OUT.json", help="write the machine summary (docs/summary-format.md)")
+    p.add_argument("--angles", metavar="OUT.csv",
+                   help="write time_s,hip_flexion_deg,pelvic_tilt_deg,thigh_angle_deg (empty where not measured)")
+    p.add_argument("--plot", metavar="OUT.png", help="write a plot of the session (.png, .pdf or .svg)")
+    p.add_argument("--print-json", action="store_true", help="print the JSON summary instead of text")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing (use with --json/--angles/--plot)")
+
+
+def config_from(args: argparse.Namespace) -> PipelineConfig:
+    return load_config(getattr(args, "config", None))
+
+
+def check_outputs(args: argparse.Namespace, recording: str) -> None:
+    """Before any work: refuse outputs that would overwrite the recording, or a plot type we cannot write."""
+    from imu_pipeline.report.plot import check_plot_path
+
+    protected = {Path(recording).resolve(), sidecar_path(recording).resolve()}
+    for opt, p in (("--json", args.json), ("--angles", args.angles), ("--plot", args.plot)):
+        if p and Path(p).resolve() in protected:
+            stem = Path(recording).with_suffix("")
+            raise UsageError(f"{opt} {p} would overwrite the recording itself (its CSV or JSON sidecar); "
+                             f"choose another name, e.g. {stem}.summary.json / {stem}.angles.csv / {stem}.png")
+    if args.plot:
+        check_plot_path(args.plot)
+
+
+def write_outputs(an: SessionAnalysis, args: argparse.Namespace) -> None:
+    """Write the files asked for and print the summary (text or JSON) unless quiet."""
+    from imu_pipeline.report.summary import summary_dict, write_json
+    from imu_pipeline.report.text import summary_text
+
+    written = []
+    if args.angles:
+        from imu_pipeline.report.angles import write_angles_csv
+
+        write_angles_csv(an, args.angles)
+        written.append(("angles", args.angles))
+    if args.json:
+        write_json(an, args.json)
+        written.append(("summary", args.json))
+    if args.plot:
+        from imu_pipeline.report.plot import plot_session
+
+        plot_session(an, args.plot)
+        written.append(("plot", args.plot))
+    if args.print_json:
+        print(json.dumps(summary_dict(an), indent=2))
+    elif not args.quiet:
+        print(summary_text(an))
+        for what, p in written:
+            print(f"wrote {what}: {p}")

@@ -1,0 +1,90 @@
+"""A stored recording through the live path, sample for sample, in arrival order.
+
+:func:`replay` cuts the recording into the packets a BLE session would have delivered
+(``chunk_s`` of stream at a time, per sensor, in time order), pushes them through
+:class:`~imu_pipeline.pipeline.live.LivePipeline`, optionally at real-time speed, and returns
+the pipeline with the reps and the stream time at which each was reported.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from imu_pipeline.config import PipelineConfig
+from imu_pipeline.errors import CalibrationError
+from imu_pipeline.io.recording import Recording
+from imu_pipeline.pipeline.live import LivePipeline
+from imu_pipeline.pipeline.offline import SessionAnalysis
+from imu_pipeline.reps import Rep
+
+#: Stream time (s) delivered per push, like a BLE notification burst.
+REPLAY_CHUNK_S = 0.05
+
+RepCallback = Callable[[Rep, float], None]
+
+
+def iter_chunks(rec: Recording, chunk_s: float = REPLAY_CHUNK_S) -> Iterator[tuple[float, str, slice]]:
+    """``(stream_time, sensor, index slice)`` in arrival order, ``chunk_s`` of stream at a time."""
+    idx = {s: 0 for s in rec.sensors}
+    tc = rec.t_start
+    while tc <= rec.t_end + chunk_s:
+        tc += chunk_s
+        for s, ss in rec.sensors.items():
+            j = int(np.searchsorted(ss.time_s, tc, side="right"))
+            if j > idx[s]:
+                yield tc, s, slice(idx[s], j)
+                idx[s] = j
+
+
+def live_pipeline_for(rec: Recording, cfg: PipelineConfig | None = None, *, pose: str | None = None,
+                      keep_angles: bool = False) -> LivePipeline:
+    """A LivePipeline set up from the recording's sidecar (mountings, declared rates, exercise)."""
+    return LivePipeline({s: rec.sensor_meta(s).get("mounting") for s in rec.sensors}, rec.meta.get("exercise"), cfg,
+                        pose=pose, sample_rates={s: rec.sensor_meta(s).get("sample_rate_hz") for s in rec.sensors},
+                        keep_angles=keep_angles, where=rec.name)
+
+
+def replay(rec: Recording, speed: float | None = None, on_rep: RepCallback | None = None, *,
+           cfg: PipelineConfig | None = None, pose: str | None = None,
+           keep_angles: bool = False) -> tuple[LivePipeline, list[tuple[Rep, float]]]:
+    """Feed ``rec`` through the live path; ``speed`` None = as fast as possible, 1 = real time.
+
+    Returns the pipeline (its ``reps``, ``calibration``, ``angles()``, ``quality_``) and the list
+    of ``(rep, stream time at which it was reported)``.
+    """
+    lp = live_pipeline_for(rec, cfg, pose=pose, keep_angles=keep_angles)
+    reported: list[tuple[Rep, float]] = []
+    wall0 = time.monotonic()
+    for tc, s, sl in iter_chunks(rec):
+        if speed:
+            delay = (tc - rec.t_start) / speed - (time.monotonic() - wall0)
+            if delay > 0:
+                time.sleep(delay)
+        ss = rec.sensors[s]
+        for r in lp.push(s, ss.time_s[sl], ss.acc[sl], ss.gyr[sl]):
+            reported.append((r, tc))
+            if on_rep:
+                on_rep(r, tc)
+    for r in lp.finish():
+        reported.append((r, rec.t_end))
+        if on_rep:
+            on_rep(r, rec.t_end)
+    return lp, reported
+
+
+def live_session(rec: Recording, lp: LivePipeline) -> SessionAnalysis:
+    """The finished live session as a SessionAnalysis (the summary's input, like analyze's).
+
+    Raises
+    ------
+    CalibrationError
+        When the stream never gave a calibration (the reason it gives).
+    """
+    ang = lp.angles()
+    if lp.calibration is None or ang is None or lp.quality_ is None:
+        raise CalibrationError(lp.calibration_error or f"{rec.name}: the stream never showed the start pose; "
+                               "no angles could be computed")
+    return SessionAnalysis(rec, lp.quality_, ang, list(lp.reps), lp.cfg, path="live")

@@ -1,0 +1,198 @@
+"""One rep assessed: measures plus rules -> :class:`Rep`; and the offline pass over a session.
+
+The live path (:mod:`imu_pipeline.pipeline.live`) calls :func:`assess_rep` on each rep its
+segmenter emits, with the same window of samples the offline :func:`analyze_reps` uses, so both
+paths give the same reps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from imu_pipeline.config import PipelineConfig
+from imu_pipeline.joint_angles import JointAngles
+from imu_pipeline.reps.measures import AngleWindow, measure_rep
+from imu_pipeline.reps.rules import (
+    LABEL_ABDOMINAL,
+    back_arch_rule,
+    bounce_rule,
+    drop_rule,
+    fast_rule,
+    label_rule,
+    swing_amplitude,
+    swing_rule,
+)
+from imu_pipeline.reps.segmenter import RepBounds, RepSegmenter
+
+
+@dataclass
+class Rep:
+    """One assessed rep. Angles in degrees, rates in deg/s, times in s (an output edge).
+
+    ``decided_by`` holds, for the label and each flag, the numbers and the rule that decided it.
+    """
+
+    index: int
+    start_s: float
+    peak_s: float
+    end_s: float
+    label: str
+    momentum: bool
+    momentum_reasons: list[str]
+    back_arch: bool
+    peak_hip_flexion_deg: float
+    thigh_elevation_at_peak_deg: float | None
+    peak_posterior_tilt_deg: float
+    hip_at_peak_tilt_deg: float | None
+    tilt_onset_hip_deg: float | None
+    peak_anterior_tilt_low_deg: float
+    concentric_s: float
+    top_s: float
+    eccentric_s: float
+    pause_before_next_s: float | None
+    peak_rate_up_deg_s: float
+    peak_rate_down_deg_s: float
+    sparc_up: float | None
+    sparc_down: float | None
+    swing_amplitude_deg: float | None
+    ended_by: str
+    has_gap: bool
+    pelvis_coverage: float = 1.0
+    thigh_coverage: float = 1.0
+    decided_by: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k, v in d.items():
+            if isinstance(v, float):
+                d[k] = None if not math.isfinite(v) else round(v, 3)
+        return d
+
+    def __str__(self) -> str:
+        flags = f"MOMENTUM ({', '.join(self.momentum_reasons)})" if self.momentum else "controlled"
+        arch = ", back arch" if self.back_arch else ""
+        hip = f"{self.peak_hip_flexion_deg:5.1f}°" if math.isfinite(self.peak_hip_flexion_deg) else "  n/a "
+        tilt = f"{self.peak_posterior_tilt_deg:+5.1f}°" if math.isfinite(self.peak_posterior_tilt_deg) else "  n/a "
+        return (f"rep {self.index + 1:>2} {self.start_s:7.2f}-{self.end_s:7.2f} s  {self.label:<18}  hip "
+                f"{hip}  tilt {tilt}  up {self.concentric_s:.1f} s / down {self.eccentric_s:.1f} s  {flags}{arch}")
+
+
+def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, index: int,
+               prev_end_s: float | None) -> Rep:
+    """Measures, label and flags of one rep (pure function of the samples and the bounds)."""
+    lc, mc = cfg.labels, cfg.momentum
+    w = w.between(b.start_s - lc.tilt_reference_lookback_s - mc.swing_lookback_s,
+                  b.end_s + cfg.reps.phase_search_s + mc.bounce_window_s)
+    m, b = measure_rep(w, b, cfg, prev_end_s)
+    label = label_rule(m, lc)
+    decided: dict[str, Any] = {
+        "peak_posterior_tilt_deg": _round(m.peak_posterior_tilt_deg, 2),
+        "needed_posterior_tilt_deg": lc.abdominal_min_posterior_tilt_deg,
+        "hip_at_peak_tilt_deg": None if m.hip_at_peak_tilt_deg is None else round(m.hip_at_peak_tilt_deg, 1),
+        "needed_hip_deg": lc.abdominal_min_hip_deg,
+    }
+    swing_amp = swing_amplitude(w, m.start_s, prev_end_s, mc) if pose == "hanging" else None
+    reasons: list[str] = []
+    for name, why in (("fast", fast_rule(m, b, mc)), ("drop", drop_rule(m, b, mc)), ("bounce", bounce_rule(m, b, mc)),
+                      ("swing", swing_rule(swing_amp, mc))):
+        if why is not None:
+            reasons.append(name)
+            decided[name] = why
+    if m.pelvis_coverage < lc.min_pelvis_coverage:
+        decided["label_confidence"] = (f"low: the pelvis sensor saw only {100 * m.pelvis_coverage:.0f} % of the top "
+                                       "of this rep; label assumes no curl where it could not see")
+    return Rep(index=index, start_s=m.start_s, peak_s=m.peak_s, end_s=m.end_s, label=label, momentum=bool(reasons),
+               momentum_reasons=reasons, back_arch=back_arch_rule(m, lc), peak_hip_flexion_deg=m.peak_hip_deg,
+               thigh_elevation_at_peak_deg=m.thigh_at_peak_deg if pose == "lying" else None,
+               peak_posterior_tilt_deg=m.peak_posterior_tilt_deg, hip_at_peak_tilt_deg=m.hip_at_peak_tilt_deg,
+               tilt_onset_hip_deg=m.tilt_onset_hip_deg, peak_anterior_tilt_low_deg=m.peak_anterior_tilt_low_deg,
+               concentric_s=m.concentric_s, top_s=m.top_s, eccentric_s=m.eccentric_s,
+               pause_before_next_s=None if not math.isfinite(b.pause_s) else b.pause_s,
+               peak_rate_up_deg_s=m.peak_rate_up_deg_s, peak_rate_down_deg_s=m.peak_rate_down_deg_s,
+               sparc_up=m.sparc_up, sparc_down=m.sparc_down, swing_amplitude_deg=swing_amp, ended_by=b.ended_by,
+               has_gap=b.has_gap, pelvis_coverage=m.pelvis_coverage, thigh_coverage=m.thigh_coverage,
+               decided_by=decided)
+
+
+def _round(x: float, nd: int) -> float | None:
+    return round(x, nd) if math.isfinite(x) else None
+
+
+def analyze_reps(w: AngleWindow, cfg: PipelineConfig, pose: str) -> list[Rep]:
+    """Offline: run the causal segmenter over the whole series, then assess each rep."""
+    seg = RepSegmenter(cfg, w.fs_hz)
+    bounds = seg.push(w.time_s, w.hip_deg) + seg.finish()
+    reps: list[Rep] = []
+    for i, b in enumerate(bounds):
+        reps.append(assess_rep(w, b, cfg, pose, i, reps[-1].end_s if reps else None))
+    return reps
+
+
+class PelvisGapBridge:
+    """Hip flexion for segmentation where only the pelvis is missing: thigh angle minus the last
+    known tilt, so a rep is not lost to a pelvis dropout (the reported hip flexion stays empty
+    there). Stateful so that the live path, batch by batch, bridges as the offline path does."""
+
+    def __init__(self) -> None:
+        self.last_tilt = math.nan
+
+    def bridge(self, hip: np.ndarray, thigh: np.ndarray, tilt: np.ndarray) -> np.ndarray:
+        """(N,) hip flexion (any unit, as the inputs) with pelvis-only gaps filled."""
+        t = np.array(tilt, dtype=float)
+        if t.size and not np.isfinite(t[0]) and math.isfinite(self.last_tilt):
+            t[0] = self.last_tilt
+        ok = np.isfinite(t)
+        if not ok.any():
+            held = np.zeros_like(t)  # no tilt known at all: a still pelvis
+        else:
+            idx = np.where(ok, np.arange(len(t)), 0)
+            np.maximum.accumulate(idx, out=idx)
+            held = t[idx]
+            first = int(np.flatnonzero(ok)[0])
+            held[:first] = t[first]
+            self.last_tilt = float(t[ok][-1])
+        return np.where(np.isfinite(hip), hip, thigh - held)
+
+
+def angle_window(t: np.ndarray, hip_rad: np.ndarray, tilt_rad: np.ndarray, thigh_rad: np.ndarray,
+                 thigh_rate: np.ndarray, pelvis_rate: np.ndarray, fs_hz: float,
+                 bridge: PelvisGapBridge | None = None) -> AngleWindow:
+    """Degrees for the rep stage, with pelvis-only gaps of hip flexion bridged for segmentation."""
+    bridge = bridge or PelvisGapBridge()
+    hip = bridge.bridge(hip_rad, thigh_rad, tilt_rad)
+    hip_rate = thigh_rate - np.nan_to_num(pelvis_rate)
+    return AngleWindow(t, np.degrees(hip), np.isfinite(hip_rad), np.degrees(tilt_rad), np.degrees(thigh_rad),
+                       np.degrees(hip_rate), np.degrees(thigh_rate), np.degrees(pelvis_rate), fs_hz)
+
+
+def window_from_angles(ang: JointAngles, fs_hz: float) -> AngleWindow:
+    """The rep stage's window of a whole session."""
+    return angle_window(ang.time_s, ang.hip_flexion, ang.pelvic_tilt, ang.thigh_angle, ang.thigh_rate,
+                        ang.pelvis_rate, fs_hz)
+
+
+def rep_totals(reps: list[Rep]) -> dict[str, Any]:
+    """Counts over a session's reps (the one definition the text, JSON, replay and batch use)."""
+    n = len(reps)
+    ab = sum(r.label == LABEL_ABDOMINAL for r in reps)
+    mom = sum(r.momentum for r in reps)
+    reasons: dict[str, int] = {}
+    for r in reps:
+        for k in r.momentum_reasons:
+            reasons[k] = reasons.get(k, 0) + 1
+
+    def med(vals: list[float], nd: int) -> float | None:
+        v = [x for x in vals if x is not None and math.isfinite(x)]
+        return round(float(np.median(v)), nd) if v else None
+
+    return {
+        "reps": n, "abdominal_engaging": ab, "hip_flexor_only": n - ab, "momentum": mom,
+        "controlled": n - mom, "momentum_reasons": reasons, "back_arch": sum(r.back_arch for r in reps),
+        "median_concentric_s": med([r.concentric_s for r in reps], 2),
+        "median_eccentric_s": med([r.eccentric_s for r in reps], 2),
+        "median_peak_hip_flexion_deg": med([r.peak_hip_flexion_deg for r in reps], 1),
+    }

@@ -1,0 +1,223 @@
+"""Causal rep segmentation on hip flexion: one segmenter for the offline and the live path.
+
+:class:`RepSegmenter` is fed uniformly sampled hip flexion (degrees at this edge, NaN where
+missing) with :meth:`~RepSegmenter.push`, sample by sample or in batches of any size, and emits
+each finished rep as :class:`RepBounds`. Definitions (thresholds in
+:class:`~imu_pipeline.config.RepConfig`; GUIDE §5): a rep rises at least ``min_rep_deg`` above
+its running baseline and comes back down by ``return_fraction`` of that excursion; it ends when
+the angle settles near its new minimum for ``settle_s`` or turns up again by ``reversal_deg``
+(touch-and-go). A gap longer than ``gap_reset_s`` closes a rep under way (counted once, flagged).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from imu_pipeline.config import PipelineConfig
+
+
+class CausalLowpass:
+    """Second-order Butterworth low-pass (bilinear transform), state kept across calls.
+
+    A plain biquad in direct form II transposed; written out so the live path and the CLI do
+    not pay for importing scipy.signal.
+    """
+
+    def __init__(self, cutoff_hz: float, fs_hz: float) -> None:
+        fc = min(cutoff_hz, 0.45 * fs_hz)
+        k = math.tan(math.pi * fc / fs_hz)
+        q = 1 / math.sqrt(2)
+        norm = 1 / (1 + k / q + k * k)
+        self.b = (k * k * norm, 2 * k * k * norm, k * k * norm)
+        self.a = (2 * (k * k - 1) * norm, (1 - k / q + k * k) * norm)
+        self.z: tuple[float, float] | None = None
+
+    def reset(self) -> None:
+        self.z = None
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        y = np.empty_like(x)
+        if x.size == 0:
+            return y
+        b0, b1, b2 = self.b
+        a1, a2 = self.a
+        if self.z is None:  # start at rest at the first value (no step response)
+            x0 = float(x[0])
+            self.z = (x0 * (1 - b0), x0 * (b2 - a2))
+        z1, z2 = self.z
+        for i, xi in enumerate(x.tolist()):
+            yi = b0 * xi + z1
+            z1 = b1 * xi - a1 * yi + z2
+            z2 = b2 * xi - a2 * yi
+            y[i] = yi
+        self.z = (z1, z2)
+        return y
+
+
+@dataclass
+class RepBounds:
+    """Times (s, recording clock) of one rep found by the segmenter."""
+
+    start_s: float
+    peak_s: float
+    end_s: float
+    ended_by: str  # 'settle' | 'reversal' | 'end-of-data'
+    pause_s: float  # time spent near the bottom before turning up again (inf if it settled)
+    has_gap: bool = False
+
+
+class RepSegmenter:
+    """Causal rep segmentation on hip flexion (degrees at this edge).
+
+    Feed uniformly sampled hip flexion with :meth:`push` (NaN = missing); each finished rep
+    comes out as :class:`RepBounds` no later than ``settle_s`` (plus the low-pass delay)
+    after its end. :meth:`finish` closes a rep that was coming down when the data ended.
+    Memory is bounded by the length of one rep.
+    """
+
+    def __init__(self, cfg: PipelineConfig, fs_hz: float) -> None:
+        self.c = cfg.reps
+        self.fs = fs_hz
+        self.lp = CausalLowpass(self.c.smoothing_hz, fs_hz)
+        self.state = "base"
+        self._reset_base()
+        self.last_t = -math.inf
+        self.gap_in_rep = False
+        self.gap_reset_s = cfg.reps.gap_reset_s
+        self._closed_by_gap = False
+        self.last_x = math.nan
+        self._filt_last_t = -math.inf
+
+    def _reset_base(self, base: float = math.inf, last_low_t: float = -math.inf) -> None:
+        self.base = base
+        self.last_low_t = last_low_t
+
+    def push(self, t: np.ndarray, hip_deg: np.ndarray) -> list[RepBounds]:
+        t = np.asarray(t, dtype=float)
+        x = np.asarray(hip_deg, dtype=float)
+        out: list[RepBounds] = []
+        ok = np.isfinite(x)
+        xf = self._smooth(t, x, ok)
+        for i in range(len(t)):
+            ti = t[i]
+            if not ok[i]:
+                if self.state != "base" or self._rising():
+                    self.gap_in_rep = True
+                    if ti - self.last_t > self.gap_reset_s and not self._closed_by_gap:
+                        # the sensor has been away too long: close the rep now (counted once)
+                        out.append(self._close_at_gap())
+                        self._closed_by_gap = True
+                continue
+            if ti - self.last_t > self.gap_reset_s:
+                # long gap: what happened inside is unknown. A rep under way (or clearly on its
+                # way up) is closed at the gap (counted once, flagged); the smoother and
+                # baseline restart afterwards.
+                was_resting, pre_base = self.state == "base" and not self._closed_by_gap, self.base
+                if (self.state in ("up", "down") or self._rising()) and not self._closed_by_gap:
+                    out.append(self._close_at_gap())
+                    was_resting = False
+                self._reset_base()
+                if was_resting and np.isfinite(pre_base) and x[i] - pre_base >= self.c.resume_min_deg:
+                    # the legs went up while the sensor was away: a rep under way (counted once)
+                    self.state, self.start_t, self.start_base = "up", ti, pre_base
+                    self.peak, self.peak_t, self.gap_in_rep = float(x[i]), ti, True
+            self._closed_by_gap = False
+            xi = float(xf[i])
+            self.last_t = ti
+            self.last_x = xi
+            r = self._step(ti, xi)
+            if r is not None:
+                out.append(r)
+        return out
+
+    def _smooth(self, t: np.ndarray, x: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """Low-pass the finite samples, one filter call per run; the filter restarts after a
+        gap longer than ``gap_reset_s`` (NaN elsewhere)."""
+        xf = np.full_like(x, np.nan)
+        idx = np.flatnonzero(ok)
+        if idx.size == 0:
+            return xf
+        times = t[idx]
+        prev = np.concatenate([[self._filt_last_t], times[:-1]])
+        starts = np.flatnonzero(times - prev > self.gap_reset_s)
+        edges = np.concatenate([[0], starts, [idx.size]])
+        for a, b in zip(edges[:-1], edges[1:]):
+            if b <= a:
+                continue
+            if a in starts:
+                self.lp.reset()
+            xf[idx[a:b]] = self.lp.process(x[idx[a:b]])
+        self._filt_last_t = float(times[-1])
+        return xf
+
+    def _step(self, t: float, x: float) -> RepBounds | None:
+        c = self.c
+        if self.state == "base":
+            if x < self.base:
+                self.base = x
+            if x <= self.base + c.onset_deg:
+                self.last_low_t = t
+            if x >= self.base + c.min_rep_deg:
+                self.state = "up"
+                self.start_t = self.last_low_t if np.isfinite(self.last_low_t) else t
+                self.start_base = self.base
+                self.peak, self.peak_t = x, t
+            return None
+        if self.state == "up":
+            if x > self.peak:
+                self.peak, self.peak_t = x, t
+            if x <= self.peak - c.return_fraction * (self.peak - self.start_base):
+                self.state = "down"
+                self.post_min = x
+                self.trace: deque[tuple[float, float]] = deque()
+                self.trace.append((t, x))
+                self.band_since = t
+            return None
+        # down
+        self.trace.append((t, x))
+        if x < self.post_min:
+            self.post_min = x
+        if x > self.post_min + c.onset_deg:
+            self.band_since = t  # left the band (above it)
+        if x >= self.post_min + c.reversal_deg:
+            return self._emit("reversal", t)
+        if t - self.band_since >= c.settle_s and x <= self.post_min + c.onset_deg:
+            return self._emit("settle", t)
+        return None
+
+    def _emit(self, how: str, t_now: float) -> RepBounds:
+        c = self.c
+        level = self.post_min + c.onset_deg
+        end_t = next(tt for tt, xx in self.trace if xx <= level)
+        # the last time it was in the band before now
+        last_low = max((tt for tt, xx in self.trace if xx <= level), default=end_t)
+        pause = (last_low - end_t) if how == "reversal" else math.inf
+        r = RepBounds(self.start_t, self.peak_t, end_t, how, pause, self.gap_in_rep)
+        self.state = "base"
+        self.gap_in_rep = False
+        self._reset_base(self.post_min, last_low)
+        return r
+
+    def _rising(self) -> bool:
+        """Resting state, but already well on the way up (a rep the gap interrupts)."""
+        return self.state == "base" and np.isfinite(self.base) and self.last_x - self.base >= self.c.resume_min_deg
+
+    def _close_at_gap(self) -> RepBounds:
+        if self.state == "base":  # interrupted on its way up
+            start = self.last_low_t if np.isfinite(self.last_low_t) else self.last_t
+            self.start_t, self.peak_t = start, self.last_t
+        r = RepBounds(self.start_t, self.peak_t, self.last_t, "gap", math.inf, True)
+        self.state = "base"
+        self.gap_in_rep = False
+        return r
+
+    def finish(self) -> list[RepBounds]:
+        """Close a rep that was on its way down when the data ended."""
+        if self.state == "down":
+            return [self._emit("end-of-data", self.last_t)]
+        return []

@@ -1,0 +1,76 @@
+"""``info``'s data (imu_pipeline/report/info.py): rates, coverage and every outage, ends included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import moving_samples
+from imu_pipeline.config import FrontConfig
+from imu_pipeline.io.recording import SensorSamples, read_recording, write_recording
+from imu_pipeline.report.info import info_dict
+
+
+def _cut(ss: SensorSamples, keep: np.ndarray) -> SensorSamples:
+    return SensorSamples(ss.time_s[keep], ss.acc[keep], ss.gyr[keep])
+
+
+def test_rates_outages_and_coverage(tmp_path: Path) -> None:
+    thigh = moving_samples(1000, 100.0, t0=0.0, seed=4)  # 0.00 .. 9.99 s
+    keep = ~((thigh.time_s > 3.0) & (thigh.time_s < 3.5))  # 49 samples lost: 3.00 -> 3.50
+    keep &= np.arange(1000) % 20 != 7  # isolated lost packets, too short to be outages
+    thigh = _cut(thigh, keep)
+    pelvis = moving_samples(520, 52.0, t0=0.004, seed=5)  # 0.004 .. 9.985 s
+    pelvis_keep = ~((pelvis.time_s > 6.0) & (pelvis.time_s < 6.2))
+    pelvis = _cut(pelvis, pelvis_keep)
+    meta = {"sensors": {"thigh": {"sample_rate_hz": 100.0, "mounting": {"x": "superior", "y": "right"}}}}
+    p = write_recording(tmp_path / "gaps.csv", {"thigh": thigh, "pelvis": pelvis}, meta)
+    info = info_dict(read_recording(p))
+
+    assert info["recording"] == "gaps.csv"
+    assert info["duration_s"] == pytest.approx(9.99, abs=1e-6)
+    th, pe = info["sensors"]["thigh"], info["sensors"]["pelvis"]
+    assert th["samples"] == int(keep.sum()) and pe["samples"] == int(pelvis_keep.sum())
+    assert th["rate_hz"] == pytest.approx(100.0, rel=1e-4)
+    assert pe["rate_hz"] == pytest.approx(52.0, rel=1e-3)
+    assert th["declared_rate_hz"] == 100.0 and pe["declared_rate_hz"] is None
+    # coverage of the session grid: the thigh misses 0.5 s of 9.99 s, the pelvis ~0.23 s
+    assert th["coverage"] == pytest.approx(1 - 0.5 / 9.99, abs=0.01)
+    assert pe["coverage"] == pytest.approx(1 - 0.23 / 9.99, abs=0.01)
+    gaps = sorted(info["gaps"], key=lambda g: g["start_s"])
+    assert [(g["sensor"], g["where"]) for g in gaps] == [("thigh", "middle"), ("pelvis", "middle")]
+    assert gaps[0]["start_s"] == pytest.approx(3.0) and gaps[0]["end_s"] == pytest.approx(3.5)
+    assert gaps[0]["duration_s"] == pytest.approx(0.5)
+    t_pe = pelvis.time_s
+    assert gaps[1]["start_s"] == pytest.approx(t_pe[t_pe <= 6.0][-1], abs=1e-3)
+    assert gaps[1]["end_s"] == pytest.approx(t_pe[t_pe >= 6.2][0], abs=1e-3)
+    assert any("no mounting declared for the pelvis" in w for w in info["warnings"])
+    assert any("the thigh sensor was silent for 0.5 s from 3.0 s" in w for w in info["warnings"])
+    # a larger threshold hides the short outage
+    wide = info_dict(read_recording(p), FrontConfig(max_gap_s=0.3))
+    assert [g["sensor"] for g in wide["gaps"]] == ["thigh"]
+
+
+def test_outages_at_the_start_and_the_end_are_reported(tmp_path: Path) -> None:
+    thigh = moving_samples(2000, 100.0, t0=0.0, seed=1)  # 0 .. 20 s
+    pelvis = moving_samples(2000, 100.0, t0=0.0, seed=2)
+    late = _cut(pelvis, (pelvis.time_s >= 5.0) & (pelvis.time_s < 15.0))  # starts 5 s late, dies at 15 s
+    p = write_recording(tmp_path / "late.csv", {"thigh": thigh, "pelvis": late})
+    info = info_dict(read_recording(p))
+    gaps = [(g["sensor"], g["where"], round(g["start_s"], 2), round(g["end_s"], 2)) for g in info["gaps"]]
+    assert gaps == [("pelvis", "start", 0.0, 5.0), ("pelvis", "end", 14.99, 19.99)]
+    assert info["sensors"]["pelvis"]["coverage"] == pytest.approx(0.5, abs=0.01)
+    assert any("pelvis sensor started 5.0 s after the session began" in w for w in info["warnings"])
+    assert any("pelvis sensor stopped 5.0 s before the session ended" in w for w in info["warnings"])
+
+
+def test_complete_recording_has_no_outages(tmp_path: Path) -> None:
+    thigh = moving_samples(300, 100.0, seed=1)
+    pelvis = moving_samples(150, 50.0, seed=2)
+    p = write_recording(tmp_path / "full.csv", {"thigh": thigh, "pelvis": pelvis})
+    info = info_dict(read_recording(p))
+    assert info["gaps"] == []
+    for s in ("thigh", "pelvis"):
+        assert info["sensors"][s]["coverage"] == pytest.approx(1.0, abs=0.02)
