@@ -285,9 +285,11 @@ class SensorResampler:
         self._cum = C[-1].copy()
         k1 = k_at_or_before(float(T[-1]), self.fs)
         k0 = self._next_k
-        if k1 < k0:
-            return _empty_release()
+        # the first edge of a block is evaluated as soon as the data reach it (possibly in a push
+        # that releases no value yet), so it always lies on its own segment
         first = k0 - 1 if self._edge is None else k0
+        if k1 < first:
+            return _empty_release()
         ks = np.arange(first, k1 + 1, dtype=np.int64)
         tau = ks / self.fs
         i = np.clip(np.searchsorted(T, tau, side="left") - 1, 0, len(h) - 1)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from imu_pipeline.config import FrontConfig
 from imu_pipeline.front import FrontHalf, GridBatch, SensorResampler, k_at_or_after, k_at_or_before
-from imu_pipeline.io.recording import SENSORS
+from imu_pipeline.io.recording import SENSORS, Recording, SensorSamples
 
 FS = 100.0
 
@@ -68,7 +68,7 @@ def chunked(rows, cuts: list[int]) -> list[tuple[str, np.ndarray, np.ndarray, np
 
 
 def whole(rows) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
-    """Everything at once: one push per sensor (the offline path), then finish."""
+    """Each sensor's samples in one array (what a recording holds)."""
     out = []
     for s in SENSORS:
         seg = [r for r in rows if r[1] == s]
@@ -76,6 +76,13 @@ def whole(rows) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
             out.append((s, np.concatenate([r[2] for r in seg]), np.concatenate([r[3] for r in seg]),
                         np.concatenate([r[4] for r in seg])))
     return out
+
+
+def offline(rows, cfg: FrontConfig | None = None) -> tuple[GridBatch, FrontHalf]:
+    """The offline path: the whole recording pushed at once, then finish."""
+    rec = Recording({s: SensorSamples(t, a, g) for s, t, a, g in whole(rows)})
+    fh = FrontHalf(cfg)
+    return GridBatch.concat([fh.push_recording(rec), fh.finish()]), fh
 
 
 def assert_same(a: GridBatch, b: GridBatch) -> None:
@@ -198,7 +205,7 @@ def test_declared_rate_is_used_when_the_data_agree() -> None:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_any_chunking_gives_the_same_arrays_bit_for_bit(case: dict, seed: int) -> None:
     rows = stream(seed, **case)
-    ref = run(FrontHalf(), whole(rows))
+    ref, _ = offline(rows)
     rng = np.random.default_rng(100 + seed)
     for n_cuts in (len(rows) // 2, 50, 3):
         cuts = list(rng.choice(len(rows), size=min(n_cuts, len(rows)), replace=False))
@@ -211,7 +218,7 @@ def test_any_chunking_gives_the_same_arrays_bit_for_bit(case: dict, seed: int) -
        rate=st.sampled_from([10.0, 52.0, 100.0, 208.0]))
 def test_chunking_invariance_property(seed: int, n_cuts: int, loss: float, rate: float) -> None:
     rows = stream(seed, {"thigh": rate, "pelvis": 100.0}, duration_s=4.0, loss=loss, jitter_s=0.001, dup=0.01)
-    ref = run(FrontHalf(), whole(rows))
+    ref, _ = offline(rows)
     cuts = list(np.random.default_rng(seed).choice(len(rows), size=min(n_cuts, len(rows)), replace=False))
     assert_same(run(FrontHalf(), chunked(rows, cuts)), ref)
 
@@ -223,7 +230,6 @@ def test_rows_are_released_while_streaming_not_only_at_the_end() -> None:
     for p in chunked(rows, list(range(0, len(rows), 10))):
         released.append(len(fh.push(*p)))
     assert sum(released[: len(released) // 2]) > 400  # most of the first 5 s came out before the end
-    lag = rows[-1][0] - (fh._next_k - 1) / FS if False else None  # noqa: F841 (documentation only)
 
 
 def test_a_silent_sensor_does_not_hold_the_other_back() -> None:
@@ -247,12 +253,10 @@ def test_a_silent_sensor_does_not_hold_the_other_back() -> None:
 
 def test_late_start_and_never_seen_sensor() -> None:
     rows = stream(5, {"thigh": 100.0, "pelvis": 100.0}, duration_s=10.0, gap=("pelvis", -1.0, 4.0))
-    b = run(FrontHalf(), whole(rows))
+    b, _ = offline(rows)
     t = b.time_s
-    assert not b.valid("pelvis")[t < 4.0].any() and b.valid("pelvis")[t > 4.05].all()
-    fh = FrontHalf()
-    thigh_only = [p for p in whole(rows) if p[0] == "thigh"]
-    b = run(fh, thigh_only)
+    assert not b.valid("pelvis")[t < 4.0].any() and b.valid("pelvis")[(t > 4.05) & (t < 9.9)].all()
+    b, fh = offline([r for r in rows if r[1] == "thigh"])
     assert b.valid("thigh").mean() > 0.99 and not b.valid("pelvis").any()
     assert [(o.sensor, o.where) for o in fh.quality_.outages] == [("pelvis", "start")]
     assert fh.quality_.coverage["pelvis"] == 0.0
