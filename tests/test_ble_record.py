@@ -20,11 +20,13 @@ import numpy as np
 import pytest
 from ble_fakes import DEG, FakeDevice, FakeGenericNano33, FakeMovesense, FakeWitMotion, FakeWorld, G, Motion
 
-from imu_pipeline.cli.record import record_async, scan_async
+from imu_pipeline.cli.record import record_async
+from imu_pipeline.cli.scan import scan_async
 from imu_pipeline.ble.devices import make_profile
 from imu_pipeline.ble.reader import ReconnectPolicy
 from imu_pipeline.ble.recorder import Recorder, SessionResult
-from imu_pipeline.cli import UserError, build_parser
+from imu_pipeline.cli import build_parser
+from imu_pipeline.errors import UsageError
 from imu_pipeline.config import SensorSpec
 from imu_pipeline.io.recording import RecordingWriter, read_recording
 from imu_pipeline.simulate import SimulationOptions, simulate_session
@@ -261,7 +263,7 @@ name = "Movesense 3"
                                scanner_backend=world.scanner_backend(), clock=world.clock, out=lines.append,
                                live_factory=lambda specs: None)
 
-    with pytest.raises(UserError, match="'Mystery' does not look like a supported sensor"):
+    with pytest.raises(UsageError, match="'Mystery' does not look like a supported sensor"):
         asyncio.run(unknown_main())
     rec = read_recording(out)
     assert 240 <= len(rec.sensors["thigh"]) <= 260 and 560 <= len(rec.sensors["pelvis"]) <= 610
@@ -269,11 +271,11 @@ name = "Movesense 3"
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["sensors"]["pelvis"]["profile"] == "arduino-nano33" and meta["sensors"]["pelvis"]["mounting"] is None
 
-    with pytest.raises(UserError, match="already exists"):
+    with pytest.raises(UsageError, match="already exists"):
         asyncio.run(record_async(_args("record", str(out), "--sensors", str(cfg)), live_factory=lambda s: None))
-    with pytest.raises(UserError, match="--thigh ADDR"):
+    with pytest.raises(UsageError, match="--thigh ADDR"):
         asyncio.run(record_async(_args("record", str(tmp_path / "x.csv"))))
-    with pytest.raises(UserError, match="thigh sensor: unknown profile .polar."):
+    with pytest.raises(UsageError, match="thigh sensor: unknown profile .polar."):
         asyncio.run(record_async(_args("record", str(tmp_path / "x.csv"), "--thigh", "A", "--pelvis", "B",
                                        "--profile", "polar")))
 
@@ -289,7 +291,7 @@ def test_record_command_reports_bluetooth_off(tmp_path: Path) -> None:
                                scanner_backend=world.scanner_backend(), clock=world.clock, out=lambda s: None,
                                live_factory=lambda s: None)
 
-    with pytest.raises(UserError, match="Bluetooth is off"):
+    with pytest.raises(UsageError, match="Bluetooth is off"):
         asyncio.run(main())
     assert not (tmp_path / "off.csv").exists() and not (tmp_path / "off.json").exists()
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from imu_pipeline.config import PipelineConfig
-from imu_pipeline.reps.core import (LABEL_ABDOMINAL, LABEL_HIP_FLEXOR, AngleWindow, RepSegmenter, analyze_reps,
-                               pendulum_amplitude, refine_phases)
+from imu_pipeline.reps import LABEL_ABDOMINAL, LABEL_HIP_FLEXOR, RepSegmenter, analyze_reps
+from imu_pipeline.reps.measures import AngleWindow, pendulum_amplitude, refine_phases
 from imu_pipeline.simulate import Knots
 
 FS = 100.0
@@ -21,7 +21,15 @@ def series(knots_t, knots_v, tilt=None, pelvis_rate=None, t_end=None):
     tilt_deg = np.zeros_like(t) if tilt is None else tilt(t, hip)
     hip_rate = np.gradient(hip, t)
     tilt_rate = np.gradient(tilt_deg, t) if pelvis_rate is None else pelvis_rate(t)
-    return AngleWindow(t, hip, tilt_deg, hip + tilt_deg, hip_rate, hip_rate + tilt_rate, tilt_rate, FS)
+    return AngleWindow(t, hip, np.ones(len(t), bool), tilt_deg, hip + tilt_deg, hip_rate, hip_rate + tilt_rate,
+                       tilt_rate, FS)
+
+
+def drop(w: AngleWindow, gap: np.ndarray) -> None:
+    """Both sensors missing where ``gap``: no angle, no rate there."""
+    for a in (w.hip_deg, w.tilt_deg, w.thigh_deg, w.hip_rate_deg_s, w.thigh_rate_deg_s, w.pelvis_rate_deg_s):
+        a[gap] = np.nan
+    w.hip_measured[gap] = False
 
 
 def reps_of(w, pose="lying", cfg=None):
@@ -164,7 +172,7 @@ def test_pendulum_amplitude_on_part_of_a_cycle() -> None:
 def test_refine_phases_on_a_minimum_jerk_rep() -> None:
     t, v = controlled(1, up=2.0, down=2.0)
     w = series(t, v)
-    a, b, c, d = refine_phases(w.time_s, w.hip_deg, w.hip_rate_deg_s, 0.05, 1.0, 3.0, 5.4)
+    a, b, c, d = refine_phases(w.time_s, w.hip_deg, w.hip_rate_deg_s, 0.05, PipelineConfig().reps.rate_smoothing_s, 1.0, 3.0, 5.4)
     assert b - a == pytest.approx(0.88 * 2.0, abs=0.05)
     assert d - c == pytest.approx(0.88 * 2.0, abs=0.05)
 
@@ -173,7 +181,7 @@ def test_a_gap_inside_a_rep_counts_it_once() -> None:
     t, v = controlled(3)
     w = series(t, v)
     gap = (w.time_s > 7.5) & (w.time_s < 9.5)  # the second rep's top is missing (2 s dropout)
-    w.hip_deg[gap] = np.nan
+    drop(w, gap)
     reps = reps_of(w)
     assert len(reps) == 3
     assert reps[1].has_gap
@@ -183,7 +191,7 @@ def test_a_whole_rep_inside_a_gap_is_not_invented() -> None:
     t, v = controlled(3)
     w = series(t, v)
     gap = (w.time_s > 6.2) & (w.time_s < 11.2)  # the second rep entirely missing
-    w.hip_deg[gap] = np.nan
+    drop(w, gap)
     assert len(reps_of(w)) == 2
 
 

@@ -29,10 +29,6 @@ from imu_pipeline.ble.reader import ReconnectPolicy, device_filter, find_device
 from imu_pipeline.ble.recorder import LiveFeedback, Recorder, SessionResult
 
 
-def _user_error(msg: str) -> Exception:
-    return UsageError(msg)
-
-
 # --------------------------------------------------------------------------- record
 
 
@@ -40,11 +36,11 @@ def sensor_specs_from_args(args: argparse.Namespace) -> list[SensorSpec]:
     """Thigh and pelvis specs from ``--sensors FILE`` or ``--thigh/--pelvis/--profile``."""
     if args.sensors:
         if args.thigh or args.pelvis:
-            raise _user_error("give either --sensors FILE or --thigh/--pelvis, not both")
+            raise UsageError("give either --sensors FILE or --thigh/--pelvis, not both")
         specs = load_sensor_config(args.sensors)
     else:
         if not (args.thigh and args.pelvis):
-            raise _user_error("say which sensors to use: --sensors configs/sensors.toml, or --thigh ADDR "
+            raise UsageError("say which sensors to use: --sensors configs/sensors.toml, or --thigh ADDR "
                               "--pelvis ADDR --profile NAME (addresses from `imu-pipeline scan`)")
         specs = [SensorSpec(role="thigh", address=args.thigh, profile=args.profile),
                  SensorSpec(role="pelvis", address=args.pelvis, profile=args.profile)]
@@ -68,14 +64,14 @@ async def recognise_missing_profiles(specs: list[SensorSpec], *, timeout_s: floa
             found = await find_device(device_filter(s.address, s.name, None), timeout_s,
                                       scanner_backend=scanner_backend, clock=clock)
         except BleError as e:
-            raise _user_error(str(e)) from None
+            raise UsageError(str(e)) from None
         who = s.address or f"name '{s.name}'"
         if found is None:
-            raise _user_error(f"{s.role} sensor ({who}): not found within {timeout_s:g} s, so its kind cannot be "
+            raise UsageError(f"{s.role} sensor ({who}): not found within {timeout_s:g} s, so its kind cannot be "
                               "recognised; switch it on, or set its profile")
         name = recognise(found[1])
         if name is None:
-            raise _user_error(f"{s.role} sensor ({who}): '{found[1].name or 'unnamed'}' does not look like a "
+            raise UsageError(f"{s.role} sensor ({who}): '{found[1].name or 'unnamed'}' does not look like a "
                               f"supported sensor; set profile = one of {', '.join(profile_names())}")
         s.profile = name
 
@@ -85,12 +81,12 @@ def profiles_for(specs: list[SensorSpec], base_dir: str | Path | None) -> dict[s
     out = {}
     for s in specs:
         if not s.profile:
-            raise _user_error(f"{s.role} sensor: no profile; set profile = one of {', '.join(profile_names())} "
+            raise UsageError(f"{s.role} sensor: no profile; set profile = one of {', '.join(profile_names())} "
                               "(see `imu-pipeline scan`)")
         try:
             out[s.role] = make_profile(s.profile, s.sample_rate_hz, s.options, base_dir=base_dir)
         except ProfileConfigError as e:
-            raise _user_error(f"{s.role} sensor: {e}") from None
+            raise UsageError(f"{s.role} sensor: {e}") from None
     return out
 
 
@@ -120,7 +116,7 @@ async def record_async(args: argparse.Namespace, *, backend: type[BaseBleakClien
         writer = RecordingWriter(args.out, meta={"exercise": args.exercise} if args.exercise else {},
                                  overwrite=args.force)
     except FileExistsError:
-        raise _user_error(f"{args.out} already exists; choose another name or pass --force") from None
+        raise UsageError(f"{args.out} already exists; choose another name or pass --force") from None
     cfg = load_config(getattr(args, "config", None))
     live = (default_live(specs, args.exercise, cfg, getattr(args, "pose", None)) if live_factory is default_live
             else live_factory(specs))
@@ -136,7 +132,7 @@ async def record_async(args: argparse.Namespace, *, backend: type[BaseBleakClien
 
             for p in (Path(args.out), sidecar_path(args.out)):
                 p.unlink(missing_ok=True)
-        raise _user_error(str(e)) from None
+        raise UsageError(str(e)) from None
 
 
 class _TtyStatus:
@@ -186,7 +182,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
     result = asyncio.run(main())
     _print_session_analysis(args, printer.line)
     if result.lost_sensor is not None:
-        raise _user_error(f"session ended early: {result.end_reason}; the recording {args.out} is complete "
+        raise UsageError(f"session ended early: {result.end_reason}; the recording {args.out} is complete "
                           f"up to {result.duration_s:.1f} s")
     return 0
 

@@ -1,6 +1,6 @@
-"""Calibration, start pose and the two angles (imu_pipeline.calibration, imu_pipeline.pipeline.angles_tmp).
+"""Calibration, start pose and the two angles (imu_pipeline.calibration, imu_pipeline.joint_angles).
 
-Known values for :func:`sagittal_angle` / :func:`wrap`, then the :class:`Calibrator` on short
+The :class:`Calibrator` on short
 simulated sessions checked against the simulator's truth (true ``R_seg_sensor`` in
 ``truth_meta``, true hip flexion and pelvic tilt), then the errors a user can cause — each a
 :class:`CalibrationError` / :class:`RecordingError` with a clear message, and exit status 2
@@ -17,21 +17,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imu_pipeline.pipeline.angles_tmp import estimate_angles, grid_signals, mounting_from
+from imu_pipeline.pipeline.offline import analyze_recording, declared_mounting, orientation_offline
+from imu_pipeline.pipeline.replay import replay
 from imu_pipeline.cli import main
 from imu_pipeline.config import PipelineConfig
-from imu_pipeline.frames import rot_z
-from imu_pipeline.calibration import (
-    POSE_UP,
-    CalibrationError,
-    Calibrator,
-    GridSignals,
-    infer_pose,
-    sagittal_angle,
-    wrap,
-)
+from imu_pipeline.calibration import Calibrator, infer_pose
+from imu_pipeline.errors import CalibrationError
+from imu_pipeline.joint_angles import JointAngles
+from imu_pipeline.orientation import GridSignals
 from imu_pipeline.io.recording import Recording, RecordingError, SensorSamples, read_recording, write_recording
-from imu_pipeline.simulate import POSE_MATRIX, SimResult, SimulationOptions, simulate_session, write_simulation
+from imu_pipeline.simulate import SimResult, SimulationOptions, simulate_session, write_simulation
 
 DEG = np.pi / 180.0
 OPPOSITE = {"superior": "inferior", "inferior": "superior", "anterior": "posterior",
@@ -39,6 +34,22 @@ OPPOSITE = {"superior": "inferior", "inferior": "superior", "anterior": "posteri
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def estimate_angles(rec: Recording, cfg: PipelineConfig | None = None, *, pose: str | None = None,
+                    offline: bool = True) -> JointAngles:
+    """Hip flexion and pelvic tilt of a whole recording: the offline path, or the live path
+    replayed sample for sample."""
+    if offline:
+        return analyze_recording(rec, cfg, pose=pose).angles
+    lp, _ = replay(rec, cfg=cfg, pose=pose, keep_angles=True)
+    ang = lp.angles()
+    assert ang is not None, lp.calibration_error
+    return ang
+
+
+def grid_signals(rec: Recording, cfg: PipelineConfig) -> GridSignals:
+    return orientation_offline(rec, cfg)[0]
 
 
 @functools.lru_cache(maxsize=None)
@@ -102,62 +113,6 @@ def _assert_one_error_line(rc: int, err: str, *needles: str) -> None:
         assert n in errors[0], f"{n!r} not in the error line {errors[0]!r}"
 
 
-# --------------------------------------------------------------------------- sagittal_angle, wrap
-
-
-def _up_seg_after_rotation(pose: str, theta_deg: float) -> np.ndarray:
-    """'Up' in the segment frame after a rotation by ``theta`` about the segment's +Z axis,
-    derived from world physics: the segment's world-from-segment matrix is POSE @ Rz(theta)
-    (the simulator's convention), and up is the world z axis."""
-    R_ws = POSE_MATRIX[pose] @ rot_z(theta_deg * DEG)
-    return R_ws.T @ np.array([0.0, 0.0, 1.0])
-
-
-@pytest.mark.parametrize("pose", ["lying", "hanging"])
-@pytest.mark.parametrize("theta", [0.0, 30.0, -30.0, 90.0, 150.0, -90.0])
-def test_sagittal_angle_known_values(pose: str, theta: float) -> None:
-    up = _up_seg_after_rotation(pose, theta)
-    assert np.degrees(sagittal_angle(up, pose)) == pytest.approx(theta, abs=1e-9)
-
-
-def test_sagittal_angle_explicit_vectors() -> None:
-    # lying: X (anterior) is up at 0; thigh vertical (90 deg flexion) -> up is the segment's -Y
-    assert np.degrees(sagittal_angle(np.array([1.0, 0, 0]), "lying")) == pytest.approx(0.0)
-    assert np.degrees(sagittal_angle(np.array([0.0, -1, 0]), "lying")) == pytest.approx(90.0)
-    assert np.degrees(sagittal_angle(np.array([np.cos(np.pi / 6), -0.5, 0]), "lying")) == pytest.approx(30.0)
-    # lying at 150 deg (legs well over the head): up is (-cos 30, -sin 30)
-    assert np.degrees(sagittal_angle(np.array([-np.cos(np.pi / 6), -0.5, 0]), "lying")) == pytest.approx(150.0)
-    # hanging: Y (superior) up at 0; thigh horizontal in front (90 deg) -> up is the segment's +X
-    assert np.degrees(sagittal_angle(np.array([0.0, 1, 0]), "hanging")) == pytest.approx(0.0)
-    assert np.degrees(sagittal_angle(np.array([1.0, 0, 0]), "hanging")) == pytest.approx(90.0)
-    assert np.degrees(sagittal_angle(np.array([-0.5, np.cos(np.pi / 6), 0]), "hanging")) == pytest.approx(-30.0)
-
-
-@pytest.mark.parametrize("pose", ["lying", "hanging"])
-def test_sagittal_angle_ignores_out_of_plane_components_and_is_vectorised(pose: str) -> None:
-    thetas = np.array([0.0, 30.0, -30.0, 90.0, 150.0])
-    ups = []
-    for i, th in enumerate(thetas):
-        u = _up_seg_after_rotation(pose, th)
-        lean = (10.0 + 8 * i) * DEG  # an out-of-plane lean (about the in-plane axis) of 10..42 deg
-        v = np.cos(lean) * u + np.sin(lean) * np.array([0.0, 0.0, 1.0 if i % 2 else -1.0])
-        ups.append(v * (0.5 + i))  # the length does not matter either
-    got = np.degrees(sagittal_angle(np.array(ups), pose))
-    np.testing.assert_allclose(got, thetas, atol=1e-9)
-    assert got.shape == (5,)
-
-
-def test_wrap_known_values() -> None:
-    np.testing.assert_allclose(wrap(np.array([1.5 * np.pi]), -np.pi), [-0.5 * np.pi])
-    np.testing.assert_allclose(wrap(np.array([-np.pi]), -np.pi), [-np.pi])
-    np.testing.assert_allclose(wrap(np.array([np.pi]), -np.pi), [-np.pi])  # [low, low + 2 pi)
-    np.testing.assert_allclose(wrap(np.radians([-100.0, 200.0, 239.0, 241.0, -130.0]), -2 * np.pi / 3),
-                               np.radians([-100.0, 200.0, 239.0, -119.0, 230.0]), atol=1e-12)
-    np.testing.assert_allclose(wrap(np.radians([-91.0, 269.0, 10.0 + 720.0]), -np.pi / 2),
-                               np.radians([269.0, 269.0, 10.0]), atol=1e-12)
-    assert np.isnan(wrap(np.array([np.nan]), 0.0)).all()
-
-
 def test_infer_pose_from_exercise_text() -> None:
     assert infer_pose("lying-leg-raise") == "lying"
     assert infer_pose("Supine leg raise on the floor") == "lying"
@@ -177,7 +132,7 @@ def test_calibrator_finds_true_axes_pose_and_accurate_angles(pose: str, seed: in
     rec = sim.recording
     cfg = PipelineConfig()
     sig = grid_signals(rec, cfg)
-    cal = Calibrator(cfg.calibration).fit(sig, mounting_from(rec), exercise=None, where=rec.name).calibration_
+    cal = Calibrator(cfg.calibration).fit(sig, declared_mounting(rec), exercise=None, where=rec.name).calibration_
     assert cal.pose == pose
     assert cal.pose_source.startswith("gravity")
     assert cal.confidence == "normal" and cal.notes == []
@@ -431,7 +386,7 @@ def test_calibrator_rejects_a_sensor_without_data() -> None:
     nan = GridSignals(sig.time_s, {**sig.up, "pelvis": np.full_like(sig.up["pelvis"], np.nan)},
                       {**sig.gyr, "pelvis": np.full_like(sig.gyr["pelvis"], np.nan)}, sig.rest)
     with pytest.raises(CalibrationError, match=r"no usable data from the pelvis sensor"):
-        Calibrator().fit(nan, mounting_from(sim.recording), where="rec")
+        Calibrator().fit(nan, declared_mounting(sim.recording), where="rec")
 
 
 def test_sensors_not_overlapping_in_time(tmp_path: Path, capsys) -> None:
