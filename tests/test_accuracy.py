@@ -7,6 +7,7 @@ start moving at once, noise x1-x2, straps off by up to 15 deg, fidgets, touch-an
 
 import pytest
 
+from imu_pipeline.config import PipelineConfig
 from imu_pipeline.evaluate import score_session, session_matrix, summarize
 
 N_SESSIONS = 24
@@ -49,7 +50,9 @@ def test_labels_and_momentum(scores) -> None:
 
 
 def test_live_path_agrees_with_offline(scores) -> None:
-    for s in scores:
+    for s, opts in zip(scores, session_matrix(N_SESSIONS)):
         assert s.live_same_reps, s
         assert s.live_hip_rmse_vs_offline_deg <= 2.0, s
-        assert s.live_max_latency_s <= 0.5, s
+        # while one sensor is silent, rows wait front.absent_after_s for it before going on without it
+        wait = PipelineConfig().front.absent_after_s if opts.disconnect else 0.0
+        assert s.live_max_latency_s <= 0.5 + wait, s

@@ -55,7 +55,7 @@ def test_analyze_prints_summary_and_writes_outputs(tmp_path: Path, capsys) -> No
         assert r["start_s"] < r["peak_s"] < r["end_s"]
 
     a = pd.read_csv(ang)
-    assert list(a.columns) == ["time_s", "hip_flexion_deg", "pelvic_tilt_deg"]
+    assert list(a.columns) == ["time_s", "hip_flexion_deg", "pelvic_tilt_deg", "thigh_angle_deg"]
     raw = read_recording(rec)
     assert a.time_s.iloc[0] >= raw.t_start - 0.01 and a.time_s.iloc[-1] <= raw.t_end + 0.01
     assert np.all(np.diff(a.time_s) > 0)

@@ -195,6 +195,13 @@ class RepTracker:
         t_last = float(self._chunks[-1].time_s[-1])
         while len(self._chunks) > 1 and float(self._chunks[1].time_s[0]) < t_last - keep_s:
             self._chunks.pop(0)
+        first = self._chunks[0]
+        if float(first.time_s[0]) < t_last - keep_s:  # one long chunk (the rows held while calibrating)
+            first = first.between(t_last - keep_s, math.inf)
+            if len(first.time_s):
+                self._chunks[0] = first
+            else:
+                self._chunks.pop(0)
 
     def _window(self) -> AngleWindow:
         c = self._chunks
