@@ -178,11 +178,21 @@ class SensorResampler:
         v = np.asarray(values, dtype=np.float64).reshape(-1, N_CHANNELS)
         if t.size != v.shape[0]:
             raise FrontError(f"{self.sensor}: {t.size} time stamps but {v.shape[0]} samples")
-        if t.size == 0:
+        rows = np.empty((t.size, 1 + N_CHANNELS))
+        rows[:, 0] = t
+        rows[:, 1:] = v
+        return self.push_rows(rows)
+
+    def push_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Add samples as (N, 7) rows: time (s), then the 6 values; return released ``(k, values, block)``."""
+        if rows.shape[0] == 0:
             return _empty_release()
+        t = rows[:, 0]
         keep = self._keep_mask(t)
-        self.quality_.dropped_duplicate += int((~keep).sum())
-        t, v = t[keep], v[keep]
+        if not keep.all():
+            self.quality_.dropped_duplicate += int((~keep).sum())
+            rows = rows[keep]
+            t = rows[:, 0]
         if t.size == 0:
             return _empty_release()
         q = self.quality_
@@ -191,7 +201,6 @@ class SensorResampler:
         q.samples += int(t.size)
         q.last_s = float(t[-1])
         self.newest_s = float(t[-1])
-        rows = np.column_stack([t, v])
         if not math.isfinite(self._gap_s):
             self._probe.append(rows)
             held = np.concatenate(self._probe)
@@ -276,13 +285,18 @@ class SensorResampler:
         and the running integral is accumulated sequentially: chunked pushes agree bit for bit.
         """
         assert self._last is not None
-        T = np.concatenate([[self._last[0]], rows[:, 0]])
-        V = np.vstack([self._last[1:], rows[:, 1:]])
+        T = np.concatenate([self._last[:1], rows[:, 0]])
+        V = np.empty((N_CHANNELS, len(T)))  # channels first: the running sums stream along rows
+        V[:, 0] = self._last[1:]
+        V[:, 1:] = rows[:, 1:].T
         h = np.diff(T)
-        inc = 0.5 * (V[:-1] + V[1:]) * h[:, None]
-        C = np.add.accumulate(np.vstack([self._cum, inc]), axis=0)
+        C = np.empty_like(V)
+        C[:, 0] = self._cum
+        np.add(V[:, :-1], V[:, 1:], out=C[:, 1:])
+        C[:, 1:] *= 0.5 * h
+        np.add.accumulate(C, axis=1, out=C)
         self._last = rows[-1].copy()
-        self._cum = C[-1].copy()
+        self._cum = C[:, -1].copy()
         k1 = k_at_or_before(float(T[-1]), self.fs)
         k0 = self._next_k
         # the first edge of a block is evaluated as soon as the data reach it (possibly in a push
@@ -294,7 +308,8 @@ class SensorResampler:
         tau = ks / self.fs
         i = np.clip(np.searchsorted(T, tau, side="left") - 1, 0, len(h) - 1)
         u = tau - T[i]
-        Ci = C[i] + V[i] * u[:, None] + (V[i + 1] - V[i]) * (u * u / (2.0 * h[i]))[:, None]
+        Vi = V[:, i]
+        Ci = (C[:, i] + Vi * u + (V[:, i + 1] - Vi) * (u * u / (2.0 * h[i]))).T
         if self._edge is not None:
             Ci = np.vstack([self._edge, Ci])
         means = np.diff(Ci, axis=0) * self.fs
@@ -428,7 +443,9 @@ class FrontHalf:
         if not (len(a) == len(g) == len(t)):
             raise FrontError(f"{sensor}: {len(t)} times, {len(a)} acc and {len(g)} gyr samples")
         self._first_s = min(self._first_s, float(np.nanmin(t)) if np.isfinite(t).any() else math.inf)
-        self._stash(sensor, self.resamplers_[sensor].push(t, np.hstack([a, g])))
+        rows = np.empty((t.size, 1 + N_CHANNELS))
+        rows[:, 0], rows[:, 1:4], rows[:, 4:] = t, a, g
+        self._stash(sensor, self.resamplers_[sensor].push_rows(rows))
 
     def _stash(self, sensor: str, rel: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
         if len(rel[0]):

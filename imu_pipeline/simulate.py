@@ -80,6 +80,8 @@ class SimulationOptions:
     pelvis_rate_hz: float = 100.0
     noise: float = 1.0  # multiplies the default noise/bias levels; 0 = ideal sensors
     packet_loss: float = 0.0  # probability that a packet is lost
+    packet_samples: int = 0  # samples per packet; 0 = 20-40 ms of samples (drawn per sensor)
+    jitter_s: float = 0.0  # host time stamps off by up to ± this (uniform), as a BLE host writes them
     disconnect: bool = False  # one sensor drops out for a few seconds mid-session
     start_still: bool = True  # a still period in the neutral pose before the first rep
     end_still: bool = True  # a still period at the end
@@ -109,6 +111,10 @@ class SimulationOptions:
                 raise ValueError(f"{name} must be 10..2000 Hz, got {r}")
         if not 0 <= self.packet_loss < 0.5:
             raise ValueError(f"packet_loss must be in [0, 0.5), got {self.packet_loss}")
+        if self.packet_samples < 0:
+            raise ValueError(f"packet_samples must be >= 0, got {self.packet_samples}")
+        if not 0 <= self.jitter_s < 0.05:
+            raise ValueError(f"jitter_s must be in [0, 0.05) s, got {self.jitter_s}")
         if self.noise < 0:
             raise ValueError("noise must be >= 0")
         if not 0 <= self.touch_and_go <= 1:
@@ -124,7 +130,8 @@ class SimulationOptions:
         mix = tuple(k.strip() for k in args.mix.split(",") if k.strip())
         return cls(seed=args.seed, pose=args.pose, n_reps=args.reps, mix=mix,
                    thigh_rate_hz=args.thigh_rate, pelvis_rate_hz=args.pelvis_rate, noise=args.noise,
-                   packet_loss=args.packet_loss, disconnect=args.disconnect, start_still=not args.no_start_still,
+                   packet_loss=args.packet_loss, packet_samples=args.packet_samples,
+                   jitter_s=args.jitter_ms / 1000.0, disconnect=args.disconnect, start_still=not args.no_start_still,
                    end_still=not args.no_end_still, rest_s=(args.rest[0], args.rest[1]), touch_and_go=args.touch_and_go,
                    misalignment_deg=args.misalignment, declare_mounting=not args.no_mounting, fidgets=args.fidgets)
 
@@ -140,6 +147,9 @@ def add_cli_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pelvis-rate", type=float, default=100.0, help="pelvis sensor rate, Hz")
     p.add_argument("--noise", type=float, default=1.0, help="noise/bias level multiplier (0 = ideal)")
     p.add_argument("--packet-loss", type=float, default=0.0, help="probability of losing a packet")
+    p.add_argument("--packet-samples", type=int, default=0,
+                   help="samples per BLE packet (default 0: 20-40 ms of samples)")
+    p.add_argument("--jitter-ms", type=float, default=0.0, help="host time stamps off by up to ± this, ms")
     p.add_argument("--disconnect", action="store_true", help="one sensor drops out for a few seconds")
     p.add_argument("--no-start-still", action="store_true", help="start moving at once")
     p.add_argument("--no-end-still", action="store_true", help="no still period at the end")
@@ -550,12 +560,14 @@ def _random_rotation(rng: np.random.Generator, max_deg: float) -> np.ndarray:
     return axis_angle_matrix(axis, ang)
 
 
-def _packet_mask(n: int, rate: float, p_loss: float, rng: np.random.Generator) -> np.ndarray:
-    """Keep-mask with whole packets (~20-40 ms of samples) lost with probability ``p_loss``."""
+def _packet_mask(n: int, rate: float, p_loss: float, rng: np.random.Generator, per_packet: int = 0) -> np.ndarray:
+    """Keep-mask with whole packets (``per_packet`` samples, 0: ~20-40 ms of samples) lost with
+    probability ``p_loss``."""
     keep = np.ones(n, dtype=bool)
     if p_loss <= 0:
         return keep
-    per_packet = max(1, int(round(rate * rng.uniform(0.02, 0.04))))
+    if per_packet <= 0:
+        per_packet = max(1, int(round(rate * rng.uniform(0.02, 0.04))))
     n_pk = (n + per_packet - 1) // per_packet
     lost = rng.random(n_pk) < p_loss
     keep = ~np.repeat(lost, per_packet)[:n]
@@ -609,7 +621,9 @@ def simulate_session(opts: SimulationOptions) -> SimResult:
         if opts.quantize:
             acc = np.round(np.clip(acc, -ACC_RANGE, ACC_RANGE) / ACC_RANGE * 32767) * ACC_RANGE / 32767
             gyr = np.round(np.clip(gyr, -GYR_RANGE, GYR_RANGE) / GYR_RANGE * 32767) * GYR_RANGE / 32767
-        keep = _packet_mask(n, rate, opts.packet_loss, rng)
+        keep = _packet_mask(n, rate, opts.packet_loss, rng, opts.packet_samples)
+        if opts.jitter_s > 0:
+            t_rec = t_rec + rng.uniform(-opts.jitter_s, opts.jitter_s, n)
         if disc_window is not None and s == disc_sensor:
             keep &= ~((t_true >= disc_window[0]) & (t_true < disc_window[1]))
         sensors[s] = SensorSamples(t_rec[keep].copy(), acc[keep].copy(), gyr[keep].copy())

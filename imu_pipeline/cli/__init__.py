@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+# Every matrix product here is (N x 3) @ (3 x 3): BLAS threads only spin and, on a loaded machine
+# (batch runs one process per core), cost up to 10x. Set before numpy is imported; a user's own
+# setting wins.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 from collections.abc import Sequence
 
 from imu_pipeline import __version__
@@ -19,7 +26,9 @@ from imu_pipeline.errors import ImuPipelineError
 COMMAND_MODULES = ("info", "simulate", "analyze", "replay", "batch", "evaluate", "scan", "record")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser with every subcommand, or with the ``only`` ones (a command run imports its own
+    module and nothing the other commands need: ``analyze`` does not import bleak or matplotlib)."""
     p = argparse.ArgumentParser(
         prog="imu-pipeline",
         description="Thigh + pelvis IMUs -> hip flexion, pelvic tilt and a verdict on every leg raise.",
@@ -27,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"imu-pipeline {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMAND_MODULES:
+    for name in only or COMMAND_MODULES:
         importlib.import_module(f"imu_pipeline.cli.{name}").register(sub)
     return p
 
@@ -45,7 +54,9 @@ def _tolerant_console() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _tolerant_console()
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in COMMAND_MODULES else None
+    parser = build_parser((command,) if command else None)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

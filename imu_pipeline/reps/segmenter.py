@@ -12,7 +12,6 @@ the angle settles near its new minimum for ``settle_s`` or turns up again by ``r
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,37 +102,118 @@ class RepSegmenter:
         out: list[RepBounds] = []
         ok = np.isfinite(x)
         xf = self._smooth(t, x, ok)
-        for i in range(len(t)):
-            ti = t[i]
-            if not ok[i]:
-                if self.state != "base" or self._rising():
-                    self.gap_in_rep = True
-                    if ti - self.last_t > self.gap_reset_s and not self._closed_by_gap:
-                        # the sensor has been away too long: close the rep now (counted once)
-                        out.append(self._close_at_gap())
-                        self._closed_by_gap = True
+        # runs of finite samples: the state machine advances over each run with array operations
+        change = np.flatnonzero((np.diff(ok.astype(np.int8)) != 0) | (np.diff(t) > self.gap_reset_s)) + 1
+        edges = np.concatenate([[0], change, [len(t)]]).tolist()
+        for a, b in zip(edges[:-1], edges[1:]):
+            if b <= a:
                 continue
-            if ti - self.last_t > self.gap_reset_s:
-                # long gap: what happened inside is unknown. A rep under way (or clearly on its
-                # way up) is closed at the gap (counted once, flagged); the smoother and
-                # baseline restart afterwards.
-                was_resting, pre_base = self.state == "base" and not self._closed_by_gap, self.base
-                if (self.state in ("up", "down") or self._rising()) and not self._closed_by_gap:
-                    out.append(self._close_at_gap())
-                    was_resting = False
-                self._reset_base()
-                if was_resting and np.isfinite(pre_base) and x[i] - pre_base >= self.c.resume_min_deg:
-                    # the legs went up while the sensor was away: a rep under way (counted once)
-                    self.state, self.start_t, self.start_base = "up", ti, pre_base
-                    self.peak, self.peak_t, self.gap_in_rep = float(x[i]), ti, True
+            if not ok[a]:
+                for i in range(a, b):
+                    self._missing(float(t[i]), out)
+                continue
+            self._resume(float(t[a]), float(x[a]), out)
             self._closed_by_gap = False
-            xi = float(xf[i])
-            self.last_t = ti
-            self.last_x = xi
-            r = self._step(ti, xi)
-            if r is not None:
-                out.append(r)
+            self._advance(t[a:b], xf[a:b], out)
+            self.last_t = float(t[b - 1])
+            self.last_x = float(xf[b - 1])
         return out
+
+    def _missing(self, ti: float, out: list[RepBounds]) -> None:
+        """A missing sample: a rep under way is flagged, and closed once the gap is too long."""
+        if self.state != "base" or self._rising():
+            self.gap_in_rep = True
+            if ti - self.last_t > self.gap_reset_s and not self._closed_by_gap:
+                # the sensor has been away too long: close the rep now (counted once)
+                out.append(self._close_at_gap())
+                self._closed_by_gap = True
+
+    def _resume(self, ti: float, xi: float, out: list[RepBounds]) -> None:
+        """The first sample after missing ones. After a long gap what happened inside is
+        unknown: a rep under way (or clearly on its way up) is closed at the gap (counted once,
+        flagged); the smoother and baseline restart."""
+        if not ti - self.last_t > self.gap_reset_s:
+            return
+        was_resting, pre_base = self.state == "base" and not self._closed_by_gap, self.base
+        if (self.state in ("up", "down") or self._rising()) and not self._closed_by_gap:
+            out.append(self._close_at_gap())
+            was_resting = False
+        self._reset_base()
+        if was_resting and np.isfinite(pre_base) and xi - pre_base >= self.c.resume_min_deg:
+            # the legs went up while the sensor was away: a rep under way (counted once)
+            self.state, self.start_t, self.start_base = "up", ti, pre_base
+            self.peak, self.peak_t, self.gap_in_rep = xi, ti, True
+
+    def _advance(self, t: np.ndarray, x: np.ndarray, out: list[RepBounds]) -> None:
+        """Run the state machine over finite, gap-free samples, a window at a time."""
+        k, n = 0, len(t)
+        step = {"base": self._base_run, "up": self._up_run, "down": self._down_run}
+        while k < n:
+            k = step[self.state](t, x, k, min(n, k + self.SCAN), out)
+
+    #: Samples examined per array operation of the state machine.
+    SCAN = 1024
+
+    def _base_run(self, t: np.ndarray, x: np.ndarray, k: int, stop: int, out: list[RepBounds]) -> int:
+        """Resting: track the baseline (running minimum) and the last time near it; a rise of
+        ``min_rep_deg`` above it starts a rep."""
+        c = self.c
+        xs = x[k:stop]
+        base = np.minimum(np.minimum.accumulate(xs), self.base)
+        trig = np.flatnonzero(xs >= base + c.min_rep_deg)
+        end = int(trig[0]) if trig.size else len(xs) - 1
+        low = np.flatnonzero(xs[:end + 1] <= base[:end + 1] + c.onset_deg)
+        if low.size:
+            self.last_low_t = float(t[k + low[-1]])
+        self.base = float(base[end])
+        if not trig.size:
+            return stop
+        j = k + end
+        self.state = "up"
+        self.start_t = self.last_low_t if np.isfinite(self.last_low_t) else float(t[j])
+        self.start_base = self.base
+        self.peak, self.peak_t = float(x[j]), float(t[j])
+        return j + 1
+
+    def _up_run(self, t: np.ndarray, x: np.ndarray, k: int, stop: int, out: list[RepBounds]) -> int:
+        """Rising: track the peak; coming down by ``return_fraction`` of the excursion starts the descent."""
+        c = self.c
+        xs = x[k:stop]
+        peak = np.maximum(np.maximum.accumulate(xs), self.peak)
+        trig = np.flatnonzero(xs <= peak - c.return_fraction * (peak - self.start_base))
+        end = int(trig[0]) if trig.size else len(xs) - 1
+        m = int(np.argmax(xs[:end + 1]))
+        if xs[m] > self.peak:
+            self.peak, self.peak_t = float(xs[m]), float(t[k + m])
+        if not trig.size:
+            return stop
+        j = k + end
+        self.state = "down"
+        self.post_min = float(x[j])
+        self.trace: list[tuple[np.ndarray, np.ndarray]] = [(t[j:j + 1].copy(), x[j:j + 1].copy())]
+        self.band_since = float(t[j])
+        return j + 1
+
+    def _down_run(self, t: np.ndarray, x: np.ndarray, k: int, stop: int, out: list[RepBounds]) -> int:
+        """Descending: the rep ends when the angle stays within ``onset_deg`` of its new minimum
+        for ``settle_s`` (settle) or turns up again by ``reversal_deg`` (touch-and-go)."""
+        c = self.c
+        xs, ts = x[k:stop], t[k:stop]
+        low = np.minimum(np.minimum.accumulate(xs), self.post_min)
+        above = xs > low + c.onset_deg
+        last_above = np.maximum.accumulate(np.where(above, np.arange(len(xs)), -1))
+        since = np.where(last_above >= 0, ts[np.maximum(last_above, 0)], self.band_since)
+        reversal = xs >= low + c.reversal_deg
+        settle = (ts - since >= c.settle_s) & ~above
+        ev = np.flatnonzero(reversal | settle)
+        end = int(ev[0]) if ev.size else len(xs) - 1
+        self.trace.append((ts[:end + 1].copy(), xs[:end + 1].copy()))
+        self.post_min = float(low[end])
+        self.band_since = float(since[end])
+        if not ev.size:
+            return stop
+        out.append(self._emit("reversal" if reversal[end] else "settle"))
+        return k + end + 1
 
     def _smooth(self, t: np.ndarray, x: np.ndarray, ok: np.ndarray) -> np.ndarray:
         """Low-pass the finite samples, one filter call per run; the filter restarts after a
@@ -155,51 +235,19 @@ class RepSegmenter:
         self._filt_last_t = float(times[-1])
         return xf
 
-    def _step(self, t: float, x: float) -> RepBounds | None:
-        c = self.c
-        if self.state == "base":
-            if x < self.base:
-                self.base = x
-            if x <= self.base + c.onset_deg:
-                self.last_low_t = t
-            if x >= self.base + c.min_rep_deg:
-                self.state = "up"
-                self.start_t = self.last_low_t if np.isfinite(self.last_low_t) else t
-                self.start_base = self.base
-                self.peak, self.peak_t = x, t
-            return None
-        if self.state == "up":
-            if x > self.peak:
-                self.peak, self.peak_t = x, t
-            if x <= self.peak - c.return_fraction * (self.peak - self.start_base):
-                self.state = "down"
-                self.post_min = x
-                self.trace: deque[tuple[float, float]] = deque()
-                self.trace.append((t, x))
-                self.band_since = t
-            return None
-        # down
-        self.trace.append((t, x))
-        if x < self.post_min:
-            self.post_min = x
-        if x > self.post_min + c.onset_deg:
-            self.band_since = t  # left the band (above it)
-        if x >= self.post_min + c.reversal_deg:
-            return self._emit("reversal", t)
-        if t - self.band_since >= c.settle_s and x <= self.post_min + c.onset_deg:
-            return self._emit("settle", t)
-        return None
-
-    def _emit(self, how: str, t_now: float) -> RepBounds:
+    def _emit(self, how: str) -> RepBounds:
         c = self.c
         level = self.post_min + c.onset_deg
-        end_t = next(tt for tt, xx in self.trace if xx <= level)
-        # the last time it was in the band before now
-        last_low = max((tt for tt, xx in self.trace if xx <= level), default=end_t)
+        tt = np.concatenate([p[0] for p in self.trace])
+        xx = np.concatenate([p[1] for p in self.trace])
+        lows = tt[xx <= level]  # never empty: the minimum itself is in the trace
+        end_t = float(lows[0])
+        last_low = float(lows[-1])  # the last time it was in the band before now
         pause = (last_low - end_t) if how == "reversal" else math.inf
         r = RepBounds(self.start_t, self.peak_t, end_t, how, pause, self.gap_in_rep)
         self.state = "base"
         self.gap_in_rep = False
+        self.trace = []
         self._reset_base(self.post_min, last_low)
         return r
 
@@ -219,5 +267,5 @@ class RepSegmenter:
     def finish(self) -> list[RepBounds]:
         """Close a rep that was on its way down when the data ended."""
         if self.state == "down":
-            return [self._emit("end-of-data", self.last_t)]
+            return [self._emit("end-of-data")]
         return []
