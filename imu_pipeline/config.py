@@ -46,6 +46,8 @@ class OrientationConfig:
     tau_acc_s: float = _p(3.0, "s", "VQF accelerometer low-pass time constant (VQF default)")
     rest_bias_estimation: bool = _p(True, "", "VQF gyro bias estimation at rest")
     motion_bias_estimation: bool = _p(True, "", "VQF gyro bias estimation in motion")
+    parallel_min_s: float = _p(300.0, "s", "offline: from this recording length on, the pelvis filter runs in "
+                               "a second process (fork, where available) while the thigh's runs here")
 
 
 @dataclass

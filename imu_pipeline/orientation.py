@@ -17,6 +17,9 @@ estimation and magnetic disturbance rejection", Information Fusion 91 (2023) 187
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,14 +146,70 @@ class OfflineOrientation:
         self.grid_rate_hz = grid_rate_hz
 
     def estimate(self, rows: GridBatch) -> "OfflineOrientation":
-        up, gyr, rest = {}, {}, {}
-        for s in SENSORS:
-            up[s], gyr[s], rest[s] = _empty_like(len(rows))
+        """Orientation of both sensors over ``rows``; sets :attr:`result_` (and ``forked_``: whether
+        the pelvis filter ran in a second process)."""
+        def one(s: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            up, gyr, rest = _empty_like(len(rows))
             for a, b, _ in _runs(rows.block[s]):
-                up[s][a:b], gyr[s][a:b], rest[s][a:b] = orient_uniform(
-                    rows.acc[s][a:b], rows.gyr[s][a:b], self.grid_rate_hz, self.cfg, offline=True)
-        self.result_ = GridSignals(rows.time_s, up, gyr, rest)
+                up[a:b], gyr[a:b], rest[a:b] = orient_uniform(rows.acc[s][a:b], rows.gyr[s][a:b],
+                                                              self.grid_rate_hz, self.cfg, offline=True)
+            return up, gyr, rest
+
+        out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.forked_ = False
+        if len(rows) / self.grid_rate_hz >= self.cfg.parallel_min_s:
+            child = fork_call(lambda: one("pelvis"), len(rows))
+            out["thigh"] = one("thigh")
+            res = child()
+            if res is not None:
+                out["pelvis"], self.forked_ = res, True
+        for s in SENSORS:
+            if s not in out:
+                out[s] = one(s)
+        self.result_ = GridSignals(rows.time_s, {s: out[s][0] for s in SENSORS}, {s: out[s][1] for s in SENSORS},
+                                   {s: out[s][2] for s in SENSORS})
         return self
+
+
+def fork_call(fn: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]],
+              n: int) -> Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
+    """Start ``fn`` (returning ``up`` (n, 3), ``gyr`` (n, 3), ``rest`` (n,)) in a forked child; the
+    returned function collects its result, or None when it could not run there (no fork, other
+    threads alive — forking them is unsafe —, the child failed): the caller then computes it itself."""
+    if not hasattr(os, "fork") or (os.cpu_count() or 1) < 2 or threading.active_count() > 1:
+        return lambda: None
+    r, w = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(r)
+        os.close(w)
+        return lambda: None
+    if pid == 0:  # the child: compute, send the bytes, leave without running any cleanup
+        code = 1
+        try:
+            os.close(r)
+            up, gyr, rest = fn()
+            payload = memoryview(np.concatenate([up.ravel(), gyr.ravel(), rest.astype(np.float64)]).tobytes())
+            while payload:
+                payload = payload[os.write(w, payload):]
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+
+    def collect() -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        buf = bytearray()
+        with os.fdopen(r, "rb") as f:
+            while chunk := f.read(1 << 20):
+                buf += chunk
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0 or len(buf) != 7 * n * 8:
+            return None
+        v = np.frombuffer(buf, dtype=np.float64)
+        return v[:3 * n].reshape(n, 3).copy(), v[3 * n:6 * n].reshape(n, 3).copy(), v[6 * n:].astype(bool)
+
+    return collect
 
 
 class StreamingOrientation:

@@ -127,3 +127,19 @@ def test_orient_uniform_offline_and_causal_agree_once_converged() -> None:
     up_off, _, _ = orient_uniform(acc, gyr, 100.0, offline=True)
     up_on, _, _ = orient_uniform(acc, gyr, 100.0, offline=False)
     assert _angle_deg(up_off[300:], up_on[300:]).max() < 0.5
+
+
+def test_offline_pelvis_filter_in_a_second_process_gives_identical_results() -> None:
+    t, acc, gyr, _, _ = _rotation(1500, 100.0)
+    rows = _rows(t, acc, gyr)
+    here = OfflineOrientation(OrientationConfig(parallel_min_s=1e9), FS).estimate(rows)
+    there = OfflineOrientation(OrientationConfig(parallel_min_s=0.0), FS).estimate(rows)
+    assert not here.forked_
+    import os
+    if hasattr(os, "fork") and (os.cpu_count() or 1) > 1:
+        import threading
+        assert there.forked_ == (threading.active_count() == 1)
+    for s in SENSORS:
+        np.testing.assert_array_equal(there.result_.up[s], here.result_.up[s])
+        np.testing.assert_array_equal(there.result_.gyr[s], here.result_.gyr[s])
+        np.testing.assert_array_equal(there.result_.rest[s], here.result_.rest[s])

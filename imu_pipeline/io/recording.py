@@ -186,6 +186,7 @@ def read_recording(
     if path.is_dir():
         raise RecordingError(f"{path}: is a directory, expected a recording .csv file")
     raw = path.read_bytes()
+    raw_changed = False  # pandas reads the file itself (faster than from memory) unless we edited it
     notes: list[str] = []
     if not raw[:65536].strip() and not raw.strip():
         raise _fail(path, None, None, "empty file; expected a header line "
@@ -195,18 +196,16 @@ def read_recording(
     if not raw.endswith(b"\n"):
         cut = raw.rfind(b"\n")
         if cut < 0:
-            raw = raw + b"\n"  # a single header line without newline: let the header check speak
+            raw, raw_changed = raw + b"\n", True  # a single header line without newline: let the header check speak
         else:
             nlines = raw.count(b"\n") + 1
             notes.append(f"{path}: line {nlines} is cut off (the session probably ended abruptly); dropped it")
-            raw = raw[: cut + 1]
+            raw, raw_changed = raw[: cut + 1], True
     try:
-        raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise _fail(path, line, None, "not UTF-8 text (a byte that is not a character); this is not a "
+        text_head = raw[: raw.find(b"\n")].decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _fail(path, 1, None, "not UTF-8 text (a byte that is not a character); this is not a "
                     "recording CSV, or the file is damaged") from None
-    text_head = raw[: raw.find(b"\n")].decode("utf-8-sig")
     if text_head.lstrip().startswith(("{", "[")):
         hint = f"; pass the recording's .csv ({path.with_suffix('.csv').name})" if path.suffix == ".json" else ""
         raise _fail(path, 1, None, f"this is JSON (a sidecar or a summary?), not a recording CSV with the header "
@@ -225,8 +224,8 @@ def read_recording(
         raise _fail(path, 1, None, "duplicate column names in the header")
 
     if re.search(rb"\n[ \t\r]+\n", raw):  # lines of only spaces are blank lines
-        raw = re.sub(rb"(?m)^[ \t\r]+$", b"", raw)
-    df = _parse_body(path, raw, header)
+        raw, raw_changed = re.sub(rb"(?m)^[ \t\r]+$", b"", raw), True
+    df = _parse_body(path, raw if raw_changed else None, header)
     # blank lines: tolerated and skipped
     blank = df[SENSOR_COL].isna() & df[list(NUMERIC_COLS)].isna().all(axis=1)
     lines = np.arange(len(df)) + 2
@@ -298,16 +297,32 @@ def read_recording(
     return rec
 
 
-def _parse_body(path: Path, raw: bytes, header: list[str]) -> pd.DataFrame:
+def _parse_body(path: Path, edited: bytes | None, header: list[str]) -> pd.DataFrame:
+    """The body as a DataFrame: from the file, or from ``edited`` bytes when the reader changed them."""
+    try:
+        return _read_csv(path, edited, header)
+    except UnicodeDecodeError as e:
+        raw = edited if edited is not None else path.read_bytes()
+        try:
+            raw.decode("utf-8-sig")
+        except UnicodeDecodeError as e2:
+            e = e2
+        line = raw[: e.start].count(b"\n") + 1
+        raise _fail(path, line, None, "not UTF-8 text (a byte that is not a character); this is not a "
+                    "recording CSV, or the file is damaged") from None
+
+
+def _read_csv(path: Path, edited: bytes | None, header: list[str]) -> pd.DataFrame:
     dtypes: dict[str, Any] = {c: np.float64 for c in NUMERIC_COLS}
     dtypes[SENSOR_COL] = "category"  # two distinct values: parsed and checked once each
     names = header  # stripped names: 'time_s, sensor' is read like 'time_s,sensor'
     try:
-        return pd.read_csv(io.BytesIO(raw), dtype=dtypes, skip_blank_lines=False, encoding="utf-8-sig",
-                           na_filter=True, keep_default_na=False, na_values=[""], engine="c", low_memory=False,
+        return pd.read_csv(io.BytesIO(edited) if edited is not None else path, dtype=dtypes, skip_blank_lines=False, encoding="utf-8-sig",
+                           na_filter=True, keep_default_na=False, na_values=[""], engine="c",
                            header=0, names=names, skipinitialspace=True)
     except (ValueError, pd.errors.ParserError):
         pass
+    raw = edited if edited is not None else path.read_bytes()
     # slow path: find the offending line and column
     try:
         df = pd.read_csv(io.BytesIO(raw), dtype=str, skip_blank_lines=False, encoding="utf-8-sig",
