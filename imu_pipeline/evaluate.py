@@ -52,6 +52,7 @@ class SessionScore:
     labelled_reps: int = 0
     live_hip_rmse_vs_offline_deg: float | None = None
     live_same_reps: bool | None = None
+    live_max_peak_diff_deg: float | None = None  # |live - offline| peak hip flexion, worst rep
     live_max_latency_s: float | None = None
 
 
@@ -122,6 +123,9 @@ def score_session(opts: SimulationOptions, live: bool = True) -> SessionScore:
             h = np.interp(A.time_s, off.time_s, off.hip_flexion)
             ok = np.isfinite(A.hip_flexion) & np.isfinite(h)
             sc.live_hip_rmse_vs_offline_deg = float(np.degrees(np.sqrt(np.mean((A.hip_flexion[ok] - h[ok]) ** 2))))
+        peaks = [abs(a.peak_hip_flexion_deg - b.peak_hip_flexion_deg) for a, b in zip(lp.reps, an.reps)
+                 if np.isfinite(a.peak_hip_flexion_deg) and np.isfinite(b.peak_hip_flexion_deg)]
+        sc.live_max_peak_diff_deg = float(max(peaks)) if peaks else 0.0
         sc.live_same_reps = len(lp.reps) == len(an.reps) and all(
             a.label == b.label and _same_reasons(a, b, an.config) and abs(a.peak_s - b.peak_s) < 0.3
             for a, b in zip(lp.reps, an.reps))
@@ -154,6 +158,7 @@ def summarize(scores: list[SessionScore]) -> dict[str, Any]:
         out.update({
             "live_sessions_same_reps": sum(bool(s.live_same_reps) for s in live),
             "live_max_hip_rmse_vs_offline_deg": max(s.live_hip_rmse_vs_offline_deg or 0.0 for s in live),
+            "live_max_peak_diff_deg": max(s.live_max_peak_diff_deg or 0.0 for s in live),
             "live_max_latency_s": max(s.live_max_latency_s or 0.0 for s in live),
         })
     return out

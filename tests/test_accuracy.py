@@ -53,6 +53,7 @@ def test_live_path_agrees_with_offline(scores) -> None:
     for s, opts in zip(scores, session_matrix(N_SESSIONS)):
         assert s.live_same_reps, s
         assert s.live_hip_rmse_vs_offline_deg <= 2.0, s
+        assert s.live_max_peak_diff_deg <= 2.0, s
         # while one sensor is silent, rows wait front.absent_after_s for it before going on without it
         wait = PipelineConfig().front.absent_after_s if opts.disconnect else 0.0
         assert s.live_max_latency_s <= 0.5 + wait, s
