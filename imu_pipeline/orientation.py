@@ -222,7 +222,8 @@ class StreamingOrientation:
 
     Attributes
     ----------
-    restarts_ : sensor -> number of filter (re)starts (one per gap-free block)
+    restarts_ : sensor -> number of filter (re)starts (one per gap-free block); a restart keeps the
+        gyro bias estimate (and its uncertainty) the sensor had before the outage
     """
 
     def __init__(self, cfg: OrientationConfig | None = None, grid_rate_hz: float = 100.0) -> None:
@@ -239,7 +240,10 @@ class StreamingOrientation:
             up[s], gyr[s], rest[s] = _empty_like(len(rows))
             for a, b, blk in _runs(rows.block[s]):
                 if blk != self._block[s] or self._filter[s] is None:
+                    old = self._filter[s]
                     self._filter[s] = vqf.VQF(1.0 / self.grid_rate_hz, **vqf_params(self.cfg))
+                    if old is not None:  # an outage does not change the gyro's bias: keep its estimate
+                        self._filter[s].setBiasEstimate(*old.getBiasEstimate())
                     self._block[s] = blk
                     self.restarts_[s] += 1
                 f = self._filter[s]
