@@ -1,4 +1,4 @@
-"""Physics and truth of the leg-raise simulator (imu_pipeline/simulate.py).
+"""Physics and truth of the leg-raise simulator (imu_pipeline/simulate/).
 
 The simulator is part of the product: every accuracy test of the pipeline trusts it, so these
 tests recompute its outputs independently (gyro integration, spline second derivatives,
@@ -20,19 +20,16 @@ from scipy.spatial.transform import Rotation
 from imu_pipeline.frames import GRAVITY_M_S2, axis_angle_matrix, mounting_matrix
 from imu_pipeline.io.recording import median_rate_hz, read_recording
 from imu_pipeline.simulate import (
-    ACC_RANGE,
-    GYR_RANGE,
     MOMENTUM_KINDS,
     PLACEMENTS,
     REP_KINDS,
     SWING_TRUTH_DEG,
     SimulationOptions,
-    _Body,
-    ideal_imu,
     load_truth,
     simulate_session,
     write_simulation,
 )
+from imu_pipeline.simulate.body import ACC_RANGE, GYR_RANGE, Body, ideal_imu
 
 CONTROLLED = ("hip-flexor", "abdominal")
 ALL_LYING = ("hip-flexor", "abdominal", "fast", "drop", "bounce")
@@ -48,9 +45,9 @@ DOWN_RANGE = {"hip-flexor": (1.5, 2.4), "abdominal": (1.5, 2.4), "fast": (0.45, 
               "bounce": (0.5, 0.65), "swing": (0.6, 0.9)}
 
 
-def body_of(opts: SimulationOptions) -> _Body:
+def body_of(opts: SimulationOptions) -> Body:
     """The same body simulate_session builds (it is the first consumer of the seeded generator)."""
-    return _Body(opts, np.random.default_rng(opts.seed))
+    return Body(opts, np.random.default_rng(opts.seed))
 
 
 def some_mounting(seed: int, misalignment_deg: float = 12.0) -> np.ndarray:
@@ -81,7 +78,7 @@ def test_rest_is_gravity_only_without_noise() -> None:
         acc_err = np.abs(np.linalg.norm(acc, axis=1) - GRAVITY_M_S2).max()
         gyr_max = np.abs(gyr).max()
         assert acc_err < 1e-6 and gyr_max < 1e-6, (
-            f"BUG simulate.py _Body.angles_deg: during the start_still period the {s} sensor is not still "
+            f"BUG simulate.py Body.angles_deg: during the start_still period the {s} sensor is not still "
             f"(| |acc| - 9.81 | up to {acc_err:.2g} m/s², |gyro| up to {gyr_max:.3f} rad/s = "
             f"{math.degrees(gyr_max):.1f} deg/s). The out-of-plane terms pelvis_obliquity, pelvis_rotation, "
             "hip_abduction, hip_rotation (oop(...) sinusoids) run for the whole session, so the 'still' periods "
@@ -181,7 +178,7 @@ def test_session_samples_are_the_ideal_imu_of_the_body() -> None:
 # --------------------------------------------------------------------------- specific force
 
 
-def _kinks(body: _Body, t: np.ndarray) -> np.ndarray:
+def _kinks(body: Body, t: np.ndarray) -> np.ndarray:
     """Times where the simulated motion is not twice differentiable (reported as a bug).
 
     The anterior term of _pelvis_curl, sin(pi*clip(h/70))**1.5, has an unbounded second
@@ -250,7 +247,7 @@ def test_specific_force_has_no_spikes() -> None:
         "and the clipped smoothstep of the posterior curl has a jump in curvature at curl_onset_deg, so the "
         "pelvis (and the hip joint it carries) gets spikes/steps of angular acceleration. Use a C2 shape "
         "(e.g. sin(...)**2 or a quintic smootherstep) for both terms. Likewise hf = clip(hip/90, 0, 1.3) in "
-        "_Body.angles_deg makes the hip abduction/rotation rates jump where the hip crosses 117 deg")
+        "Body.angles_deg makes the hip abduction/rotation rates jump where the hip crosses 117 deg")
 
 
 def test_pelvic_tilt_is_continuous() -> None:

@@ -301,7 +301,7 @@ def _parse_body(path: Path, edited: bytes | None, header: list[str]) -> pd.DataF
     """The body as a DataFrame: from the file, or from ``edited`` bytes when the reader changed them."""
     try:
         return _read_csv(path, edited, header)
-    except UnicodeDecodeError as e:
+    except UnicodeDecodeError:
         raw = edited if edited is not None else path.read_bytes()
         try:
             raw.decode("utf-8-sig")
