@@ -28,7 +28,8 @@ from imu_pipeline.ble.recorder import Recorder, SessionResult
 from imu_pipeline.cli import build_parser
 from imu_pipeline.errors import UsageError
 from imu_pipeline.config import SensorSpec
-from imu_pipeline.io.recording import RecordingWriter, read_recording
+from imu_pipeline.io.recording import read_recording
+from imu_pipeline.io.writer import RecordingWriter
 from imu_pipeline.simulate import SimulationOptions, simulate_session
 
 THIGH, PELVIS = "D0:00:00:00:00:01", "D0:00:00:00:00:02"

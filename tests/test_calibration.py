@@ -25,7 +25,8 @@ from imu_pipeline.calibration import Calibrator, infer_pose
 from imu_pipeline.errors import CalibrationError
 from imu_pipeline.joint_angles import JointAngles
 from imu_pipeline.orientation import GridSignals
-from imu_pipeline.io.recording import Recording, RecordingError, SensorSamples, read_recording, write_recording
+from imu_pipeline.io.recording import Recording, RecordingError, SensorSamples, read_recording
+from imu_pipeline.io.writer import write_recording
 from imu_pipeline.simulate import SimResult, SimulationOptions, simulate_session, write_simulation
 
 DEG = np.pi / 180.0

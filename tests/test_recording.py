@@ -21,11 +21,10 @@ from imu_pipeline.io.recording import (
     CSV_COLUMNS,
     Recording,
     RecordingError,
-    RecordingWriter,
     SensorSamples,
     read_recording,
-    write_recording,
 )
+from imu_pipeline.io.writer import RecordingWriter, write_recording
 
 
 def where(path: Path, line: int | None = None, column: str | None = None) -> str:

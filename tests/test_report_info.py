@@ -9,7 +9,8 @@ import pytest
 
 from conftest import moving_samples
 from imu_pipeline.config import FrontConfig
-from imu_pipeline.io.recording import SensorSamples, read_recording, write_recording
+from imu_pipeline.io.recording import SensorSamples, read_recording
+from imu_pipeline.io.writer import write_recording
 from imu_pipeline.report.info import info_dict
 
 

@@ -1,7 +1,7 @@
 """Record a two-sensor session to a format v1 recording, with live status and feedback.
 
 :class:`Recorder` connects the thigh and pelvis sensors concurrently, writes every sample
-the moment it is timed (:class:`~imu_pipeline.io.recording.RecordingWriter`, flushed at least
+the moment it is timed (:class:`~imu_pipeline.io.writer.RecordingWriter`, flushed at least
 once a second), puts connection events into the sidecar, prints a status line about once a
 second, feeds an optional live-feedback object and prints what it returns. Ctrl-C, the
 duration, or a sensor that never comes back end the session cleanly: notifications and
@@ -21,7 +21,7 @@ from bleak.backends.client import BaseBleakClient
 from bleak.backends.scanner import BaseBleakScanner
 
 from imu_pipeline.config import SensorSpec
-from imu_pipeline.io.recording import RecordingWriter
+from imu_pipeline.io.writer import RecordingWriter
 from imu_pipeline.ble.clock import Clock, MonotonicClock, sleep_or_until
 from imu_pipeline.ble.errors import BleError, SensorLostError
 from imu_pipeline.ble.profile import DeviceProfile
@@ -108,7 +108,7 @@ class Recorder:
     profiles
         Configured profile per role.
     writer
-        An open :class:`~imu_pipeline.io.recording.RecordingWriter`; the recorder closes it.
+        An open :class:`~imu_pipeline.io.writer.RecordingWriter`; the recorder closes it.
     live
         Optional live feedback (:class:`LiveFeedback`).
     backend, scanner_backend

@@ -107,7 +107,7 @@ async def record_async(args: argparse.Namespace, *, backend: type[BaseBleakClien
                        live_factory: Callable[..., LiveFeedback | None] = default_live,
                        stop: asyncio.Event | None = None, policy: ReconnectPolicy | None = None) -> SessionResult:
     """Run ``record``: connect both sensors and write ``args.out`` (+ sidecar) until done."""
-    from imu_pipeline.io.recording import RecordingWriter
+    from imu_pipeline.io.writer import RecordingWriter
 
     specs = sensor_specs_from_args(args)
     await recognise_missing_profiles(specs, timeout_s=args.scan_timeout, scanner_backend=scanner_backend, clock=clock)

@@ -13,7 +13,8 @@ import pandas as pd
 
 from imu_pipeline.errors import OutputExistsError
 from imu_pipeline.frames import mounting_matrix
-from imu_pipeline.io.recording import Recording, SensorSamples, write_recording
+from imu_pipeline.io.recording import Recording, SensorSamples
+from imu_pipeline.io.writer import write_recording
 from imu_pipeline.simulate.body import ACC_RANGE, GYR_RANGE, Body, ideal_imu, random_rotation
 from imu_pipeline.simulate.options import DEG, PLACEMENTS, SWING_TRUTH_DEG, SimulationOptions
 
