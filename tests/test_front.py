@@ -1,4 +1,4 @@
-"""The front half (imu_pipeline/front.py): resampling onto the common grid, outages, alignment,
+"""The front half (imu_pipeline/front.py, imu_pipeline/resample.py): resampling onto the common grid, outages, alignment,
 data quality; one object for both paths, so any chunking must give the same arrays bit for bit."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imu_pipeline.config import FrontConfig
-from imu_pipeline.front import FrontHalf, GridBatch, SensorResampler, k_at_or_after, k_at_or_before
+from imu_pipeline.front import FrontHalf, GridBatch
+from imu_pipeline.resample import SensorResampler, k_at_or_after, k_at_or_before
 from imu_pipeline.io.recording import SENSORS, Recording, SensorSamples
 
 FS = 100.0
