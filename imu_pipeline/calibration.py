@@ -34,6 +34,7 @@ from imu_pipeline.errors import CalibrationError, MountingCheckError
 from imu_pipeline.frames import direction_word
 from imu_pipeline.io.recording import SENSORS
 from imu_pipeline.joint_angles import POSE_UP, POSES, segment_angle, to_segment
+from imu_pipeline.mounting_checks import INCONCLUSIVE, run_checks
 from imu_pipeline.orientation import GridSignals
 
 DEG = np.pi / 180.0
@@ -45,7 +46,6 @@ NEUTRAL_RATE_FACTORS = (1.0, 2.0, 4.0)
 #: Fewest samples a neutral (start-pose) set may have.
 MIN_NEUTRAL_SAMPLES = 5
 
-PASSED, FAILED, INCONCLUSIVE = "passed", "failed", "inconclusive"
 
 
 @dataclass
@@ -397,69 +397,9 @@ class Calibrator:
     # ------------------------------------------------------------------ 6. checks
     def run_checks(self, sig: GridSignals, segments: dict[str, SegmentCalibration], pose: str,
                    where: str) -> dict[str, str]:
-        """The anatomy checks; a failed one raises :class:`CalibrationError`."""
-        checks: dict[str, str] = {}
-        for s in SENSORS:
-            if segments[s].declared:
-                checks[f"{s}_mounting"] = self._check_declared(sig, segments, s, pose, where)
-        checks["sensors_not_swapped"] = self._check_not_swapped(sig, segments, pose, where)
-        return checks
-
-    def _check_not_swapped(self, sig: GridSignals, segments: dict[str, SegmentCalibration], pose: str,
-                           where: str) -> str:
-        """In a leg raise the thigh always turns through more than the pelvis (its angle is hip
-        flexion plus pelvic tilt). A 'pelvis' that swept far more than the 'thigh' means the two
-        sensors were swapped (in the recorder's config or on the body)."""
-        cfg = self.cfg
-        rng = {}
-        for s in SENSORS:
-            if segments[s].axis_source == "none":
-                return INCONCLUSIVE
-            th = segment_angle(segments[s].R_seg_sensor, sig.up[s], pose)
-            if not np.isfinite(th).any():
-                return INCONCLUSIVE
-            lo, hi = np.nanpercentile(th, [2, 98])
-            rng[s] = np.degrees(hi - lo)
-        if rng["pelvis"] > cfg.swap_min_pelvis_range_deg and rng["pelvis"] > cfg.swap_range_ratio * rng["thigh"]:
-            raise MountingCheckError(
-                f"{where}: the 'pelvis' sensor turned through {rng['pelvis']:.0f}° but the 'thigh' sensor only "
-                f"{rng['thigh']:.0f}° — in a leg raise the thigh always moves more. The two sensors look swapped: "
-                "check which sensor is which in the recording (the sensor config of `imu-pipeline record`) and on "
-                "the body")
-        return PASSED if rng["thigh"] >= cfg.thigh_check_min_range_deg else INCONCLUSIVE
-
-    def _check_declared(self, sig: GridSignals, segments: dict[str, SegmentCalibration], s: str, pose: str,
-                        where: str) -> str:
-        """A declared mounting must give angles with the anatomy's signs: hip flexion goes positive
-        from the start pose (the low end of its range), and the pelvis does not tilt clearly
-        anteriorly on average while the legs are high. Anything else is a wrong declaration (an
-        axis reversed or swapped) that would turn into wrong angles."""
-        cfg = self.cfg
-        th_t = segment_angle(segments["thigh"].R_seg_sensor, sig.up["thigh"], pose)
-        lo, hi = np.nanpercentile(th_t, [2, 98])
-        fix = (f"Check sensors.{s}.mounting (which way the printed x and y axes point on the {s}) "
-               "and that the thigh and pelvis sensors are not swapped")
-        min_range = cfg.thigh_check_min_range_deg * DEG
-        if s == "thigh":
-            if hi < min_range and lo > -min_range:
-                return INCONCLUSIVE  # no reps to judge by
-            if -lo > max(min_range, cfg.thigh_max_extension_fraction * hi):
-                raise MountingCheckError(
-                    f"{where}: with the declared mounting the thigh moves to {np.degrees(lo):.0f}° (hip extension) "
-                    f"but only up to {np.degrees(hi):.0f}° of flexion: the declaration does not match the "
-                    f"movement (an axis is reversed or the start pose is wrong). {fix}")
-            return PASSED
-        high = th_t > cfg.legs_high_deg * DEG
-        if high.sum() * sig.dt < cfg.legs_high_min_s:
-            return INCONCLUSIVE
-        th_p = segment_angle(segments["pelvis"].R_seg_sensor, sig.up["pelvis"], pose)
-        m = float(np.nanmean(th_p[high]))
-        if m < -cfg.pelvis_sign_check_deg * DEG:
-            raise MountingCheckError(
-                f"{where}: with the declared mounting the pelvis tilts {-np.degrees(m):.0f}° anteriorly on average "
-                "while the legs are high — the opposite of what a pelvis does in a leg raise; its declared axes "
-                f"are probably reversed. {fix}")
-        return PASSED
+        """The anatomy checks (:func:`~imu_pipeline.mounting_checks.run_checks`); a failed one raises
+        :class:`~imu_pipeline.errors.MountingCheckError`."""
+        return run_checks(self.cfg, sig, segments, pose, where)
 
     @staticmethod
     def _bad_mounting_msg(where: str, s: str, M: np.ndarray, up0: np.ndarray, pose: str | None,
