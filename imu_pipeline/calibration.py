@@ -39,12 +39,6 @@ from imu_pipeline.orientation import GridSignals
 
 DEG = np.pi / 180.0
 Z_AXIS = np.array([0.0, 0.0, 1.0])
-#: Fewest moving samples from which a principal axis of rotation is estimated.
-MIN_AXIS_SAMPLES = 20
-#: How the still-rate threshold is widened when too few neutral moments are found.
-NEUTRAL_RATE_FACTORS = (1.0, 2.0, 4.0)
-#: Fewest samples a neutral (start-pose) set may have.
-MIN_NEUTRAL_SAMPLES = 5
 
 
 
@@ -128,12 +122,12 @@ def frame_from(up0: np.ndarray, z: np.ndarray, pose: str) -> np.ndarray:
     return np.vstack([x, y, z])
 
 
-def principal_axis(gyr: np.ndarray, min_rate_rad_s: float) -> tuple[np.ndarray | None, float, float]:
+def principal_axis(gyr: np.ndarray, min_rate_rad_s: float, min_samples: int) -> tuple[np.ndarray | None, float, float]:
     """Principal axis of the angular rate over samples faster than ``min_rate_rad_s``, the ratio of
     the two largest eigenvalues, and the rms rate (rad/s) about the axis."""
     g = gyr[np.isfinite(gyr[:, 0])]
     g = g[np.linalg.norm(g, axis=1) > min_rate_rad_s]
-    if len(g) < MIN_AXIS_SAMPLES:
+    if len(g) < min_samples:
         return None, 0.0, 0.0
     w, v = np.linalg.eigh(g.T @ g / len(g))
     ratio = float(w[2] / max(w[1], 1e-12))
@@ -288,9 +282,9 @@ class Calibrator:
             M = mounting.get(s)
             if M is not None:
                 near &= _angle_deg(to_segment(M, np.nan_to_num(sig.up[s])), up_pose) < cfg.neutral_max_deviation_deg
-        need = max(int(cfg.min_neutral_s / sig.dt), MIN_NEUTRAL_SAMPLES)
+        need = max(int(cfg.min_neutral_s / sig.dt), cfg.neutral_min_samples)
         cand = None
-        for factor in NEUTRAL_RATE_FACTORS:
+        for factor in 2.0 ** np.arange(cfg.neutral_rate_doublings + 1):
             thr = cfg.neutral_max_rate_deg_s * DEG * factor
             c = near & (rate["thigh"] < thr) & (rate["pelvis"] < thr)
             if c.sum() >= need:
@@ -311,7 +305,7 @@ class Calibrator:
         idx = np.flatnonzero(cand)
         if mt is not None:
             th = segment_angle(mt, sig.up["thigh"][cand], pose)
-            keep = idx[np.abs(th - np.percentile(th, 5)) < cfg.neutral_band_deg * DEG]
+            keep = idx[np.abs(th - np.percentile(th, cfg.neutral_low_percentile)) < cfg.neutral_band_deg * DEG]
         else:
             ok = np.flatnonzero(both)
             span = max(int(cfg.session_ends_s / sig.dt), 1)
@@ -324,7 +318,7 @@ class Calibrator:
                 return mask
             keep = idx[th < cfg.neutral_band_undeclared_deg * DEG]
         mask = np.zeros_like(cand)
-        mask[keep if len(keep) >= MIN_NEUTRAL_SAMPLES else idx] = True
+        mask[keep if len(keep) >= cfg.neutral_min_samples else idx] = True
         return mask
 
     # ------------------------------------------------------------------ 4. axes
@@ -336,7 +330,7 @@ class Calibrator:
         provisional: dict[str, np.ndarray] = {}
         for s in SENSORS:
             M = mounting.get(s)
-            axis, ratio, rms = principal_axis(sig.gyr[s], cfg.axis_min_rate_deg_s * DEG)
+            axis, ratio, rms = principal_axis(sig.gyr[s], cfg.axis_min_rate_deg_s * DEG, cfg.axis_min_samples)
             motion_ok = axis is not None and ratio > cfg.axis_min_eigen_ratio and rms > cfg.axis_min_rms_deg_s * DEG
             if M is None:
                 if motion_ok:
@@ -378,7 +372,7 @@ class Calibrator:
         cfg = self.cfg
         if "thigh" in provisional:
             th = segment_angle(segments["thigh"].R_seg_sensor, sig.up["thigh"], pose)
-            lo, hi = np.nanpercentile(th, [1, 99])
+            lo, hi = np.nanpercentile(th, [cfg.sign_range_percentile, 100 - cfg.sign_range_percentile])
             if -lo > hi:
                 segments["thigh"] = SegmentCalibration(frame_from(up0["thigh"], -provisional["thigh"], pose),
                                                        False, "motion", np.nan)

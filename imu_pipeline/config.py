@@ -79,6 +79,15 @@ class CalibrationConfig:
     session_ends_max_deg: float = _p(25.0, "deg", "undeclared: still moments this close to the ends' pose qualify")
     tilt_sign_min_deg: float = _p(2.0, "deg", "undeclared pelvis: less mean tilt with the legs high leaves its "
                                               "sign unverified (a note)")
+    axis_min_samples: int = _p(20, "samples", "fewest turning samples from which a flexion axis is estimated")
+    neutral_min_samples: int = _p(5, "samples", "fewest samples a start-pose set may have")
+    neutral_rate_doublings: int = _p(2, "", "too few still moments: the still-rate threshold is doubled up to "
+                                            "this many times")
+    neutral_low_percentile: float = _p(5.0, "percent", "declared: the thigh's low end is this percentile of its angle")
+    sign_range_percentile: float = _p(1.0, "percent", "undeclared axis signs: a segment's range runs from this "
+                                                      "percentile to 100 minus it")
+    check_range_percentile: float = _p(2.0, "percent", "the mounting and swap checks: a segment's range runs from "
+                                                       "this percentile to 100 minus it")
 
 
 @dataclass
@@ -97,6 +106,11 @@ class RepConfig:
                                                  "its peak")
     phase_search_s: float = _p(0.5, "s", "movement onset/end are looked for this far around the segmenter's bounds")
     rate_smoothing_s: float = _p(0.05, "s", "moving average of the hip rate before the phase crossings")
+    phase_peak_min_fraction: float = _p(0.25, "fraction", "a phase's peak rate is looked for where the hip is above "
+                                                          "this fraction of the excursion (not a rebound at the bottom)")
+    value_window_s: float = _p(0.05, "s", "an angle 'at' a time is its mean within this of it ...")
+    value_nearest_s: float = _p(0.5, "s", "... else the nearest measured value within this")
+    tilt_reference_window_s: float = _p(0.1, "s", "the tilt reference at a rep's start is the mean within this of it")
 
 
 @dataclass

@@ -46,7 +46,7 @@ def check_not_swapped(cfg: CalibrationConfig, sig: GridSignals, segments: dict[s
         th = segment_angle(segments[s].R_seg_sensor, sig.up[s], pose)
         if not np.isfinite(th).any():
             return INCONCLUSIVE
-        lo, hi = np.nanpercentile(th, [2, 98])
+        lo, hi = np.nanpercentile(th, [cfg.check_range_percentile, 100 - cfg.check_range_percentile])
         rng[s] = np.degrees(hi - lo)
     if rng["pelvis"] > cfg.swap_min_pelvis_range_deg and rng["pelvis"] > cfg.swap_range_ratio * rng["thigh"]:
         raise MountingCheckError(
@@ -65,7 +65,7 @@ def check_declared(cfg: CalibrationConfig, sig: GridSignals, segments: dict[str,
     anteriorly on average while the legs are high. Anything else is a wrong declaration (an
     axis reversed or swapped) that would turn into wrong angles."""
     th_t = segment_angle(segments["thigh"].R_seg_sensor, sig.up["thigh"], pose)
-    lo, hi = np.nanpercentile(th_t, [2, 98])
+    lo, hi = np.nanpercentile(th_t, [cfg.check_range_percentile, 100 - cfg.check_range_percentile])
     fix = (f"Check sensors.{s}.mounting (which way the printed x and y axes point on the {s}) "
            "and that the thigh and pelvis sensors are not swapped")
     min_range = cfg.thigh_check_min_range_deg * DEG

@@ -172,7 +172,7 @@ def test_pendulum_amplitude_on_part_of_a_cycle() -> None:
 def test_refine_phases_on_a_minimum_jerk_rep() -> None:
     t, v = controlled(1, up=2.0, down=2.0)
     w = series(t, v)
-    a, b, c, d = refine_phases(w.time_s, w.hip_deg, w.hip_rate_deg_s, 0.05, PipelineConfig().reps.rate_smoothing_s, 1.0, 3.0, 5.4)
+    a, b, c, d = refine_phases(w.time_s, w.hip_deg, w.hip_rate_deg_s, PipelineConfig().reps, 1.0, 3.0, 5.4)
     assert b - a == pytest.approx(0.88 * 2.0, abs=0.05)
     assert d - c == pytest.approx(0.88 * 2.0, abs=0.05)
 

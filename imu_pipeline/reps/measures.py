@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imu_pipeline.config import PipelineConfig
+from imu_pipeline.config import PipelineConfig, RepConfig
 from imu_pipeline.reps.segmenter import RepBounds
 from imu_pipeline.reps.smoothness import sparc
 
@@ -56,7 +56,7 @@ class AngleWindow:
                            self.pelvis_rate_deg_s[m], self.fs_hz)
 
 
-def value_near(w: AngleWindow, arr: np.ndarray, t: float, half_s: float = 0.05, nearest_s: float = 0.5) -> float:
+def value_near(w: AngleWindow, arr: np.ndarray, t: float, half_s: float, nearest_s: float) -> float:
     """Mean of ``arr`` within ``half_s`` of ``t``; else the nearest finite value within ``nearest_s``."""
     m = (w.time_s >= t - half_s) & (w.time_s <= t + half_s)
     v = arr[m]
@@ -69,10 +69,10 @@ def value_near(w: AngleWindow, arr: np.ndarray, t: float, half_s: float = 0.05, 
     return math.nan
 
 
-def refine_phases(t: np.ndarray, hip: np.ndarray, rate: np.ndarray, fraction: float, smoothing_s: float,
+def refine_phases(t: np.ndarray, hip: np.ndarray, rate: np.ndarray, rc: RepConfig,
                   t_start: float, t_peak: float, t_end: float) -> tuple[float, float, float, float] | None:
     """Times of movement onset, end of the concentric phase, start of the eccentric phase and
-    end of movement, where the (``smoothing_s`` moving-average) hip rate crosses ``fraction`` of
+    end of movement, where the (``rc.rate_smoothing_s`` moving-average) hip rate crosses ``rc.phase_fraction`` of
     its peak. The rising-rate peak is looked for between the segmenter's start and peak, the
     falling one between peak and end, both where the hip is in the upper three quarters of the
     excursion (a rebound at the bottom is not the rep's own peak rate); onset and end may lie a
@@ -80,7 +80,7 @@ def refine_phases(t: np.ndarray, hip: np.ndarray, rate: np.ndarray, fraction: fl
     r = np.nan_to_num(rate)
     if r.size < 5:
         return None
-    k = max(1, int(round(smoothing_s / max(float(np.median(np.diff(t))), 1e-3))))
+    k = max(1, int(round(rc.rate_smoothing_s / max(float(np.median(np.diff(t))), 1e-3))))
     r = np.convolve(r, np.ones(k) / k, mode="same")
     i0, ipk, i1 = np.searchsorted(t, [t_start, t_peak, t_end])
     i1 = min(max(int(i1), int(ipk) + 1), len(r))
@@ -88,15 +88,16 @@ def refine_phases(t: np.ndarray, hip: np.ndarray, rate: np.ndarray, fraction: fl
         return None
     h = np.nan_to_num(hip, nan=-np.inf)
     hp = h[ipk]
-    up_sel = np.where(h[i0:ipk + 1] >= h[i0] + 0.25 * (hp - h[i0]), r[i0:ipk + 1], -np.inf)
-    dn_sel = np.where(h[ipk:i1] >= h[i1 - 1] + 0.25 * (hp - h[i1 - 1]), r[ipk:i1], np.inf)
+    q = rc.phase_peak_min_fraction
+    up_sel = np.where(h[i0:ipk + 1] >= h[i0] + q * (hp - h[i0]), r[i0:ipk + 1], -np.inf)
+    dn_sel = np.where(h[ipk:i1] >= h[i1 - 1] + q * (hp - h[i1 - 1]), r[ipk:i1], np.inf)
     if not np.isfinite(up_sel).any() or not np.isfinite(dn_sel).any():
         return None
     iu = int(i0) + int(np.argmax(up_sel))
     idn = int(ipk) + int(np.argmin(dn_sel))
     if r[iu] <= 0 or r[idn] >= 0 or idn <= iu:
         return None
-    thu, thd = fraction * r[iu], fraction * r[idn]
+    thu, thd = rc.phase_fraction * r[iu], rc.phase_fraction * r[idn]
 
     def cross(i: int, th: float) -> float:
         """Time where r crosses th between samples i and i+1 (linear, sub-sample)."""
@@ -169,8 +170,7 @@ def measure_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, prev_end_s: f
     # never into the previous rep
     lo = max(b.start_s - rc.phase_search_s, prev_end_s if prev_end_s is not None else -np.inf)
     wm = w.between(lo, b.end_s + rc.phase_search_s)
-    ph = refine_phases(wm.time_s, wm.hip_deg, wm.hip_rate_deg_s, rc.phase_fraction, rc.rate_smoothing_s,
-                       b.start_s, b.peak_s, b.end_s)
+    ph = refine_phases(wm.time_s, wm.hip_deg, wm.hip_rate_deg_s, rc, b.start_s, b.peak_s, b.end_s)
     if ph is not None:
         start_s, conc_end, ecc_start, end_s = ph
     else:
@@ -183,7 +183,7 @@ def measure_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, prev_end_s: f
     ipk = int(np.argmax(np.where(np.isfinite(hip), hip, -np.inf)))
     peak_t = float(t[ipk])
     peak_hip = float(hip_meas[ipk])
-    tilt0 = value_near(w, w.tilt_deg, start_s, 0.1)
+    tilt0 = value_near(w, w.tilt_deg, start_s, rc.tilt_reference_window_s, rc.value_nearest_s)
     if not np.isfinite(tilt0):  # the pelvis was away at the start: its last known tilt is the reference
         before = np.flatnonzero(np.isfinite(w.tilt_deg) & (w.time_s < start_s)
                                 & (w.time_s > start_s - lc.tilt_reference_lookback_s))
@@ -220,13 +220,14 @@ def measure_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, prev_end_s: f
     pelvis_cov = float(np.isfinite(tilt[raised]).mean()) if raised.any() else 0.0
     thigh_cov = float(np.isfinite(thigh).mean()) if thigh.size else 0.0
     after = (w.time_s > end_s) & (w.time_s <= end_s + mc.bounce_window_s) & np.isfinite(w.hip_deg)
-    hip_end = value_near(w, w.hip_deg, end_s, 0.5 / w.fs_hz)
+    hip_end = value_near(w, w.hip_deg, end_s, 0.5 / w.fs_hz, rc.value_nearest_s)  # the sample at the end
     rebound = float(np.max(w.hip_deg[after]) - hip_end) if after.any() and np.isfinite(hip_end) else 0.0
     m = RepMeasures(
         start_s=start_s, peak_s=peak_t, end_s=end_s, concentric_s=conc_end - start_s, top_s=top_s,
         eccentric_s=end_s - ecc_start, peak_hip_deg=peak_hip,
         peak_thigh_deg=float(np.nanmax(thigh)) if np.isfinite(thigh).any() else math.nan,
-        thigh_at_peak_deg=value_near(w, w.thigh_deg, peak_t), tilt_start_deg=tilt0,
+        thigh_at_peak_deg=value_near(w, w.thigh_deg, peak_t, rc.value_window_s, rc.value_nearest_s),
+        tilt_start_deg=tilt0,
         peak_posterior_tilt_deg=peak_post, hip_at_peak_tilt_deg=hip_at_tilt, tilt_onset_hip_deg=tilt_onset,
         peak_anterior_tilt_low_deg=ant, peak_rate_up_deg_s=rate_up, peak_rate_down_deg_s=rate_dn,
         sparc_up=_sparc(t <= conc_end + 0.5 * top_s), sparc_down=_sparc(t >= ecc_start - 0.5 * top_s),
