@@ -123,7 +123,11 @@ class LabelConfig:
     back_arch_anterior_tilt_deg: float = _p(7.0, "deg", "anterior tilt while the legs are low -> warning")
     back_arch_max_hip_deg: float = _p(45.0, "deg", "'legs low' means hip flexion below this")
     top_fraction: float = _p(0.2, "fraction", "a rep's top: within this fraction of its excursion below the peak")
-    min_pelvis_coverage: float = _p(0.5, "fraction", "the pelvis must have seen this much of the top for a label")
+    min_pelvis_coverage: float = _p(0.5, "fraction", "the pelvis saw less of a rep's top than this: no label "
+                                                     "(confidence 'none')")
+    full_pelvis_coverage: float = _p(0.95, "fraction", "... less than this: the label's confidence is 'low'")
+    min_thigh_coverage: float = _p(0.9, "fraction", "the thigh saw less of a rep than this: the rep is 'partial' "
+                                                    "(counted; no tempo, momentum or back-arch judgement)")
     tilt_reference_lookback_s: float = _p(10.0, "s", "pelvis missing at a rep's start: its last tilt this recent "
                                                      "is the reference")
 

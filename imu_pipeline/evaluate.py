@@ -50,6 +50,7 @@ class SessionScore:
     momentum_fp: int
     momentum_fn: int
     labelled_reps: int = 0
+    confidently_wrong_labels: int = 0  # a label with confidence 'normal' that contradicts the truth
     live_hip_rmse_vs_offline_deg: float | None = None
     live_same_reps: bool | None = None
     live_max_peak_diff_deg: float | None = None  # |live - offline| peak hip flexion, worst rep
@@ -106,13 +107,16 @@ def score_session(opts: SimulationOptions, live: bool = True) -> SessionScore:
     # pelvis saw the top of the rep (simulate.py: 'observable', 'label_observable')
     truth = [r for r in sim.truth_reps if r["observable"]]
     pairs = match_reps(truth, an.reps)
-    tp = sum(t["momentum"] and f.momentum for t, f in pairs)
-    fp = sum((not t["momentum"]) and f.momentum for t, f in pairs) + (len(an.reps) - len(pairs))
-    fn = sum(t["momentum"] and not f.momentum for t, f in pairs) + (len(truth) - len(pairs))
+    judged = [(t, f) for t, f in pairs if f.momentum is not None]  # partial reps are not judged
+    tp = sum(t["momentum"] and f.momentum for t, f in judged)
+    fp = sum((not t["momentum"]) and f.momentum for t, f in judged) + (len(an.reps) - len(pairs))
+    fn = sum(t["momentum"] and not f.momentum for t, f in judged) + (len(truth) - len(pairs))
     labelled = [(t, f) for t, f in pairs if t["label_observable"]]
     sc = SessionScore(opts.seed, opts.pose, (opts.thigh_rate_hz, opts.pelvis_rate_hz), hip_rmse, tilt_rmse,
                       len(truth), len(an.reps), sum(t["label"] == f.label for t, f in labelled), tp, fp, fn,
                       labelled_reps=len(labelled))
+    sc.confidently_wrong_labels = sum(f.label is not None and f.label_confidence == "normal" and f.label != t["label"]
+                                      for t, f in pairs)
     if live:
         from imu_pipeline.pipeline.replay import replay
 
@@ -149,6 +153,7 @@ def summarize(scores: list[SessionScore]) -> dict[str, Any]:
         "sessions_with_exact_count": sum(s.truth_reps == s.found_reps for s in scores),
         "reps": sum(s.truth_reps for s in scores),
         "labelled_reps": sum(s.labelled_reps for s in scores),
+        "confidently_wrong_labels": sum(s.confidently_wrong_labels for s in scores),
         "label_accuracy": sum(s.labels_correct for s in scores) / max(1, sum(s.labelled_reps for s in scores)),
         "momentum_precision": prec, "momentum_recall": rec,
         "momentum_f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0,

@@ -31,7 +31,10 @@ def test_bundled_recordings_match_their_truth(path: Path) -> None:
         assert abs(r.peak_s - t["peak_s"]) < 0.5
         if t["label_observable"]:
             assert r.label == t["label"]
-        assert r.momentum == t["momentum"], (t, r)
+        if r.partial:  # the thigh missed part of it (a disconnect): counted, not judged
+            assert r.momentum is None and r.has_gap, (t, r)
+        else:
+            assert r.momentum == t["momentum"], (t, r)
 
 
 def test_analyze_prints_summary_and_writes_outputs(tmp_path: Path, capsys) -> None:

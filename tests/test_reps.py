@@ -208,3 +208,52 @@ def test_segmenter_is_the_same_in_any_chunking() -> None:
     b += pieces.finish()
     assert [(x.start_s, x.peak_s, x.end_s) for x in a] == [(x.start_s, x.peak_s, x.end_s) for x in b]
     assert math.isinf(a[0].pause_s) or a[0].pause_s >= 0
+
+
+def _pelvis_missing(w: AngleWindow, gap: np.ndarray) -> None:
+    """Only the pelvis missing: tilt and its rate unknown, hip flexion not measured there (the
+    segmentation still sees the thigh: the window's hip is bridged with the last tilt)."""
+    w.tilt_deg[gap] = np.nan
+    w.pelvis_rate_deg_s[gap] = np.nan
+    w.hip_measured[gap] = False
+
+
+def test_a_rep_whose_top_the_pelvis_missed_gets_no_label() -> None:
+    t, v = controlled(3, peak=110.0)
+    w = series(t, v, tilt=lambda tt, hip: np.clip(hip - 70.0, 0, None) * 0.5)  # curls 20° at the top
+    top2 = (w.time_s > 6.7 + 0.8) & (w.time_s < 6.7 + 3.2)  # the second rep's top, pelvis away
+    _pelvis_missing(w, top2)
+    reps = reps_of(w)
+    assert len(reps) == 3
+    assert [r.label for r in reps] == [LABEL_ABDOMINAL, None, LABEL_ABDOMINAL]
+    assert [r.label_confidence for r in reps] == ["normal", "none", "normal"]
+    assert not math.isfinite(reps[1].peak_hip_flexion_deg)  # no hip value without the pelvis
+    assert "pelvis" in reps[1].decided_by["label_confidence"]
+
+
+def test_a_rep_whose_top_the_pelvis_saw_partly_has_a_low_confidence_label() -> None:
+    t, v = controlled(2, peak=110.0)
+    w = series(t, v, tilt=lambda tt, hip: np.clip(hip - 70.0, 0, None) * 0.5)
+    r1 = [r for r in reps_of(series(t, v))][0]
+    part = (w.time_s > r1.peak_s + 0.1) & (w.time_s < r1.peak_s + 0.3)  # a slice of the first rep's top
+    _pelvis_missing(w, part)
+    reps = reps_of(w)
+    assert reps[0].label == LABEL_ABDOMINAL and reps[0].label_confidence == "low"
+    assert reps[1].label_confidence == "normal"
+
+
+def test_a_rep_the_thigh_saw_partly_is_counted_once_and_not_judged() -> None:
+    """The thigh drops out on the way down of a fast rep: counted, flagged partial, no tempo and no
+    momentum verdict from what is missing (never 'controlled', never 'fast' by guesswork)."""
+    t, v = controlled(3, up=0.5, down=0.5)
+    w = series(t, v)
+    full = reps_of(series(t, v))
+    assert all(r.momentum for r in full)  # whole, they are fast
+    r = full[1]
+    gap = (w.time_s > r.peak_s + 0.25) & (w.time_s < r.end_s + 0.2)
+    drop(w, gap)
+    reps = reps_of(w)
+    assert len(reps) == 3
+    assert reps[1].partial and reps[1].momentum is None and reps[1].momentum_reasons == []
+    assert reps[1].back_arch is None and not math.isfinite(reps[1].concentric_s)
+    assert not reps[0].partial and reps[0].momentum and not reps[2].partial

@@ -24,6 +24,7 @@ def check_plot_path(path: str | Path) -> None:
 
 
 LABEL_COLOURS = {LABEL_ABDOMINAL: "#2a9d8f", LABEL_HIP_FLEXOR: "#e9c46a"}
+NOT_MEASURED = "#bbbbbb"
 
 
 def plot_session(an: SessionAnalysis, path: str | Path, *, width_in: float = 12.0, height_in: float = 6.5,
@@ -48,7 +49,11 @@ def plot_session(an: SessionAnalysis, path: str | Path, *, width_in: float = 12.
                                    gridspec_kw={"height_ratios": [2.2, 1]})
     for r in an.reps:
         for ax in (ax1, ax2):
-            ax.axvspan(r.start_s, r.end_s, color=LABEL_COLOURS[r.label], alpha=0.35, lw=0)
+            if r.label is None:  # not measured: grey and hatched, never a label colour
+                ax.axvspan(r.start_s, r.end_s, facecolor=NOT_MEASURED, alpha=0.35, hatch="//", edgecolor="#777", lw=0)
+            else:  # a low-confidence label keeps its colour, hatched
+                ax.axvspan(r.start_s, r.end_s, color=LABEL_COLOURS[r.label], alpha=0.35, lw=0,
+                           hatch="//" if r.label_confidence == "low" else None)
     ax1.plot(t, hip, color="#264653", lw=1.4, label="hip flexion")
     ax1.axhline(90, color="#555", ls="--", lw=0.9)
     ax1.text(t[0], 91, " legs vertical (90°)" if an.pose == "lying" else " legs horizontal (90°)", fontsize=8,
@@ -77,10 +82,12 @@ def plot_session(an: SessionAnalysis, path: str | Path, *, width_in: float = 12.
     handles = [Patch(color=LABEL_COLOURS[LABEL_ABDOMINAL], alpha=0.5, label="abdominal-engaging"),
                Patch(color=LABEL_COLOURS[LABEL_HIP_FLEXOR], alpha=0.6, label="hip-flexor-only"),
                Patch(color="#c1121f", label="momentum (reason)")]
+    if any(r.label is None for r in an.reps):
+        handles.append(Patch(facecolor=NOT_MEASURED, hatch="//", edgecolor="#777", label="no label (pelvis not seen)"))
     ax1.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
     n = len(an.reps)
     ab = sum(r.label == LABEL_ABDOMINAL for r in an.reps)
-    mom = sum(r.momentum for r in an.reps)
+    mom = sum(bool(r.momentum) for r in an.reps)
     ax1.set_title(f"{an.recording.name} — {an.pose} leg raises: {n} reps, {ab} abdominal-engaging, "
                   f"{mom} with momentum", fontsize=11)
     fig.tight_layout()

@@ -36,18 +36,33 @@ def verdict(an: SessionAnalysis) -> str:
         return (f"No reps found: hip flexion never rose {an.config.reps.min_rep_deg:g}° above its resting level "
                 "and came back.")
     parts = []
-    if t["abdominal_engaging"] == n:
-        parts.append(f"all {n} reps engaged the abdominals (pelvis curled posteriorly)")
+    lab = t["abdominal_engaging"] + t["hip_flexor_only"]
+    if lab == 0:
+        parts.append(f"none of the {n} reps could be labelled: the pelvis sensor missed their tops")
+    elif t["abdominal_engaging"] == lab:
+        parts.append(f"all {lab} labelled reps engaged the abdominals (pelvis curled posteriorly)" if lab < n else
+                     f"all {n} reps engaged the abdominals (pelvis curled posteriorly)")
     elif t["abdominal_engaging"] == 0:
-        parts.append(f"all {n} reps were hip-flexor-only: take the legs past vertical and curl the pelvis "
-                     "toward the ribs to work the abs")
+        parts.append(f"all {lab} labelled reps were hip-flexor-only" if lab < n else
+                     f"all {n} reps were hip-flexor-only")
+        parts[-1] += ": take the legs past vertical and curl the pelvis toward the ribs to work the abs"
     else:
-        parts.append(f"{t['abdominal_engaging']} of {n} reps engaged the abdominals")
-    if t["momentum"] == 0:
+        parts.append(f"{t['abdominal_engaging']} of {lab} labelled reps engaged the abdominals" if lab < n else
+                     f"{t['abdominal_engaging']} of {n} reps engaged the abdominals")
+    if 0 < lab < n:
+        parts.append(f"{n - lab} could not be labelled (the pelvis sensor missed their top)")
+    if t["low_confidence_labels"]:
+        parts.append(f"{t['low_confidence_labels']} label(s) with low confidence (the pelvis saw only part of the top)")
+    judged = t["momentum"] + t["controlled"]
+    if t["momentum"] == 0 and judged == n:
         parts.append("every rep was controlled")
+    elif t["momentum"] == 0:
+        parts.append(f"all {judged} judged reps were controlled")
     else:
         why = ", ".join(f"{k} {v}" for k, v in sorted(t["momentum_reasons"].items()))
         parts.append(f"{t['momentum']} used momentum ({why}): slow down, 1–2 s up and 1–2 s down")
+    if t["partial"]:
+        parts.append(f"{t['partial']} partial rep(s) (the thigh sensor missed part) were counted but not judged")
     if t["back_arch"]:
         parts.append(f"the back arched in {t['back_arch']} (anterior tilt with the legs low)")
     s = "; ".join(parts)

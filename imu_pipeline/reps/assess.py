@@ -18,6 +18,7 @@ from imu_pipeline.joint_angles import JointAngles
 from imu_pipeline.reps.measures import AngleWindow, measure_rep
 from imu_pipeline.reps.rules import (
     LABEL_ABDOMINAL,
+    LABEL_HIP_FLEXOR,
     back_arch_rule,
     bounce_rule,
     drop_rule,
@@ -40,10 +41,10 @@ class Rep:
     start_s: float
     peak_s: float
     end_s: float
-    label: str
-    momentum: bool
+    label: str | None  # None: the pelvis did not see enough of the top to tell (label_confidence 'none')
+    momentum: bool | None  # None: not judged (a partial rep)
     momentum_reasons: list[str]
-    back_arch: bool
+    back_arch: bool | None  # None: not judged (a partial rep, or no pelvis with the legs low)
     peak_hip_flexion_deg: float
     thigh_elevation_at_peak_deg: float | None
     peak_posterior_tilt_deg: float
@@ -63,6 +64,8 @@ class Rep:
     has_gap: bool
     pelvis_coverage: float = 1.0
     thigh_coverage: float = 1.0
+    label_confidence: str = "normal"  # 'normal', 'low' (the pelvis saw part of the top), 'none' (no label)
+    partial: bool = False  # the thigh missed part of the rep: counted once, nothing judged from the missing part
     decided_by: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,12 +76,20 @@ class Rep:
         return d
 
     def __str__(self) -> str:
-        flags = f"MOMENTUM ({', '.join(self.momentum_reasons)})" if self.momentum else "controlled"
+        if self.momentum is None:
+            flags = "momentum not judged (partial rep)"
+        else:
+            flags = f"MOMENTUM ({', '.join(self.momentum_reasons)})" if self.momentum else "controlled"
         arch = ", back arch" if self.back_arch else ""
         hip = f"{self.peak_hip_flexion_deg:5.1f}°" if math.isfinite(self.peak_hip_flexion_deg) else "  n/a "
         tilt = f"{self.peak_posterior_tilt_deg:+5.1f}°" if math.isfinite(self.peak_posterior_tilt_deg) else "  n/a "
-        return (f"rep {self.index + 1:>2} {self.start_s:7.2f}-{self.end_s:7.2f} s  {self.label:<18}  hip "
-                f"{hip}  tilt {tilt}  up {self.concentric_s:.1f} s / down {self.eccentric_s:.1f} s  {flags}{arch}")
+        label = self.label if self.label is not None else "no label"
+        if self.label_confidence == "low":
+            label += " (low)"
+        tempo = (f"up {self.concentric_s:.1f} s / down {self.eccentric_s:.1f} s"
+                 if math.isfinite(self.concentric_s) and math.isfinite(self.eccentric_s) else "tempo n/a")
+        return (f"rep {self.index + 1:>2} {self.start_s:7.2f}-{self.end_s:7.2f} s  {label:<24}  hip "
+                f"{hip}  tilt {tilt}  {tempo}  {flags}{arch}")
 
 
 def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, index: int,
@@ -102,11 +113,30 @@ def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, ind
         if why is not None:
             reasons.append(name)
             decided[name] = why
+    confidence = "normal"
+    label_or_none: str | None = label
     if m.pelvis_coverage < lc.min_pelvis_coverage:
-        decided["label_confidence"] = (f"low: the pelvis sensor saw only {100 * m.pelvis_coverage:.0f} % of the top "
-                                       "of this rep; label assumes no curl where it could not see")
-    return Rep(index=index, start_s=m.start_s, peak_s=m.peak_s, end_s=m.end_s, label=label, momentum=bool(reasons),
-               momentum_reasons=reasons, back_arch=back_arch_rule(m, lc), peak_hip_flexion_deg=m.peak_hip_deg,
+        confidence, label_or_none = "none", None
+        decided["label_confidence"] = (f"none: the pelvis sensor saw only {100 * m.pelvis_coverage:.0f} % of the top "
+                                       "of this rep; whether the pelvis curled cannot be told")
+    elif m.pelvis_coverage < lc.full_pelvis_coverage:
+        confidence = "low"
+        decided["label_confidence"] = (f"low: the pelvis sensor saw {100 * m.pelvis_coverage:.0f} % of the top of "
+                                       "this rep; the label assumes no curl where it could not see")
+    back_arch: bool | None = back_arch_rule(m, lc)
+    if not back_arch and not m.tilt_seen_low:
+        back_arch = None  # the pelvis was never seen with the legs low: not judged
+    partial = b.partial or m.thigh_coverage < lc.min_thigh_coverage
+    momentum: bool | None = bool(reasons)
+    if partial:
+        decided["partial"] = (f"the thigh sensor saw {100 * m.thigh_coverage:.0f} % of this rep: counted once; "
+                              "tempo, momentum and back arch are not judged from what is missing")
+        momentum, reasons, back_arch = None, [], None
+        for k in ("fast", "drop", "bounce", "swing"):
+            decided.pop(k, None)
+        m.concentric_s = m.top_s = m.eccentric_s = math.nan
+    return Rep(index=index, start_s=m.start_s, peak_s=m.peak_s, end_s=m.end_s, label=label_or_none,
+               momentum=momentum, momentum_reasons=reasons, back_arch=back_arch, peak_hip_flexion_deg=m.peak_hip_deg,
                thigh_elevation_at_peak_deg=m.thigh_at_peak_deg if pose == "lying" else None,
                peak_posterior_tilt_deg=m.peak_posterior_tilt_deg, hip_at_peak_tilt_deg=m.hip_at_peak_tilt_deg,
                tilt_onset_hip_deg=m.tilt_onset_hip_deg, peak_anterior_tilt_low_deg=m.peak_anterior_tilt_low_deg,
@@ -115,7 +145,7 @@ def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, ind
                peak_rate_up_deg_s=m.peak_rate_up_deg_s, peak_rate_down_deg_s=m.peak_rate_down_deg_s,
                sparc_up=m.sparc_up, sparc_down=m.sparc_down, swing_amplitude_deg=swing_amp, ended_by=b.ended_by,
                has_gap=b.has_gap, pelvis_coverage=m.pelvis_coverage, thigh_coverage=m.thigh_coverage,
-               decided_by=decided)
+               label_confidence=confidence, partial=partial, decided_by=decided)
 
 
 def _round(x: float, nd: int) -> float | None:
@@ -179,7 +209,9 @@ def rep_totals(reps: list[Rep]) -> dict[str, Any]:
     """Counts over a session's reps (the one definition the text, JSON, replay and batch use)."""
     n = len(reps)
     ab = sum(r.label == LABEL_ABDOMINAL for r in reps)
-    mom = sum(r.momentum for r in reps)
+    hf = sum(r.label == LABEL_HIP_FLEXOR for r in reps)
+    judged = sum(r.momentum is not None for r in reps)
+    mom = sum(bool(r.momentum) for r in reps)
     reasons: dict[str, int] = {}
     for r in reps:
         for k in r.momentum_reasons:
@@ -190,8 +222,10 @@ def rep_totals(reps: list[Rep]) -> dict[str, Any]:
         return round(float(np.median(v)), nd) if v else None
 
     return {
-        "reps": n, "abdominal_engaging": ab, "hip_flexor_only": n - ab, "momentum": mom,
-        "controlled": n - mom, "momentum_reasons": reasons, "back_arch": sum(r.back_arch for r in reps),
+        "reps": n, "abdominal_engaging": ab, "hip_flexor_only": hf, "unlabelled": n - ab - hf,
+        "low_confidence_labels": sum(r.label is not None and r.label_confidence == "low" for r in reps),
+        "partial": sum(r.partial for r in reps), "momentum": mom, "controlled": judged - mom,
+        "momentum_reasons": reasons, "back_arch": sum(bool(r.back_arch) for r in reps),
         "median_concentric_s": med([r.concentric_s for r in reps], 2),
         "median_eccentric_s": med([r.eccentric_s for r in reps], 2),
         "median_peak_hip_flexion_deg": med([r.peak_hip_flexion_deg for r in reps], 1),

@@ -133,10 +133,11 @@ class RepMeasures:
     hip_at_peak_tilt_deg : hip flexion when that tilt peaked
     tilt_onset_hip_deg : hip flexion when the pelvis first left 'still' going up
     peak_anterior_tilt_low_deg : largest anterior tilt relative to the start with the legs low
+    tilt_seen_low : the pelvis was measured at some moment with the legs low (back arch judgeable)
     peak_rate_up_deg_s, peak_rate_down_deg_s : peak hip rate up and (positive) down
     sparc_up, sparc_down : SPARC of the thigh's angular speed per phase
     pelvis_coverage : fraction of the rep's top (within ``top_fraction`` of its peak) the pelvis saw
-    thigh_coverage : fraction of the rep's span the thigh saw
+    thigh_coverage : fraction of the rep's span (the segmenter's and the movement's) the thigh saw
     rebound_deg : rise of hip flexion within ``bounce_window_s`` after the end
     """
 
@@ -154,6 +155,7 @@ class RepMeasures:
     hip_at_peak_tilt_deg: float | None
     tilt_onset_hip_deg: float | None
     peak_anterior_tilt_low_deg: float
+    tilt_seen_low: bool
     peak_rate_up_deg_s: float
     peak_rate_down_deg_s: float
     sparc_up: float | None
@@ -176,7 +178,9 @@ def measure_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, prev_end_s: f
     else:
         start_s, end_s = b.start_s, b.end_s
         conc_end = ecc_start = b.peak_s
-    b = RepBounds(start_s, b.peak_s, end_s, b.ended_by, b.pause_s, b.has_gap)
+    seg = w.between(min(b.start_s, start_s), max(b.end_s, end_s))  # the segmenter's span and the movement's
+    thigh_cov = float(np.isfinite(seg.thigh_deg).mean()) if len(seg.time_s) else 0.0
+    b = RepBounds(start_s, b.peak_s, end_s, b.ended_by, b.pause_s, b.has_gap, b.partial)
     r = w.between(start_s, end_s)
     t, hip, tilt = r.time_s, r.hip_deg, r.tilt_deg
     hip_meas = np.where(r.hip_measured, hip, np.nan)
@@ -218,7 +222,6 @@ def measure_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, prev_end_s: f
     raised = hip >= float(hip[ipk]) - lc.top_fraction * (float(hip[ipk]) - float(np.min(finite_hip))) \
         if finite_hip.size else np.zeros(len(hip), bool)
     pelvis_cov = float(np.isfinite(tilt[raised]).mean()) if raised.any() else 0.0
-    thigh_cov = float(np.isfinite(thigh).mean()) if thigh.size else 0.0
     after = (w.time_s > end_s) & (w.time_s <= end_s + mc.bounce_window_s) & np.isfinite(w.hip_deg)
     hip_end = value_near(w, w.hip_deg, end_s, 0.5 / w.fs_hz, rc.value_nearest_s)  # the sample at the end
     rebound = float(np.max(w.hip_deg[after]) - hip_end) if after.any() and np.isfinite(hip_end) else 0.0
@@ -229,7 +232,7 @@ def measure_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, prev_end_s: f
         thigh_at_peak_deg=value_near(w, w.thigh_deg, peak_t, rc.value_window_s, rc.value_nearest_s),
         tilt_start_deg=tilt0,
         peak_posterior_tilt_deg=peak_post, hip_at_peak_tilt_deg=hip_at_tilt, tilt_onset_hip_deg=tilt_onset,
-        peak_anterior_tilt_low_deg=ant, peak_rate_up_deg_s=rate_up, peak_rate_down_deg_s=rate_dn,
+        peak_anterior_tilt_low_deg=ant, tilt_seen_low=bool(low.any()), peak_rate_up_deg_s=rate_up, peak_rate_down_deg_s=rate_dn,
         sparc_up=_sparc(t <= conc_end + 0.5 * top_s), sparc_down=_sparc(t >= ecc_start - 0.5 * top_s),
         pelvis_coverage=pelvis_cov, thigh_coverage=thigh_cov, rebound_deg=rebound)
     return m, b

@@ -68,6 +68,7 @@ class RepBounds:
     ended_by: str  # 'settle' | 'reversal' | 'end-of-data'
     pause_s: float  # time spent near the bottom before turning up again (inf if it settled)
     has_gap: bool = False
+    partial: bool = False  # the data stopped during the rep, or resumed with the rep under way
 
 
 class RepSegmenter:
@@ -89,6 +90,7 @@ class RepSegmenter:
         self.gap_in_rep = False
         self.gap_reset_s = cfg.reps.gap_reset_s
         self._closed_by_gap = False
+        self._resumed = False  # the rep under way began inside a gap (its start was not seen)
         self.last_x = math.nan
         self._filt_last_t = -math.inf
 
@@ -121,6 +123,8 @@ class RepSegmenter:
 
     def _missing(self, ti: float, out: list[RepBounds]) -> None:
         """A missing sample: a rep under way is flagged, and closed once the gap is too long."""
+        if self._closed_by_gap:
+            return  # the rep this gap interrupted is closed; nothing is under way
         if self.state != "base" or self._rising():
             self.gap_in_rep = True
             if ti - self.last_t > self.gap_reset_s and not self._closed_by_gap:
@@ -143,6 +147,7 @@ class RepSegmenter:
             # the legs went up while the sensor was away: a rep under way (counted once)
             self.state, self.start_t, self.start_base = "up", ti, pre_base
             self.peak, self.peak_t, self.gap_in_rep = xi, ti, True
+            self._resumed = True
 
     def _advance(self, t: np.ndarray, x: np.ndarray, out: list[RepBounds]) -> None:
         """Run the state machine over finite, gap-free samples, a window at a time."""
@@ -244,7 +249,8 @@ class RepSegmenter:
         end_t = float(lows[0])
         last_low = float(lows[-1])  # the last time it was in the band before now
         pause = (last_low - end_t) if how == "reversal" else math.inf
-        r = RepBounds(self.start_t, self.peak_t, end_t, how, pause, self.gap_in_rep)
+        r = RepBounds(self.start_t, self.peak_t, end_t, how, pause, self.gap_in_rep, partial=self._resumed)
+        self._resumed = False
         self.state = "base"
         self.gap_in_rep = False
         self.trace = []
@@ -259,7 +265,8 @@ class RepSegmenter:
         if self.state == "base":  # interrupted on its way up
             start = self.last_low_t if np.isfinite(self.last_low_t) else self.last_t
             self.start_t, self.peak_t = start, self.last_t
-        r = RepBounds(self.start_t, self.peak_t, self.last_t, "gap", math.inf, True)
+        r = RepBounds(self.start_t, self.peak_t, self.last_t, "gap", math.inf, True, partial=True)
+        self._resumed = False
         self.state = "base"
         self.gap_in_rep = False
         return r
