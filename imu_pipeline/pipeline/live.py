@@ -26,6 +26,7 @@ from imu_pipeline.errors import CalibrationError, MountingCheckError
 from imu_pipeline.frames import mounting_matrix
 from imu_pipeline.front import DataQuality, FrontHalf, GridBatch
 from imu_pipeline.io.recording import SENSORS
+from imu_pipeline.mounting_checks import INCONCLUSIVE, run_checks
 from imu_pipeline.joint_angles import JointAngles, joint_angles
 from imu_pipeline.orientation import GridSignals, StreamingOrientation
 from imu_pipeline.reps import Rep, RepSegmenter, assess_rep
@@ -64,6 +65,9 @@ class LiveCalibration:
         self._n = 0
         self._last_try = -math.inf
         self._refining = False
+        self._check_rows: list[GridSignals] = []  # rows since the calibration, while a check has not judged
+        self._check_n = 0
+        self._last_check = -math.inf
         self.fs = cfg.front.grid_rate_hz
 
     def _seconds(self) -> float:
@@ -71,8 +75,10 @@ class LiveCalibration:
 
     @property
     def held_s(self) -> float:
-        """Stream time (s) of rows held while calibrating (bounded by 3 x ``live.calibration_wait_s``)."""
-        return self._seconds() if self._rows else 0.0
+        """Stream time (s) of rows held while calibrating or re-checking (each bounded by 3 x
+        ``live.calibration_wait_s``)."""
+        held = self._seconds() if self._rows else 0.0
+        return held + (self._check_n / self.fs if self._check_rows else 0.0)
 
     def _fit(self, sig: GridSignals) -> Calibration:
         return Calibrator(self.cfg.calibration).fit(sig, self.mounting, pose=self.pose, exercise=self.exercise,
@@ -83,13 +89,16 @@ class LiveCalibration:
         first made, the new rows after that; None while it waits (or after a refusal)."""
         if self.refused_ is not None:
             return None
-        if self.calibration_ is not None and not self._refining:
-            return sig
+        if self.calibration_ is not None:
+            if self._refining:
+                self._rows.append(sig)
+                self._n += len(sig)
+                self._refine(final)
+            if not self.calibration_.conclusive:
+                self._recheck(sig, final)
+            return None if self.refused_ is not None else sig
         self._rows.append(sig)
         self._n += len(sig)
-        if self.calibration_ is not None:
-            self._refine(final)
-            return sig
         live = self.cfg.live
         if not final and self._seconds() - self._last_try < live.calibration_retry_s:
             return None
@@ -118,17 +127,43 @@ class LiveCalibration:
                 self._n = keep
                 self._last_try = self._seconds()
             return None
-        if not force and (cal.segments["thigh"].axis_source != "motion" or not cal.conclusive):
-            return None  # wait for the reps that show the flexion axis and let the checks judge
-        if not cal.conclusive:
-            cal.notes.append("the mounting checks could not judge within the first "
-                             f"{live.calibration_wait_s:g} s (no rep with the legs high yet)")
+        if not force and cal.segments["thigh"].axis_source != "motion":
+            return None  # wait for the reps that show the flexion axis
+        # checks that cannot judge yet are run again as the reps come (see _recheck)
         self.calibration_ = cal
         self.error_ = None
         self._refining = cal.neutral_s < live.min_neutral_s
         if not self._refining:
             self._rows, self._n = [], 0
         return sig
+
+    def _recheck(self, sig: GridSignals, final: bool) -> None:
+        """Run the mounting checks again on the rows since the calibration until every one has
+        judged: a failure refuses the stream from then on, as the offline path refuses the file."""
+        live = self.cfg.live
+        self._check_rows.append(sig)
+        self._check_n += len(sig)
+        seconds = self._check_n / self.fs
+        if not final and seconds - self._last_check < live.calibration_retry_s:
+            return
+        self._last_check = seconds
+        buf = GridSignals.concat(self._check_rows)
+        self._check_rows = [buf]
+        cal = self.calibration_
+        assert cal is not None
+        try:
+            checks = run_checks(self.cfg.calibration, buf, cal.segments, cal.pose, self.where)
+        except MountingCheckError as e:
+            self.refused_ = f"{e} (found {seconds:.0f} s after the calibration; the reps so far are withdrawn)"
+            self.calibration_ = None
+            self._check_rows = []
+            return
+        cal.checks.update({k: v for k, v in checks.items() if v != INCONCLUSIVE})  # a passed check stays passed
+        if cal.conclusive:
+            self._check_rows, self._check_n = [], 0
+        elif len(buf) > 3 * live.calibration_wait_s * self.fs:  # bounded memory: keep the newest part
+            keep = int(live.calibration_wait_s * self.fs)
+            self._check_rows, self._check_n = [buf.tail(keep)], keep
 
     def _refine(self, final: bool) -> None:
         """Refit once ``live.min_neutral_s`` in the start pose has been seen (bounded buffer)."""
