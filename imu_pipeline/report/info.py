@@ -8,6 +8,7 @@ from typing import Any
 from imu_pipeline.config import FrontConfig
 from imu_pipeline.front import front_half_offline
 from imu_pipeline.io.recording import Recording
+from imu_pipeline.report.quality import outage_sentences
 
 
 def info_dict(rec: Recording, cfg: FrontConfig | None = None) -> dict[str, Any]:
@@ -23,10 +24,5 @@ def info_dict(rec: Recording, cfg: FrontConfig | None = None) -> dict[str, Any]:
         if sm.get("mounting") is None:
             out["warnings"].append(f"no mounting declared for the {s} sensor: axes will be estimated from the motion "
                                    "(reduced confidence)")
-    for g in dq["gaps"]:  # type: ignore[union-attr]
-        where = {"start": "started", "end": "stopped"}.get(g["where"], "was silent")
-        when = {"start": f"{g['duration_s']:.1f} s after the session began",
-                "end": f"{g['duration_s']:.1f} s before the session ended"}.get(
-            g["where"], f"for {g['duration_s']:.1f} s from {g['start_s']:.1f} s")
-        out["warnings"].append(f"the {g['sensor']} sensor {where} {when}")
+    out["warnings"].extend(outage_sentences(q))
     return out

@@ -17,6 +17,7 @@ from imu_pipeline import __version__
 from imu_pipeline.config import config_to_dict
 from imu_pipeline.pipeline.offline import SessionAnalysis
 from imu_pipeline.report.files import write_text
+from imu_pipeline.report.quality import outage_sentences
 from imu_pipeline.reps import rep_totals
 
 SUMMARY_SCHEMA_VERSION = 2
@@ -70,8 +71,8 @@ def verdict(an: SessionAnalysis) -> str:
 
 
 def warnings_of(an: SessionAnalysis) -> list[str]:
-    """Loading warnings and calibration notes, in plain words."""
-    return list(an.recording.warnings) + list(an.angles.calibration.notes)
+    """Loading warnings, outages and calibration notes, in plain words."""
+    return list(an.recording.warnings) + outage_sentences(an.quality) + list(an.angles.calibration.notes)
 
 
 def summary_dict(an: SessionAnalysis) -> dict[str, Any]:
