@@ -2,8 +2,8 @@
 
 Filters compared in one run (magnetometer-free, 6D):
 
-* the project's fusion call ``OfflineOrientation(FusionConfig()).estimate(...)``
-  (``vqf.offlineVQF``) and the same class with ``offline=False`` (causal ``vqf.VQF``);
+* the project's orientation call ``orient_uniform(acc, gyr, fs, OrientationConfig(), offline=...)``
+  (``vqf.offlineVQF``, and causal ``vqf.VQF`` with ``offline=False``) at the trial's own rate;
 * ``ahrs.filters.Madgwick`` with its DEFAULT gain (0.033 for IMU) and ``frequency=fs``;
 * ``imufusion.Ahrs`` with its DEFAULT ``AhrsSettings`` (gain 0.5, NWU, no gyroscope range,
   acceleration rejection off) except ``sample_rate=fs``; inputs converted to deg/s and g.
@@ -38,10 +38,9 @@ from typing import Callable
 
 import numpy as np
 
-from imu_pipeline.config import FusionConfig
+from imu_pipeline.config import OrientationConfig
 from imu_pipeline.frames import up_in_sensor_frame
-from imu_pipeline.orientation import OfflineOrientation
-from imu_pipeline.io.recording import SensorSamples
+from imu_pipeline.orientation import orient_uniform
 from _common import machine  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
@@ -76,9 +75,8 @@ def lib_up(q: np.ndarray, acc: np.ndarray) -> tuple[np.ndarray, str]:
 # --- the filters: each returns (time_s of the estimate, up (N,3), convention note) ------------
 
 def run_project(t, acc, gyr, fs, offline: bool):
-    est = OfflineOrientation(FusionConfig(), offline=offline).estimate(SensorSamples(t, acc, gyr), declared_rate_hz=fs)
-    r = est.result_
-    return r.time_s, r.up, "project"
+    up, _, _ = orient_uniform(acc, gyr, fs, OrientationConfig(), offline=offline)
+    return t, up, "project"
 
 
 def run_madgwick(t, acc, gyr, fs):

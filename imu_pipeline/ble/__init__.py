@@ -5,7 +5,7 @@ Modules, one job each:
 * :mod:`.profile` — the :class:`DeviceProfile` interface; :mod:`.devices` — one module per family
 * :mod:`.timing` — device/host time -> session clock, loss counting
 * :mod:`.reader` — one sensor over bleak, reconnection; :mod:`.scan` — ``imu-pipeline scan``
-* :mod:`.recorder` — two sensors -> a format v1 recording; :mod:`.commands` — the CLI
+* :mod:`.recorder` — two sensors -> a format v1 recording (the CLI is :mod:`imu_pipeline.cli.record`)
 """
 
 from imu_pipeline.ble.errors import (
