@@ -119,10 +119,18 @@ class RecordingWriter:
         self._last_flush = time.monotonic()
 
     def write_sidecar(self) -> None:
+        """Replace the sidecar atomically: a temporary file, fsynced, renamed over it, and the folder
+        fsynced so the rename itself survives a crash (with ``fsync``)."""
         sp = sidecar_path(self.path)
         tmp = sp.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.meta, indent=2, default=_json_default) + "\n", encoding="utf-8")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(json.dumps(self.meta, indent=2, default=_json_default) + "\n")
+            f.flush()
+            if self.fsync:
+                os.fsync(f.fileno())
         os.replace(tmp, sp)
+        if self.fsync:
+            _fsync_dir(sp.parent)
 
     def close(self) -> None:
         if self._closed:
@@ -137,6 +145,20 @@ class RecordingWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - file systems without directory fsync
+        pass
+    finally:
+        os.close(fd)
 
 
 def _json_default(o: Any) -> Any:
