@@ -49,7 +49,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         session_rows.append({"recording": str(f), "status": "ok", "error": "", "exercise": d["exercise"],
                              "duration_s": d["duration_s"], "reps": t["reps"],
                              "abdominal_engaging": t["abdominal_engaging"], "momentum": t["momentum"],
-                             "back_arch": t["back_arch"], "confidence": d["calibration"]["confidence"]})
+                             "back_arch": t["back_arch"], "unlabelled": t["unlabelled"], "partial": t["partial"],
+                             "confidence": d["calibration"]["confidence"],
+                             **{f"{s}_coverage": q["coverage"] for s, q in d["data_quality"]["sensors"].items()},
+                             "outages": len(d["data_quality"]["gaps"])})
         for r in d["reps"]:
             rep_rows.append({"recording": str(f), **{k: (";".join(v) if isinstance(v, list) else v)
                                                      for k, v in r.items() if k != "decided_by"}})
