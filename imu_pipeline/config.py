@@ -102,6 +102,8 @@ class RepConfig:
     smoothing_hz: float = _p(6.0, "Hz", "low-pass applied before segmentation (measures use raw angles)")
     resume_min_deg: float = _p(20.0, "deg", "data resuming after a gap this far above the rest level: a rep")
     gap_reset_s: float = _p(0.4, "s", "a gap in hip flexion longer than this ends a rep under way (counted once)")
+    resume_new_rep_after_s: float = _p(2.0, "s", "after a gap that closed a rep, data resuming high this long after "
+                                                 "that rep's peak is a new rep under way (not the closed rep's tail)")
     phase_fraction: float = _p(0.05, "fraction", "phases start/end where the hip rate crosses this fraction of "
                                                  "its peak")
     phase_search_s: float = _p(0.5, "s", "movement onset/end are looked for this far around the segmenter's bounds")

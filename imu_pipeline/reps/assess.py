@@ -98,6 +98,7 @@ def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, ind
     lc, mc = cfg.labels, cfg.momentum
     w = w.between(b.start_s - lc.tilt_reference_lookback_s - mc.swing_lookback_s,
                   b.end_s + cfg.reps.phase_search_s + mc.bounce_window_s)
+    top_seen = not b.partial or b.ended_by == "gap" or _rose_after(w, b, cfg.reps.reversal_deg)
     m, b = measure_rep(w, b, cfg, prev_end_s)
     label = label_rule(m, lc)
     decided: dict[str, Any] = {
@@ -128,6 +129,15 @@ def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, ind
         back_arch = None  # the pelvis was never seen with the legs low: not judged
     partial = b.partial or m.thigh_coverage < lc.min_thigh_coverage
     momentum: bool | None = bool(reasons)
+    peak_hip = m.peak_hip_deg
+    if not top_seen:  # the data resumed with the rep under way and on its way down: its top is unknown
+        confidence, label_or_none, peak_hip = "none", None, math.nan
+        decided["label_confidence"] = ("none: the thigh sensor came back with this rep under way; its top was "
+                                       "not seen")
+    elif partial and confidence == "normal":
+        confidence = "low"
+        decided["label_confidence"] = ("low: the thigh sensor missed part of this rep; the label rests on the "
+                                       "part it saw")
     if partial:
         decided["partial"] = (f"the thigh sensor saw {100 * m.thigh_coverage:.0f} % of this rep: counted once; "
                               "tempo, momentum and back arch are not judged from what is missing")
@@ -136,7 +146,7 @@ def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, ind
             decided.pop(k, None)
         m.concentric_s = m.top_s = m.eccentric_s = math.nan
     return Rep(index=index, start_s=m.start_s, peak_s=m.peak_s, end_s=m.end_s, label=label_or_none,
-               momentum=momentum, momentum_reasons=reasons, back_arch=back_arch, peak_hip_flexion_deg=m.peak_hip_deg,
+               momentum=momentum, momentum_reasons=reasons, back_arch=back_arch, peak_hip_flexion_deg=peak_hip,
                thigh_elevation_at_peak_deg=m.thigh_at_peak_deg if pose == "lying" else None,
                peak_posterior_tilt_deg=m.peak_posterior_tilt_deg, hip_at_peak_tilt_deg=m.hip_at_peak_tilt_deg,
                tilt_onset_hip_deg=m.tilt_onset_hip_deg, peak_anterior_tilt_low_deg=m.peak_anterior_tilt_low_deg,
@@ -144,8 +154,16 @@ def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, ind
                pause_before_next_s=None if not math.isfinite(b.pause_s) else b.pause_s,
                peak_rate_up_deg_s=m.peak_rate_up_deg_s, peak_rate_down_deg_s=m.peak_rate_down_deg_s,
                sparc_up=m.sparc_up, sparc_down=m.sparc_down, swing_amplitude_deg=swing_amp, ended_by=b.ended_by,
-               has_gap=b.has_gap, pelvis_coverage=m.pelvis_coverage, thigh_coverage=m.thigh_coverage,
+               has_gap=b.has_gap or partial or m.pelvis_coverage < 1.0, pelvis_coverage=m.pelvis_coverage, thigh_coverage=m.thigh_coverage,
                label_confidence=confidence, partial=partial, decided_by=decided)
+
+
+def _rose_after(w: AngleWindow, b: RepBounds, rise_deg: float) -> bool:
+    """A rep the data resumed into: did hip flexion still rise by ``rise_deg`` after the resume (so
+    its top was seen)?"""
+    seg = w.between(b.start_s, b.end_s)
+    hip = seg.hip_deg[np.isfinite(seg.hip_deg)]
+    return bool(hip.size) and float(np.max(hip) - hip[0]) >= rise_deg
 
 
 def _round(x: float, nd: int) -> float | None:

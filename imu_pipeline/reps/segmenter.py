@@ -91,6 +91,7 @@ class RepSegmenter:
         self.gap_reset_s = cfg.reps.gap_reset_s
         self._closed_by_gap = False
         self._resumed = False  # the rep under way began inside a gap (its start was not seen)
+        self._closed_peak_t = -math.inf  # peak time of the last rep a gap closed
         self.last_x = math.nan
         self._filt_last_t = -math.inf
 
@@ -138,7 +139,9 @@ class RepSegmenter:
         flagged); the smoother and baseline restart."""
         if not ti - self.last_t > self.gap_reset_s:
             return
-        was_resting, pre_base = self.state == "base" and not self._closed_by_gap, self.base
+        pre_base = self.base
+        was_resting = self.state == "base" and (
+            not self._closed_by_gap or ti - self._closed_peak_t > self.c.resume_new_rep_after_s)
         if (self.state in ("up", "down") or self._rising()) and not self._closed_by_gap:
             out.append(self._close_at_gap())
             was_resting = False
@@ -266,6 +269,7 @@ class RepSegmenter:
             start = self.last_low_t if np.isfinite(self.last_low_t) else self.last_t
             self.start_t, self.peak_t = start, self.last_t
         r = RepBounds(self.start_t, self.peak_t, self.last_t, "gap", math.inf, True, partial=True)
+        self._closed_peak_t = self.peak_t
         self._resumed = False
         self.state = "base"
         self.gap_in_rep = False
