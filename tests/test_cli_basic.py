@@ -164,3 +164,37 @@ def test_simulate_same_seed_gives_identical_files(tmp_path: Path, capsys) -> Non
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert main(["simulate", str(tmp_path / "c" / "s.csv"), "--reps", "2", "--seed", "6", "--packet-loss", "0.05"]) == 0
     assert (tmp_path / "c" / "s.csv").read_bytes() != (tmp_path / "a" / "s.csv").read_bytes()
+
+
+def test_outputs_never_destroy_a_recording_or_each_other(tmp_path: Path, capsys) -> None:
+    """Refused before any work (nothing written): a hard link to the recording, another recording,
+    two outputs with one name, an output inside a file; an unreadable sidecar is one error line."""
+    import os
+    import shutil
+
+    from imu_pipeline.cli import main
+
+    src = Path(__file__).resolve().parent.parent / "recordings" / "lying-mixed.csv"
+    rec = tmp_path / "rec.csv"
+    shutil.copy(src, rec)
+    shutil.copy(src.with_suffix(".json"), rec.with_suffix(".json"))
+    other = tmp_path / "other.csv"
+    shutil.copy(src, other)
+    os.link(rec, tmp_path / "hard.csv")
+    before = {p: p.read_bytes() for p in (rec, other)}
+    cases = [(["--json", str(tmp_path / "hard.csv")], "overwrite the recording itself"),
+             (["--json", str(other)], "is a recording"),
+             (["--json", str(tmp_path / "a.out"), "--angles", str(tmp_path / "a.out")], "the same file as --json"),
+             (["--json", str(tmp_path / "s.json"), "--plot", str(rec) + "/p.png"], "is a file, not a folder")]
+    for extra, msg in cases:
+        assert main(["analyze", str(rec), *extra]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and "Traceback" not in err, err
+    assert not (tmp_path / "s.json").exists() and not (tmp_path / "a.out").exists()
+    assert {p: p.read_bytes() for p in (rec, other)} == before
+    bad = tmp_path / "d.csv"
+    shutil.copy(src, bad)
+    (tmp_path / "d.json").mkdir()
+    assert main(["analyze", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "d.json" in err and "sidecar" in err and "Traceback" not in err

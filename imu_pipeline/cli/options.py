@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from imu_pipeline.config import PipelineConfig, load_config
 from imu_pipeline.errors import UsageError
-from imu_pipeline.io.recording import sidecar_path
+from imu_pipeline.io.recording import CSV_COLUMNS, sidecar_path
 from imu_pipeline.pipeline.offline import SessionAnalysis
 
 
@@ -36,14 +37,49 @@ def check_outputs(args: argparse.Namespace, recording: str) -> None:
     """Before any work: refuse outputs that would overwrite the recording, or a plot type we cannot write."""
     from imu_pipeline.report.plot import check_plot_path
 
-    protected = {Path(recording).resolve(), sidecar_path(recording).resolve()}
+    protected = [Path(recording), sidecar_path(recording)]
+    stem = Path(recording).with_suffix("")
+    seen: dict[Path, str] = {}
     for opt, p in (("--json", args.json), ("--angles", args.angles), ("--plot", args.plot)):
-        if p and Path(p).resolve() in protected:
-            stem = Path(recording).with_suffix("")
+        if not p:
+            continue
+        out = Path(p)
+        if any(_same_file(out, q) for q in protected):
             raise UsageError(f"{opt} {p} would overwrite the recording itself (its CSV or JSON sidecar); "
                              f"choose another name, e.g. {stem}.summary.json / {stem}.angles.csv / {stem}.png")
+        if out.resolve() in seen:
+            raise UsageError(f"{opt} {p}: the same file as {seen[out.resolve()]}; give each output its own name")
+        seen[out.resolve()] = opt
+        if out.is_dir():
+            raise UsageError(f"{opt} {p} is a folder; give a file name")
+        if not out.parent.resolve().is_dir():
+            what = "is a file, not a folder" if out.parent.exists() else "does not exist"
+            raise UsageError(f"{opt} {p}: {out.parent} {what}")
+        if _is_recording(out):
+            raise UsageError(f"{opt} {p} is a recording (its first line is the recording header); outputs never "
+                             "overwrite recordings — choose another name")
     if args.plot:
         check_plot_path(args.plot)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """The same file on disk (also through a hard or symbolic link), or the same path."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _is_recording(p: Path) -> bool:
+    """An existing file whose first line is a format v1 recording header."""
+    try:
+        with open(p, "rb") as f:
+            head = f.readline(200).decode("utf-8-sig", errors="replace")
+    except OSError:
+        return False
+    return [h.strip() for h in head.strip().split(",")] == list(CSV_COLUMNS)
 
 
 def write_outputs(an: SessionAnalysis, args: argparse.Namespace) -> None:

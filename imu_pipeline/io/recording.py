@@ -396,6 +396,8 @@ def read_sidecar(csv_path: str | os.PathLike[str]) -> dict[str, Any]:
         raise RecordingError(f"{sp}, line {e.lineno}, column {e.colno}: not valid JSON ({e.msg})") from None
     except UnicodeDecodeError:
         raise RecordingError(f"{sp}: not UTF-8 text; expected the recording's JSON sidecar") from None
+    except OSError as e:  # a folder, no permission, ...
+        raise RecordingError(f"{sp}: cannot read the recording's JSON sidecar ({e.strerror or e})") from None
     validate_meta(meta, str(sp))
     return meta
 
