@@ -134,11 +134,12 @@ def test_simulate_refuses_to_overwrite(tmp_path: Path, capsys) -> None:
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["--rest", "3", "1"], "rest_s must be"),
-    (["--mix", "hip-flexor,crunch"], "unknown rep kind(s) ['crunch']"),
+    (["--rest", "3", "1"], "--rest must be"),
+    (["--mix", "hip-flexor,crunch"], "unknown --mix kind(s) ['crunch']"),
     (["--mix", "swing"], "only in hanging raises"),
-    (["--thigh-rate", "5"], "thigh_rate_hz must be 10..2000 Hz"),
-    (["--packet-loss", "0.9"], "packet_loss must be in [0, 0.5)"),
+    (["--thigh-rate", "5"], "--thigh-rate must be 10..2000 Hz"),
+    (["--packet-loss", "0.9"], "--packet-loss must be in [0, 0.5)"),
+    (["--seed", "-5"], "--seed must be >= 0"),
 ])
 def test_simulate_bad_options(tmp_path: Path, capsys, args: list[str], fragment: str) -> None:
     rc = main(["simulate", str(tmp_path / "s.csv"), *args])

@@ -7,7 +7,7 @@ import csv
 from pathlib import Path
 
 from imu_pipeline.cli.options import add_analysis_options, config_from
-from imu_pipeline.errors import CalibrationError, RecordingError, UsageError
+from imu_pipeline.errors import ImuPipelineError, UsageError
 from imu_pipeline.report.files import output_error
 
 
@@ -26,9 +26,13 @@ def _cmd_batch(args: argparse.Namespace) -> int:
             files.append(p)
         else:
             raise UsageError(f"{p}: no such file or directory")
+    out = Path(args.out)
+    # each file once, and never the tables of an earlier run in the output folder
+    files = [f for f in dict.fromkeys(f.resolve() for f in files)
+             if f.parent != out.resolve() or f.name not in ("sessions.csv", "reps.csv")]
     if not files:
         raise UsageError("no recordings (.csv) found in " + ", ".join(args.inputs))
-    out = Path(args.out)
+    names: dict[str, int] = {}
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -38,13 +42,14 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         try:
             rec = read_recording(f, warn=False)
             an = analyze_recording(rec, cfg, pose=args.pose)
-        except (RecordingError, CalibrationError) as e:
+        except ImuPipelineError as e:  # a bad file is reported and skipped; the others go on
             failed += 1
             print(f"skipped {f}: {e}")
             session_rows.append({"recording": str(f), "status": "error", "error": str(e)})
             continue
         d = summary_dict(an)
-        write_json(an, out / f"{f.stem}.summary.json")
+        n = names[f.stem] = names.get(f.stem, 0) + 1  # two recordings with one name: both summaries kept
+        write_json(an, out / (f"{f.stem}.summary.json" if n == 1 else f"{f.stem}-{n}.summary.json"))
         t = d["totals"]
         session_rows.append({"recording": str(f), "status": "ok", "error": "", "exercise": d["exercise"],
                              "duration_s": d["duration_s"], "reps": t["reps"],

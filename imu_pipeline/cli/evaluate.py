@@ -14,8 +14,18 @@ def _fmt(x: Any) -> str:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from imu_pipeline.evaluate import score_session, session_matrix, summarize
+    from pathlib import Path
 
+    from imu_pipeline.errors import UsageError
+    from imu_pipeline.evaluate import score_session, session_matrix, summarize
+    from imu_pipeline.report.files import write_text
+
+    if args.sessions < 1:
+        raise UsageError(f"--sessions must be at least 1, got {args.sessions}")
+    if args.first_seed < 0:
+        raise UsageError(f"--first-seed must be >= 0, got {args.first_seed}")
+    if args.json and not Path(args.json).resolve().parent.is_dir():  # before the sessions run
+        raise UsageError(f"--json {args.json}: the folder {Path(args.json).parent} does not exist")
     opts = session_matrix(args.sessions, args.first_seed)
     scores = []
     for o in opts:
@@ -31,9 +41,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     summ = summarize(scores)
     print("\n".join(f"{k}: {_fmt(v)}" for k, v in summ.items()))
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"summary": summ, "sessions": [asdict(s) for s in scores]}, fh, indent=2,
-                      default=lambda o: None if isinstance(o, float) and math.isnan(o) else o)
+        text = json.dumps({"summary": summ, "sessions": [asdict(s) for s in scores]}, indent=2,
+                          default=lambda o: None if isinstance(o, float) and math.isnan(o) else o)
+        write_text(args.json, text + "\n", what="scores")
     return 0
 
 

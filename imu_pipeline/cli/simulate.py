@@ -11,6 +11,13 @@ if TYPE_CHECKING:
     from imu_pipeline.simulate import SimulationOptions
 
 
+#: SimulationOptions fields -> the flags that set them (for error messages).
+FLAGS = {"thigh_rate_hz": "--thigh-rate", "pelvis_rate_hz": "--pelvis-rate", "packet_loss": "--packet-loss",
+         "packet_samples": "--packet-samples", "jitter_s": "--jitter-ms (in s)", "touch_and_go": "--touch-and-go",
+         "misalignment_deg": "--misalignment", "n_reps": "--reps", "rest_s": "--rest", "seed": "--seed",
+         "fidgets": "--fidgets", "noise": "--noise", "rep kind(s)": "--mix kind(s)", "rep mix": "--mix"}
+
+
 def options_from_args(args: argparse.Namespace) -> "SimulationOptions":
     """SimulationOptions from the parsed command line (ValueError on bad values)."""
     from imu_pipeline.simulate import SimulationOptions
@@ -56,8 +63,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     try:
         opts = options_from_args(args)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+    except ValueError as e:  # name the command-line flag, not the Python field
+        msg = str(e)
+        for field, flag in FLAGS.items():
+            msg = msg.replace(field, flag)
+        raise UsageError(msg) from None
     if not str(args.out).endswith(".csv"):
         raise UsageError(f"{args.out}: the recording name must end in .csv")
     sim = simulate_session(opts)

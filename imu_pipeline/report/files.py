@@ -12,7 +12,7 @@ def output_error(path: str | os.PathLike[str], what: str, e: OSError) -> OutputE
     """An OutputError naming the file, what it was for and the reason."""
     reason = e.strerror or str(e)
     hint = ""
-    if isinstance(e, FileNotFoundError):
+    if isinstance(e, FileNotFoundError) and not Path(path).parent.exists():
         hint = " (the folder does not exist)"
     elif isinstance(e, PermissionError):
         hint = " (no permission: is the folder read-only?)"

@@ -76,6 +76,10 @@ class SimulationOptions:
             raise ValueError("rep kind 'swing' exists only in hanging raises (--pose hanging)")
         if not self.mix:
             raise ValueError("the rep mix is empty")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if self.fidgets < 0:
+            raise ValueError(f"fidgets must be >= 0, got {self.fidgets}")
         if self.n_reps < 0 or self.n_reps > 500:
             raise ValueError(f"n_reps must be 0..500, got {self.n_reps}")
         for name in ("thigh_rate_hz", "pelvis_rate_hz"):

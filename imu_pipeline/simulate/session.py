@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imu_pipeline.errors import OutputExistsError
+from imu_pipeline.errors import OutputError, OutputExistsError
 from imu_pipeline.frames import mounting_matrix
 from imu_pipeline.io.recording import Recording, SensorSamples
 from imu_pipeline.io.writer import write_recording
@@ -182,14 +182,20 @@ def write_simulation(sim: SimResult, out: str | Path, *, overwrite: bool = False
     if out.suffix != ".csv":
         raise ValueError(f"{out}: the recording name must end in .csv")
     tc, tj = truth_paths(out)
-    if not overwrite:
-        for p in (out, out.with_suffix(".json"), tc, tj):
-            if p.exists():
-                raise OutputExistsError(f"{p}: already exists (use --force to overwrite)")
-    write_recording(out, sim.recording.sensors, sim.recording.meta, overwrite=True)
-    sim.truth.to_csv(tc, index=False, float_format="%.4f")
-    tj.write_text(json.dumps(_jsonable({"reps": sim.truth_reps, **sim.truth_meta,
-                                        "options": asdict(sim.options)}), indent=2) + "\n")
+    targets = (out, out.with_suffix(".json"), tc, tj)
+    for p in targets:  # every name checked before anything is written
+        if p.is_dir():
+            raise OutputError(f"{p}: is a folder; choose another recording name")
+        if p.exists() and not overwrite:
+            raise OutputExistsError(f"{p}: already exists (use --force to overwrite)")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_recording(out, sim.recording.sensors, sim.recording.meta, overwrite=True)
+        sim.truth.to_csv(tc, index=False, float_format="%.4f")
+        tj.write_text(json.dumps(_jsonable({"reps": sim.truth_reps, **sim.truth_meta,
+                                            "options": asdict(sim.options)}), indent=2) + "\n")
+    except OSError as e:
+        raise OutputError(f"cannot write the simulated session {out}: {e.strerror or e}") from None
     return {"csv": out, "truth_csv": tc, "truth_json": tj}
 
 
