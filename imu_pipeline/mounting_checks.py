@@ -6,7 +6,7 @@ plausible wrong angles. A check that cannot judge yet (no rep with the legs high
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,14 +24,13 @@ PASSED, FAILED, INCONCLUSIVE = "passed", "failed", "inconclusive"
 
 
 def run_checks(cfg: CalibrationConfig, sig: GridSignals, segments: dict[str, "SegmentCalibration"], pose: str,
-               where: str) -> dict[str, str]:
-    """Every check's result by name (``passed`` / ``inconclusive``); a failed one raises."""
-    checks: dict[str, str] = {}
-    for s in SENSORS:
-        if segments[s].declared:
-            checks[f"{s}_mounting"] = check_declared(cfg, sig, segments, s, pose, where)
-    checks["sensors_not_swapped"] = check_not_swapped(cfg, sig, segments, pose, where)
-    return checks
+               where: str, only: set[str] | None = None) -> dict[str, str]:
+    """Every check's result by name (``passed`` / ``inconclusive``), or only the ``only`` ones; a
+    failed one raises."""
+    todo: dict[str, Any] = {f"{s}_mounting": (lambda s=s: check_declared(cfg, sig, segments, s, pose, where))
+                            for s in SENSORS if segments[s].declared}
+    todo["sensors_not_swapped"] = lambda: check_not_swapped(cfg, sig, segments, pose, where)
+    return {name: run() for name, run in todo.items() if only is None or name in only}
 
 
 def check_not_swapped(cfg: CalibrationConfig, sig: GridSignals, segments: dict[str, "SegmentCalibration"],

@@ -152,13 +152,14 @@ class LiveCalibration:
         cal = self.calibration_
         assert cal is not None
         try:
-            checks = run_checks(self.cfg.calibration, buf, cal.segments, cal.pose, self.where)
+            pending = {k for k, v in cal.checks.items() if v == INCONCLUSIVE}  # a passed check stays passed
+            checks = run_checks(self.cfg.calibration, buf, cal.segments, cal.pose, self.where, only=pending)
         except MountingCheckError as e:
             self.refused_ = f"{e} (found {seconds:.0f} s after the calibration; the reps so far are withdrawn)"
             self.calibration_ = None
             self._check_rows = []
             return
-        cal.checks.update({k: v for k, v in checks.items() if v != INCONCLUSIVE})  # a passed check stays passed
+        cal.checks.update(checks)
         if cal.conclusive:
             self._check_rows, self._check_n = [], 0
         elif len(buf) > 3 * live.calibration_wait_s * self.fs:  # bounded memory: keep the newest part
