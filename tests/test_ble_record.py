@@ -26,7 +26,7 @@ from imu_pipeline.ble.devices import make_profile
 from imu_pipeline.ble.reader import ReconnectPolicy
 from imu_pipeline.ble.recorder import Recorder, SessionResult
 from imu_pipeline.cli import build_parser
-from imu_pipeline.errors import UsageError
+from imu_pipeline.errors import ImuPipelineError, UsageError
 from imu_pipeline.config import SensorSpec
 from imu_pipeline.io.recording import read_recording
 from imu_pipeline.io.writer import RecordingWriter
@@ -361,3 +361,22 @@ def test_session_analysis_is_printed_after_recording(tmp_path: Path) -> None:
     (tmp_path / "short.csv").write_text("time_s,sensor,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z\n")
     _print_session_analysis(SimpleNamespace(out=str(tmp_path / "short.csv")), lines.append)
     assert lines and lines[0].startswith("no session analysis:")
+
+
+@pytest.mark.parametrize("extra, msg", [
+    ([], "already exists"),
+    (["--rate", "-5"], "--rate must be positive"),
+    (["--duration", "-1"], "--duration must be positive"),
+])
+def test_record_checks_its_arguments_before_touching_bluetooth(tmp_path: Path, extra, msg) -> None:
+    """No Bluetooth backend is given (the real one would fail here): the argument errors come first."""
+    existing = tmp_path / "taken.csv"
+    existing.write_text("x\n")
+    out = str(existing) if not extra else str(tmp_path / "new.csv")
+    with pytest.raises(UsageError, match=msg):
+        asyncio.run(record_async(_args("record", out, "--thigh", THIGH, "--pelvis", PELVIS, *extra)))
+    bad_cfg = tmp_path / "bad.toml"
+    bad_cfg.write_text("[labels\n")
+    with pytest.raises(ImuPipelineError, match="bad.toml"):
+        asyncio.run(record_async(_args("record", str(tmp_path / "n.csv"), "--thigh", THIGH, "--pelvis", PELVIS,
+                                       "--config", str(bad_cfg))))

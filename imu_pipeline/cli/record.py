@@ -101,6 +101,29 @@ def default_live(specs: list[SensorSpec], exercise: str | None = None, cfg: Pipe
     return LivePipeline(mounting=mounting, exercise=exercise, cfg=cfg, pose=pose, sample_rates=rates)
 
 
+def check_record_args(args: argparse.Namespace) -> None:
+    """The output name, rate and duration, before any Bluetooth is touched."""
+    from imu_pipeline.io.recording import sidecar_path
+
+    out = Path(args.out)
+    if out.suffix != ".csv":
+        raise UsageError(f"{args.out}: the recording name must end in .csv")
+    if not args.force:
+        for p in (out, sidecar_path(out)):
+            if p.exists():
+                raise UsageError(f"{p} already exists; choose another name or pass --force")
+    if out.exists() and out.is_dir():
+        raise UsageError(f"{args.out} is a folder")
+    if not out.parent.resolve().is_dir():
+        raise UsageError(f"{args.out}: the folder {out.parent} does not exist")
+    if args.rate is not None and not args.rate > 0:
+        raise UsageError(f"--rate must be positive (Hz), got {args.rate:g}")
+    if args.duration is not None and not args.duration > 0:
+        raise UsageError(f"--duration must be positive (s), got {args.duration:g}")
+    if not args.give_up > 0 or not args.scan_timeout > 0:
+        raise UsageError("--give-up and --scan-timeout must be positive (s)")
+
+
 async def record_async(args: argparse.Namespace, *, backend: type[BaseBleakClient] | None = None,
                        scanner_backend: type[BaseBleakScanner] | None = None, clock: Clock | None = None,
                        out: Callable[[str], None] = print, status_out: Callable[[str], None] | None = None,
@@ -109,7 +132,9 @@ async def record_async(args: argparse.Namespace, *, backend: type[BaseBleakClien
     """Run ``record``: connect both sensors and write ``args.out`` (+ sidecar) until done."""
     from imu_pipeline.io.writer import RecordingWriter
 
+    check_record_args(args)  # everything that can be wrong without Bluetooth, before touching it
     specs = sensor_specs_from_args(args)
+    cfg = load_config(getattr(args, "config", None))
     await recognise_missing_profiles(specs, timeout_s=args.scan_timeout, scanner_backend=scanner_backend, clock=clock)
     profiles = profiles_for(specs, Path(args.sensors).parent if args.sensors else None)
     try:
@@ -117,7 +142,6 @@ async def record_async(args: argparse.Namespace, *, backend: type[BaseBleakClien
                                  overwrite=args.force)
     except FileExistsError:
         raise UsageError(f"{args.out} already exists; choose another name or pass --force") from None
-    cfg = load_config(getattr(args, "config", None))
     live = (default_live(specs, args.exercise, cfg, getattr(args, "pose", None)) if live_factory is default_live
             else live_factory(specs))
     rec = Recorder(specs, profiles, writer, live=live, backend=backend,
