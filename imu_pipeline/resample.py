@@ -56,6 +56,7 @@ class SensorQuality:
     dropped_late : samples that arrived after their grid rows were released (live skew)
     first_s, last_s : time of the first / last kept sample (s; NaN without samples)
     rate_hz : nominal rate used for the outage threshold (Hz; NaN if never known)
+    declared_rate_hz : the rate the sidecar or device profile declares (Hz), or None
     effective_rate_hz : samples per second over the time the sensor was delivering
     gap_threshold_s : intervals longer than this were outages
     outages : outages in the middle of its data (start and end ones are in
@@ -68,6 +69,7 @@ class SensorQuality:
     first_s: float = math.nan
     last_s: float = math.nan
     rate_hz: float = math.nan
+    declared_rate_hz: float | None = None
     effective_rate_hz: float = math.nan
     gap_threshold_s: float = math.nan
     outages: list[Outage] = field(default_factory=list)
@@ -94,7 +96,7 @@ class SensorResampler:
         self.cfg = cfg
         self.fs = float(cfg.grid_rate_hz)
         self.declared_rate_hz = declared_rate_hz
-        self.quality_ = SensorQuality()
+        self.quality_ = SensorQuality(declared_rate_hz=declared_rate_hz)
         self.final_k_: float = -math.inf
         self.newest_s: float = -math.inf  # newest kept raw time (known as soon as it arrives)
         self._probe: list[np.ndarray] = []  # rows (t, 6 values) held until the rate is known

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from imu_pipeline.config import FrontConfig
 from imu_pipeline.io.recording import SensorSamples, read_recording
 from imu_pipeline.io.writer import write_recording
 from imu_pipeline.report.info import info_dict
+from imu_pipeline.simulate import SimulationOptions, simulate_session
 
 
 def _cut(ss: SensorSamples, keep: np.ndarray) -> SensorSamples:
@@ -75,3 +77,27 @@ def test_complete_recording_has_no_outages(tmp_path: Path) -> None:
     assert info["gaps"] == []
     for s in ("thigh", "pelvis"):
         assert info["sensors"][s]["coverage"] == pytest.approx(1.0, abs=0.02)
+
+
+def test_dropped_time_stamps_and_a_wrong_declared_rate_are_reported(tmp_path: Path) -> None:
+    """A host that stamps each 5-sample packet with its arrival time: 4 of 5 samples repeat a time
+    stamp and are dropped; the sensor then delivers 20 samples/s against a declared 100 Hz. Both are
+    said in plain words (info and the analysis summary use the same sentences)."""
+    from imu_pipeline.report.info import info_dict
+
+    sim = simulate_session(SimulationOptions(seed=3, n_reps=3))
+    sensors = {}
+    for s, ss in sim.recording.sensors.items():
+        t = ss.time_s.copy()
+        if s == "pelvis":
+            t = np.repeat(t[4::5], 5)[: len(t)]  # each packet stamped with its last sample's time
+            t = np.concatenate([t, ss.time_s[len(t):]])
+        sensors[s] = SensorSamples(t, ss.acc, ss.gyr)
+    p = tmp_path / "stamped.csv"
+    write_recording(p, sensors, sim.recording.meta)
+    warnings = info_dict(read_recording(p))["warnings"]
+    dropped = [w for w in warnings if "pelvis sensor were dropped" in w]
+    assert len(dropped) == 1 and re.search(r"\((79\.\d|80\.0) %\)", dropped[0]), warnings
+    assert any(re.search(r"pelvis sensor delivered 20\.\d samples/s although 100 Hz is declared", w)
+               for w in warnings), warnings
+    assert not any("thigh" in w for w in warnings), warnings

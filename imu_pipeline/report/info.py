@@ -24,5 +24,5 @@ def info_dict(rec: Recording, cfg: FrontConfig | None = None) -> dict[str, Any]:
         if sm.get("mounting") is None:
             out["warnings"].append(f"no mounting declared for the {s} sensor: axes will be estimated from the motion "
                                    "(reduced confidence)")
-    out["warnings"].extend(outage_sentences(q))
+    out["warnings"].extend(outage_sentences(q, (cfg or FrontConfig()).declared_rate_tolerance))
     return out

@@ -5,9 +5,19 @@ from __future__ import annotations
 from imu_pipeline.front import DataQuality
 
 
-def outage_sentences(quality: DataQuality) -> list[str]:
-    """One sentence per outage: which sensor, when, how long (start and end outages included)."""
+def outage_sentences(quality: DataQuality, rate_tolerance: float) -> list[str]:
+    """One sentence per outage (which sensor, when, how long; start and end outages included), per
+    sensor whose repeated or backward time stamps were dropped, and per sensor whose measured rate
+    is not the declared one (beyond ``rate_tolerance``, relative)."""
     out = []
+    for s, q in quality.sensors.items():
+        if q.dropped_duplicate:
+            share = 100 * q.dropped_duplicate / max(1, q.samples + q.dropped_duplicate)
+            out.append(f"{q.dropped_duplicate} samples ({share:.1f} %) of the {s} sensor were dropped: their time "
+                       "stamp repeated or went back (a host stamping packets on arrival?)")
+        d, r = q.declared_rate_hz, q.effective_rate_hz
+        if d and r == r and abs(r - d) > rate_tolerance * d:
+            out.append(f"the {s} sensor delivered {r:.1f} samples/s although {d:g} Hz is declared")
     for o in quality.outages:
         if o.where == "start":
             what = ("never delivered data" if o.duration_s >= quality.end_s - quality.start_s - 1e-9
