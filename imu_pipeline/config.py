@@ -46,6 +46,8 @@ class OrientationConfig:
     tau_acc_s: float = _p(3.0, "s", "VQF accelerometer low-pass time constant (VQF default)")
     rest_bias_estimation: bool = _p(True, "", "VQF gyro bias estimation at rest")
     motion_bias_estimation: bool = _p(True, "", "VQF gyro bias estimation in motion")
+    restart_window_s: float = _p(2.0, "s", "live: after an outage the filter starts from the mean gravity of this "
+                                           "much of the new data (held back until it arrived)")
     parallel_min_s: float = _p(300.0, "s", "offline: from this recording length on, the pelvis filter runs in "
                                "a second process (fork, where available) while the thigh's runs here")
 

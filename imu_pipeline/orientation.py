@@ -215,6 +215,14 @@ def fork_call(fn: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]],
 class StreamingOrientation:
     """Causal orientation of both sensors (``vqf.VQF``), batch by batch, bounded memory.
 
+    A filter restarted after an outage would start from one accelerometer sample, maybe taken in
+    motion (tens of degrees off, converging with ``tau_acc_s``). Instead the rows of a restarted
+    block are held until ``restart_window_s`` of it has arrived (or the block ended); the
+    inclination at the block's start is then the mean specific force over that window, carried back
+    to the start by the gyro (dynamic accelerations average out), and the new filter starts from it
+    with the bias estimate the sensor had before the outage. So :meth:`update` may return fewer rows
+    than it was given (they follow later); :meth:`finish` returns the rest.
+
     Parameters
     ----------
     cfg : OrientationConfig
@@ -222,8 +230,7 @@ class StreamingOrientation:
 
     Attributes
     ----------
-    restarts_ : sensor -> number of filter (re)starts (one per gap-free block); a restart keeps the
-        gyro bias estimate (and its uncertainty) the sensor had before the outage
+    restarts_ : sensor -> number of filter (re)starts (one per gap-free block)
     """
 
     def __init__(self, cfg: OrientationConfig | None = None, grid_rate_hz: float = 100.0) -> None:
@@ -232,20 +239,41 @@ class StreamingOrientation:
         self._filter: dict[str, vqf.VQF | None] = {s: None for s in SENSORS}
         self._block: dict[str, int] = {s: -1 for s in SENSORS}
         self.restarts_: dict[str, int] = {s: 0 for s in SENSORS}
+        self._held: list[GridBatch] = []
+        self._window = max(1, int(round(self.cfg.restart_window_s * grid_rate_hz)))
+
+    @property
+    def held_rows(self) -> int:
+        """Rows held back while a restarted filter's first window arrives."""
+        return sum(len(b) for b in self._held)
 
     def update(self, rows: GridBatch) -> GridSignals:
-        """Orientation for the rows of one batch (in order; rows follow the previous batch)."""
+        """Orientation for the rows that can be computed now (in order; they follow the previous ones)."""
+        self._held.append(rows)
+        buf = GridBatch.concat(self._held)
+        n = len(buf)
+        upto = n
+        for s in SENSORS:
+            for a, b, blk in _runs(buf.block[s]):
+                if self._filter[s] is not None and blk != self._block[s] and b == n and b - a < self._window:
+                    upto = min(upto, a)  # a restarted block still short of its window: wait for it
+                    break
+        self._held = [_rows_slice(buf, upto, n)] if upto < n else []
+        return self._run(_rows_slice(buf, 0, upto))
+
+    def finish(self) -> GridSignals:
+        """End of stream: the rows still held."""
+        buf = GridBatch.concat(self._held)
+        self._held = []
+        return self._run(buf)
+
+    def _run(self, rows: GridBatch) -> GridSignals:
         up, gyr, rest = {}, {}, {}
         for s in SENSORS:
             up[s], gyr[s], rest[s] = _empty_like(len(rows))
             for a, b, blk in _runs(rows.block[s]):
                 if blk != self._block[s] or self._filter[s] is None:
-                    old = self._filter[s]
-                    self._filter[s] = vqf.VQF(1.0 / self.grid_rate_hz, **vqf_params(self.cfg))
-                    if old is not None:  # an outage does not change the gyro's bias: keep its estimate
-                        self._filter[s].setBiasEstimate(*old.getBiasEstimate())
-                    self._block[s] = blk
-                    self.restarts_[s] += 1
+                    self._restart(s, blk, rows.acc[s][a:b], rows.gyr[s][a:b])
                 f = self._filter[s]
                 assert f is not None
                 g = np.ascontiguousarray(rows.gyr[s][a:b])
@@ -254,3 +282,47 @@ class StreamingOrientation:
                 gyr[s][a:b] = g - out["bias"]
                 rest[s][a:b] = out["restDetected"].astype(bool)
         return GridSignals(rows.time_s, up, gyr, rest)
+
+    def _restart(self, s: str, blk: int, acc: np.ndarray, gyr: np.ndarray) -> None:
+        old = self._filter[s]
+        f = vqf.VQF(1.0 / self.grid_rate_hz, **vqf_params(self.cfg))
+        if old is not None:  # after an outage: warm start from the block's first window
+            bias, sigma = old.getBiasEstimate()  # an outage does not change the gyro's bias
+            n = min(len(acc), self._window)
+            g0 = gravity_at_start(acc[:n], gyr[:n] - bias, 1.0 / self.grid_rate_hz)
+            # VQF's accelerometer low-pass starts by averaging its first tau_acc_s of input: fill that
+            # with the estimate (still samples), so the real data continues from it
+            # with the bias estimators off: the still samples say nothing about the gyro's bias
+            n_still = int(np.ceil(self.cfg.tau_acc_s * self.grid_rate_hz)) + 1
+            f.setRestBiasEstEnabled(False)
+            f.setMotionBiasEstEnabled(False)
+            f.updateBatch(np.zeros((n_still, 3)), np.tile(g0, (n_still, 1)))
+            f.setRestBiasEstEnabled(bool(self.cfg.rest_bias_estimation))
+            f.setMotionBiasEstEnabled(bool(self.cfg.motion_bias_estimation))
+            f.setBiasEstimate(bias, sigma)
+        self._filter[s] = f
+        self._block[s] = blk
+        self.restarts_[s] += 1
+
+
+def gravity_at_start(acc: np.ndarray, gyr: np.ndarray, dt: float) -> np.ndarray:
+    """Specific force at rest (m/s²) in the sensor frame at the first sample: the mean over the
+    window of each sample's specific force carried back to the first sample's frame by the
+    (bias-corrected, rad/s) gyro. Dynamic accelerations average to their velocity change over the
+    window, small against gravity for a limb."""
+    R = np.eye(3)  # sensor frame at sample k -> sensor frame at the first sample
+    total = np.zeros(3)
+    for k in range(len(acc)):
+        total += R @ acc[k]
+        w = gyr[k] * dt
+        th = float(np.linalg.norm(w))
+        if th > 0:
+            x = w / th
+            K = np.array([[0, -x[2], x[1]], [x[2], 0, -x[0]], [-x[1], x[0], 0]])
+            R = R @ (np.eye(3) + np.sin(th) * K + (1 - np.cos(th)) * (K @ K))
+    return total / max(len(acc), 1)
+
+
+def _rows_slice(rows: GridBatch, a: int, b: int) -> GridBatch:
+    return GridBatch(rows.k[a:b], rows.time_s[a:b], {s: v[a:b] for s, v in rows.acc.items()},
+                     {s: v[a:b] for s, v in rows.gyr.items()}, {s: v[a:b] for s, v in rows.block.items()})

@@ -57,5 +57,7 @@ def test_live_path_agrees_with_offline(scores) -> None:
         # start) the peaks differ by up to 2.9°; on realistic ones within 2° (tests/test_replay.py)
         assert s.live_max_peak_diff_deg <= 3.0, s
         # while one sensor is silent, rows wait front.absent_after_s for it before going on without it
-        wait = PipelineConfig().front.absent_after_s if opts.disconnect else 0.0
+        # (and a restarted filter's rows wait for its warm-start window)
+        cfg = PipelineConfig()
+        wait = cfg.front.absent_after_s + cfg.orientation.restart_window_s if opts.disconnect else 0.0
         assert s.live_max_latency_s <= 0.5 + wait, s

@@ -4,7 +4,6 @@ passed stays passed; only checks that could not judge yet are run again."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from imu_pipeline.io.recording import Recording, SensorSamples
 from imu_pipeline.pipeline.offline import analyze_recording
@@ -28,13 +27,10 @@ def test_a_thigh_outage_after_a_passed_check_does_not_refuse_the_stream() -> Non
     assert lp.calibration.checks["thigh_mounting"] == "passed"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "KNOWN LIMITATION imu_pipeline/orientation.py StreamingOrientation: after an outage the causal VQF "
-    "restarts from one accelerometer sample; when the outage ends mid-movement its inclination starts up to "
-    "~40° off and converges with tau_acc_s (3 s). The rep segmenter then takes the transient for the rest "
-    "level and misses the following reps. Fix: warm-start a restarted filter (hold the first ~1-2 s of the "
-    "block and estimate the start orientation from them, as offlineVQF does by looking both ways)"))
 def test_reps_after_a_thigh_outage_are_found_live_as_offline() -> None:
+    """The outage ends mid-movement: a filter restarted from that one accelerometer sample was ~40°
+    off (the segmenter took the transient for the rest level and missed the next reps); the warm
+    start from the block's first window finds them as the offline path does."""
     sim = simulate_session(SimulationOptions(seed=5, n_reps=6))
     rec = sim.recording
     th = rec.sensors["thigh"]

@@ -308,7 +308,8 @@ class LivePipeline:
 
     def finish(self) -> list[Rep]:
         """End of stream: release the last rows, calibrate with what there is, close a rep."""
-        out = self._rows(self.front_.finish(), final=True)
+        out = self._rows(self.front_.finish(), final=False)
+        out += self._signals(self.orientation_.finish(), final=True)
         self.quality_ = self.front_.quality_
         if self.tracker_ is not None:
             out += self.tracker_.finish()
@@ -346,7 +347,11 @@ class LivePipeline:
     def _rows(self, rows: GridBatch, final: bool) -> list[Rep]:
         if len(rows) == 0 and not final:
             return []
-        sig = self.orientation_.update(rows)
+        return self._signals(self.orientation_.update(rows), final)
+
+    def _signals(self, sig: GridSignals, final: bool) -> list[Rep]:
+        if len(sig) == 0 and not final:
+            return []
         ready = self.calibrator_.offer(sig, final=final)
         cal = self.calibrator_.calibration_
         if ready is None or cal is None or len(ready) == 0:
