@@ -296,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2, help="mutants run in parallel (default 2)")
     ap.add_argument("--list", action="store_true", help="list the mutants and their tests, run nothing")
     ap.add_argument("--no-baseline", action="store_true", help="skip the unmutated baseline run")
+    ap.add_argument("--all-tests", action="store_true",
+                    help="run the whole suite for every mutant (slow: audits the per-mutant test lists)")
     ap.add_argument("-v", "--verbose", action="store_true", help="name the failing tests of each mutant")
     args = ap.parse_args(argv)
 
@@ -326,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.copy2(REPO / rel, Path(tmp) / rel)
 
     t0 = time.monotonic()
+    if args.all_tests:
+        chosen = [Mutant(m.name, m.file, m.original, m.replacement, ("tests",), m.also) for m in chosen]
     baseline_tests = tuple(dict.fromkeys(t for m in chosen for t in m.tests))
     results: dict[str, Result] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:

@@ -164,3 +164,18 @@ def test_simulate_same_seed_gives_identical_files(tmp_path: Path, capsys) -> Non
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert main(["simulate", str(tmp_path / "c" / "s.csv"), "--reps", "2", "--seed", "6", "--packet-loss", "0.05"]) == 0
     assert (tmp_path / "c" / "s.csv").read_bytes() != (tmp_path / "a" / "s.csv").read_bytes()
+
+
+@pytest.mark.parametrize("kind, fragment", [("directory", "is not a file"), ("latin-1", "not UTF-8 text")])
+def test_unusable_config_file_is_one_error_line(tmp_path: Path, capsys, kind: str, fragment: str) -> None:
+    """`analyze --config X` where X is a folder or a Latin-1 file: exit 2 and one line naming X,
+    before the recording is even read."""
+    rec = tmp_path / "r.csv"
+    rec.write_text(HEADER + rest_rows(20))
+    cfg = tmp_path / "cfg.toml"
+    if kind == "directory":
+        cfg.mkdir()
+    else:
+        cfg.write_bytes(b"[reps]\n# r\xe9glage\nmin_rep_deg = 30\n")
+    err = _assert_one_line_error(capsys, main(["analyze", str(rec), "--config", str(cfg)]), str(cfg), fragment)
+    assert err.startswith("imu-pipeline analyze: error:")
