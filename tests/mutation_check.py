@@ -188,7 +188,7 @@ MUTANTS: tuple[Mutant, ...] = (
            (LIVE, CALIB)),
     Mutant("reader-accepts-nan-time", "imu_pipeline/io/recording.py",
            "    bad = ~np.isfinite(num)\n", "    bad = ~np.isfinite(num)\n    bad[:, 0] = False\n",
-           (RECORDING,)),
+           (RECORDING, CLI)),
     Mutant("fast-rule-ignores-peak-rate", "imu_pipeline/reps/rules.py",
            "if min(phases) < mc.min_phase_s or rate > mc.max_rate_deg_s:", "if min(phases) < mc.min_phase_s:",
            (REPS, SUMMARY)),

@@ -179,3 +179,9 @@ def test_unusable_config_file_is_one_error_line(tmp_path: Path, capsys, kind: st
         cfg.write_bytes(b"[reps]\n# r\xe9glage\nmin_rep_deg = 30\n")
     err = _assert_one_line_error(capsys, main(["analyze", str(rec), "--config", str(cfg)]), str(cfg), fragment)
     assert err.startswith("imu-pipeline analyze: error:")
+
+
+def test_info_on_an_infinite_time_stamp_names_line_and_column(tmp_path: Path, capsys) -> None:
+    p = tmp_path / "inf.csv"
+    p.write_text(HEADER + rest_rows(3) + "inf,thigh,0,0,9.81,0,0,0\n")  # line 8
+    _assert_one_line_error(capsys, main(["info", str(p)]), str(p), "line 8", "column 'time_s'")
