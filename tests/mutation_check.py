@@ -46,6 +46,7 @@ TIMEOUT_S = 900.0
 
 # test files / node ids, grouped for reuse below
 REPS = "tests/test_reps.py"
+RULES = "tests/test_reps_rules.py"
 SUMMARY = "tests/test_report_summary.py"
 CONFIG = "tests/test_config.py"
 RECORDING = "tests/test_recording.py"
@@ -88,10 +89,10 @@ MUTANTS: tuple[Mutant, ...] = (
     # ---------------------------------------------------------------- the list
     Mutant("min-rep-rise-40", "imu_pipeline/config.py",
            'min_rep_deg: float = _p(30.0, "deg"', 'min_rep_deg: float = _p(40.0, "deg"',
-           (REPS, CONFIG, SUMMARY), also=(_min_rep("40.0"),)),
+           (REPS, CONFIG, SUMMARY, LIVE), also=(_min_rep("40.0"),)),
     Mutant("min-rep-rise-60", "imu_pipeline/config.py",
            'min_rep_deg: float = _p(30.0, "deg"', 'min_rep_deg: float = _p(60.0, "deg"',
-           (REPS, CONFIG, SUMMARY), also=(_min_rep("60.0"),)),
+           (REPS, CONFIG, SUMMARY, LIVE), also=(_min_rep("60.0"),)),
     Mutant("totals-abdominal-hipflexor-swapped", "imu_pipeline/reps/assess.py",
            '"abdominal_engaging": ab, "hip_flexor_only": n - ab,',
            '"abdominal_engaging": n - ab, "hip_flexor_only": ab,',
@@ -117,17 +118,17 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("bounce-never-fires", "imu_pipeline/reps/rules.py",
            "if (no_pause or m.rebound_deg >= mc.bounce_rebound_deg) and",
            "if False and (no_pause or m.rebound_deg >= mc.bounce_rebound_deg) and",
-           (REPS, SUMMARY, ANALYZE)),
+           (REPS, RULES, SUMMARY, ANALYZE)),
     Mutant("drop-never-fires", "imu_pipeline/reps/rules.py",
            'if b.ended_by != "gap" and m.eccentric_s > 0', 'if False and m.eccentric_s > 0',
-           (REPS, SUMMARY, ANALYZE)),
+           (REPS, RULES, SUMMARY, ANALYZE)),
     Mutant("back-arch-never-fires", "imu_pipeline/reps/rules.py",
            "return m.peak_anterior_tilt_low_deg >= lc.back_arch_anterior_tilt_deg", "return False",
-           (REPS, SUMMARY, ANALYZE)),
+           (REPS, RULES, SUMMARY, ANALYZE)),
     Mutant("label-ignores-legs-high", "imu_pipeline/reps/rules.py",
            "and m.hip_at_peak_tilt_deg is not None and m.hip_at_peak_tilt_deg >= lc.abdominal_min_hip_deg)",
            ")",
-           (REPS, SUMMARY, ANALYZE)),
+           (REPS, RULES, SUMMARY, ANALYZE)),
     # ---------------------------------------------------------------- our own
     Mutant("front-outage-ignores-gap-intervals", "imu_pipeline/front.py",
            "gap = max(gap, self.cfg.gap_intervals / rate)", "gap = gap",
@@ -191,7 +192,7 @@ MUTANTS: tuple[Mutant, ...] = (
            (RECORDING, CLI)),
     Mutant("fast-rule-ignores-peak-rate", "imu_pipeline/reps/rules.py",
            "if min(phases) < mc.min_phase_s or rate > mc.max_rate_deg_s:", "if min(phases) < mc.min_phase_s:",
-           (REPS, SUMMARY)),
+           (REPS, RULES, SUMMARY)),
     Mutant("plot-reps-not-shaded", "imu_pipeline/report/plot.py",
            "ax.axvspan(r.start_s, r.end_s, color=LABEL_COLOURS[r.label], alpha=0.35, lw=0)", "pass",
            (PLOT, ANALYZE)),
