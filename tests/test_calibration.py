@@ -311,6 +311,21 @@ def test_mirrored_thigh_mounting_in_sidecar_via_cli_is_rejected(tmp_path: Path, 
     _assert_one_error_line(rc, err, "mounting")
 
 
+def test_mirrored_pelvis_mounting_in_sidecar_via_cli_is_rejected(tmp_path: Path, capsys) -> None:
+    """lying seed 2, abdominal reps: the pelvis declared with its x axis reversed (same 'up', opposite
+    left-right axis). The curl with the legs high then reads as an anterior tilt: one error line."""
+    sim = simulate_session(SimulationOptions(seed=2, n_reps=3, mix=("abdominal", "hip-flexor")))
+    p = tmp_path / "x.csv"
+    write_simulation(sim, p, overwrite=True)
+    sp = p.with_suffix(".json")
+    meta = json.loads(sp.read_text())
+    m = meta["sensors"]["pelvis"]["mounting"]
+    meta["sensors"]["pelvis"]["mounting"] = {"x": OPPOSITE[m["x"]], "y": m["y"]}
+    sp.write_text(json.dumps(meta))
+    rc, out, err = _run_cli(["analyze", str(p)], capsys)
+    _assert_one_error_line(rc, err, "x.csv", "pelvis tilts", "anteriorly", "sensors.pelvis.mounting")
+
+
 def test_impossible_mounting_in_sidecar_via_cli_is_one_error_line(tmp_path: Path, capsys) -> None:
     sim = _sim("lying", 0)
     p = tmp_path / "x.csv"

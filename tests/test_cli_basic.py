@@ -199,3 +199,23 @@ def test_outputs_never_destroy_a_recording_or_each_other(tmp_path: Path, capsys)
     assert main(["analyze", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "d.json" in err and "sidecar" in err and "Traceback" not in err
+
+@pytest.mark.parametrize("kind, fragment", [("directory", "is not a file"), ("latin-1", "not UTF-8 text")])
+def test_unusable_config_file_is_one_error_line(tmp_path: Path, capsys, kind: str, fragment: str) -> None:
+    """`analyze --config X` where X is a folder or a Latin-1 file: exit 2 and one line naming X,
+    before the recording is even read."""
+    rec = tmp_path / "r.csv"
+    rec.write_text(HEADER + rest_rows(20))
+    cfg = tmp_path / "cfg.toml"
+    if kind == "directory":
+        cfg.mkdir()
+    else:
+        cfg.write_bytes(b"[reps]\n# r\xe9glage\nmin_rep_deg = 30\n")
+    err = _assert_one_line_error(capsys, main(["analyze", str(rec), "--config", str(cfg)]), str(cfg), fragment)
+    assert err.startswith("imu-pipeline analyze: error:")
+
+
+def test_info_on_an_infinite_time_stamp_names_line_and_column(tmp_path: Path, capsys) -> None:
+    p = tmp_path / "inf.csv"
+    p.write_text(HEADER + rest_rows(3) + "inf,thigh,0,0,9.81,0,0,0\n")  # line 8
+    _assert_one_line_error(capsys, main(["info", str(p)]), str(p), "line 8", "column 'time_s'")

@@ -163,22 +163,27 @@ def test_missing_config_file(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml")
 
 
-@pytest.mark.parametrize("kind", ["directory", "not-utf8"])
-def test_unreadable_config_gives_config_error(tmp_path: Path, kind: str) -> None:
-    if kind == "directory":
-        p = tmp_path / "cfg.d"
-        p.mkdir()
-    else:
-        p = tmp_path / "latin1.toml"
-        p.write_bytes(b'[front]\n# r\xe9glage\ngrid_rate_hz = 100\n')
-    try:
+def test_config_that_is_a_directory_is_refused(tmp_path: Path) -> None:
+    """A folder given as --config is a mistake, not an empty config (defaults would hide it)."""
+    p = tmp_path / "cfg.d"
+    p.mkdir()
+    (p / "default.toml").write_text("[reps]\nmin_rep_deg = 45\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=msg(p, ": is not a file; expected a config TOML file")):
         load_config(p)
-    except ConfigError as e:
-        assert str(p) in str(e)
-    except Exception as e:  # noqa: BLE001
-        pytest.fail(f"BUG config.py load_config: a {kind} config raises {type(e).__name__} ({e}) instead of a "
-                    "ConfigError naming the file; check p.is_file() and catch UnicodeDecodeError/OSError around "
-                    "p.read_text (same in load_sensor_config)")
+
+
+def test_config_in_latin1_is_refused_not_misread(tmp_path: Path) -> None:
+    """TOML is UTF-8 (toml.io): a Latin-1 'é' (byte 0xE9) is not a character there."""
+    p = tmp_path / "latin1.toml"
+    p.write_bytes(b"[front]\n# r\xe9glage\ngrid_rate_hz = 100\n")
+    with pytest.raises(ConfigError, match=msg(p, ": not UTF-8 text; expected a config TOML file")):
+        load_config(p)
+
+
+def test_utf8_comments_are_fine(tmp_path: Path) -> None:
+    p = tmp_path / "utf8.toml"
+    p.write_text("# réglage: 35° minimum\n[reps]\nmin_rep_deg = 35\n", encoding="utf-8")
+    assert load_config(p).reps.min_rep_deg == 35.0
 
 
 # --------------------------------------------------------------------------- sensor config
@@ -241,3 +246,25 @@ def test_sensor_config_errors(tmp_path: Path, text: str, what: str) -> None:
 def test_sensor_config_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=msg(tmp_path / "s.toml", ": no such sensor config file")):
         load_sensor_config(tmp_path / "s.toml")
+
+
+def test_sensor_config_that_is_a_directory_is_refused(tmp_path: Path) -> None:
+    p = tmp_path / "sensors.toml"
+    p.mkdir()
+    with pytest.raises(ConfigError, match=msg(p, ": is not a file; expected a sensor config TOML file")):
+        load_sensor_config(p)
+
+
+def test_sensor_config_in_latin1_is_refused(tmp_path: Path) -> None:
+    p = tmp_path / "sensors.toml"
+    p.write_bytes(GOOD_SENSORS.replace('name = "MetaWear"', 'name = "Capteur-\u00e9"').encode("latin-1"))
+    with pytest.raises(ConfigError, match=msg(p, ": not UTF-8 text; expected a sensor config TOML file")):
+        load_sensor_config(p)
+
+
+def test_sensor_names_keep_their_non_ascii_letters(tmp_path: Path) -> None:
+    """A device advertised as 'Capteur-é' (UTF-8 in the file, as TOML requires) is looked for by that name."""
+    p = tmp_path / "sensors.toml"
+    p.write_bytes(GOOD_SENSORS.replace('name = "MetaWear"', 'name = "Capteur-\u00e9"').encode("utf-8"))
+    (thigh, pelvis) = load_sensor_config(p)
+    assert pelvis.name == "Capteur-\u00e9" and len(pelvis.name) == 9

@@ -183,6 +183,41 @@ def test_duplicates_and_out_of_order_samples_are_dropped_and_counted() -> None:
     assert np.abs(means[:, 0]).max() == 0.0
 
 
+def test_a_lost_sample_of_a_slow_sensor_is_not_an_outage() -> None:
+    """12.5 Hz (80 ms intervals): one lost sample leaves a 160 ms interval, shorter than 2.5 nominal
+    intervals (200 ms), so it is bridged although it exceeds max_gap_s (100 ms); a 400 ms silence
+    is an outage."""
+    t = np.arange(0, 20, 0.08)
+    keep = np.ones(len(t), bool)
+    keep[[40, 90, 140]] = False  # single lost samples
+    keep[200:204] = False  # 5 intervals = 0.4 s
+    fh = FrontHalf(FrontConfig())
+    rows = GridBatch.concat([fh.push("thigh", t[keep], np.tile([0, 0, 9.81], (keep.sum(), 1)),
+                                     np.zeros((keep.sum(), 3))), fh.finish()])
+    q = fh.quality_.sensors["thigh"]
+    assert q.gap_threshold_s == pytest.approx(2.5 * 0.08)
+    assert [(round(o.start_s, 2), round(o.end_s, 2)) for o in q.outages] == [(15.92, 16.32)]
+    assert set(rows.block["thigh"][rows.valid("thigh")]) == {0, 1}
+
+
+def test_a_resent_sample_changes_nothing() -> None:
+    """A sample whose time stamp repeats the previous one (a re-sent packet, other values) is
+    dropped: the grid is bit for bit the grid of the stream without it."""
+    t = np.arange(0, 5, 0.01)
+    acc = np.column_stack([np.sin(t), np.cos(t), 9.81 + 0 * t])
+    gyr = np.column_stack([0.5 * np.sin(2 * t), 0 * t, 0 * t])
+    dup = np.array([50, 120, 121, 300])
+    t2 = np.insert(t, dup + 1, t[dup])
+    acc2 = np.insert(acc, dup + 1, acc[dup] + 5.0, axis=0)
+    gyr2 = np.insert(gyr, dup + 1, gyr[dup] - 1.0, axis=0)
+    clean, resent = FrontHalf(FrontConfig()), FrontHalf(FrontConfig())
+    a = GridBatch.concat([clean.push("thigh", t, acc, gyr), clean.finish()])
+    b = GridBatch.concat([resent.push("thigh", t2, acc2, gyr2), resent.finish()])
+    assert_same(a, b)
+    assert resent.quality_.sensors["thigh"].dropped_duplicate == 4
+    assert resent.quality_.sensors["thigh"].samples == len(t)
+
+
 def test_declared_rate_is_used_when_the_data_agree() -> None:
     r = SensorResampler("thigh", FrontConfig(), declared_rate_hz=100.0)
     r.push(np.arange(0, 1, 1 / 101.0), np.zeros((101, 6)))

@@ -175,3 +175,54 @@ def test_streaming_filter_keeps_the_gyro_bias_across_an_outage() -> None:
     continuous = _biased_session(20.0)
     restarted = _biased_session(21.0)
     assert restarted <= continuous + 0.5, (restarted, continuous)
+
+# --------------------------------------------------------------------------- gyro bias
+
+#: A typical MEMS gyro offset (rad/s): 0.8, -0.5 and 0.3 deg/s on x, y, z.
+GYRO_BIAS = np.radians([0.8, -0.5, 0.3])
+
+
+def _still_with_bias(n: int = 1000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A sensor lying still, tilted 35°, whose gyro reads only its offset."""
+    R0 = axis_angle_matrix(np.array([1.0, 1.0, 0.0]), np.radians(35))
+    return np.arange(n) / FS, np.tile(R0.T @ G_UP, (n, 1)), np.tile(GYRO_BIAS, (n, 1))
+
+
+def test_offline_rates_of_a_still_sensor_are_zero_once_the_bias_is_removed() -> None:
+    """At rest the true angular rate is zero: what is left of a 0.8 deg/s offset after VQF's rest bias
+    estimate (whole recording, offlineVQF) is below 0.05 deg/s on every axis, in every row."""
+    t, acc, gyr = _still_with_bias()
+    sig = _estimate("offline", _rows(t, acc, gyr))
+    ok = sig.valid("thigh")
+    assert ok.sum() > 900
+    assert np.degrees(np.abs(sig.gyr["thigh"][ok])).max() < 0.05
+
+
+def test_causal_rates_of_a_still_sensor_lose_the_bias_within_three_seconds() -> None:
+    t, acc, gyr = _still_with_bias()
+    for kind in ("streaming", "causal block"):
+        if kind == "streaming":
+            g = _estimate("streaming", _rows(t, acc, gyr)).gyr["pelvis"]
+        else:
+            _, g, _ = orient_uniform(acc, gyr, FS, offline=False)
+        assert np.degrees(np.abs(g[300:])).max() < 0.05, kind
+
+
+def test_joint_angle_rates_at_rest_are_zero_despite_gyro_offsets() -> None:
+    """Ideal simulated sensors (noise 0) plus a known offset on both gyros: during the still start
+    and end of the session (truth: hip flexion 0, no motion) the sagittal rates the rep rules use
+    are zero within 0.1 deg/s, not the offset's projection."""
+    from imu_pipeline.pipeline.offline import analyze_recording
+    from imu_pipeline.simulate import SimulationOptions, simulate_session
+
+    sim = simulate_session(SimulationOptions(seed=0, n_reps=1, noise=0.0, misalignment_deg=0.0))
+    rec = sim.recording
+    biased = Recording({s: SensorSamples(ss.time_s, ss.acc, ss.gyr + GYRO_BIAS) for s, ss in rec.sensors.items()},
+                       rec.meta)
+    ang = analyze_recording(biased).angles
+    rep = sim.truth_reps[0]
+    rest = ((ang.time_s > rec.t_start + 0.5) & (ang.time_s < rep["start_s"] - 0.3)) | \
+        ((ang.time_s > rep["end_s"] + 0.5) & (ang.time_s < rec.t_end - 0.5))
+    assert rest.sum() > 200
+    assert np.degrees(np.abs(np.nanmean(ang.thigh_rate[rest]))) < 0.1
+    assert np.degrees(np.abs(np.nanmean(ang.pelvis_rate[rest]))) < 0.1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -282,6 +283,23 @@ def test_non_numeric_time(write_file) -> None:
 def test_empty_or_non_finite_cell(write_file, row: str, column: str) -> None:
     p = write_file(HEADER + rest_rows(2) + row)
     with pytest.raises(RecordingError, match=where(p, 6, column) + ": empty or non-finite value"):
+        read_recording(p)
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf"])
+def test_time_that_is_not_a_finite_number_is_rejected(tmp_path: Path, value: str) -> None:
+    """A time stamp of nan/inf (a logger that lost its clock) names its line and the time_s column;
+    the file is written with the csv module, independently of the writer under test."""
+    p = tmp_path / "t.csv"
+    with open(p, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(CSV_COLUMNS)
+        for i in range(3):
+            w.writerow([f"{i * 0.01:.6f}", "thigh", 0.0, 0.0, 9.81, 0.0, 0.0, 0.0])
+            w.writerow([f"{i * 0.01 + 0.001:.6f}", "pelvis", 0.0, 0.0, 9.81, 0.0, 0.0, 0.0])
+        w.writerow([value, "pelvis", 0.0, 0.0, 9.81, 0.0, 0.0, 0.0])  # line 8
+        w.writerow(["0.040000", "thigh", 0.0, 0.0, 9.81, 0.0, 0.0, 0.0])
+    with pytest.raises(RecordingError, match=where(p, 8, "time_s") + ": (empty or non-finite value|'(nan|NaN)' is not a number)"):
         read_recording(p)
 
 
@@ -574,3 +592,87 @@ def test_sensor_names_are_case_insensitive(tmp_path: Path) -> None:
     p.write_text("\n".join(rows) + "\n")
     rec = read_recording(p)
     assert len(rec.sensors["thigh"]) == 20 and len(rec.sensors["pelvis"]) == 20
+
+
+# --------------------------------------------------------------------------- fsync (crash safety)
+
+
+class FsyncSpy:
+    """Stands in for ``os.fsync``: records, for each call, which file or folder the descriptor is
+    (device and inode, so a renamed file is still recognised) and the bytes of every watched file
+    on disk at that moment; then calls the real fsync."""
+
+    def __init__(self, monkeypatch, *watched: Path) -> None:
+        self.real = os.fsync
+        self.watched = watched
+        self.calls: list[tuple[tuple[int, int], dict[Path, bytes]]] = []
+        monkeypatch.setattr(os, "fsync", self)
+
+    def __call__(self, fd: int) -> None:
+        st = os.fstat(fd)
+        self.calls.append(((st.st_dev, st.st_ino),
+                           {p: p.read_bytes() for p in self.watched if p.is_file()}))
+        self.real(fd)
+
+    def synced(self, path: Path) -> list[dict[Path, bytes]]:
+        """Disk contents seen at each fsync of ``path`` (matched by inode)."""
+        st = os.stat(path)
+        return [seen for ident, seen in self.calls if ident == (st.st_dev, st.st_ino)]
+
+
+def _rows(n: int, t0: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    t = t0 + np.arange(n) * 0.01
+    return t, np.tile([0.0, 0.1, 9.8], (n, 1)), np.tile([0.01, 0.0, -0.01], (n, 1))
+
+
+def test_flush_fsyncs_the_csv_with_the_rows_in_it(tmp_path: Path, monkeypatch) -> None:
+    p = tmp_path / "rec.csv"
+    spy = FsyncSpy(monkeypatch, p)
+    w = RecordingWriter(p, flush_interval_s=3600.0)  # only an explicit flush writes
+    try:
+        w.write("thigh", *_rows(3))
+        w.write("pelvis", *_rows(2, 0.005))
+        before = len(spy.synced(p))
+        w.flush()
+        after = spy.synced(p)
+        assert len(after) == before + 1, "flush() must fsync the CSV's descriptor once"
+        on_disk = after[-1][p].decode("utf-8").splitlines()
+        assert on_disk[0] == ",".join(CSV_COLUMNS) and len(on_disk) == 1 + 5  # the rows were written before the fsync
+    finally:
+        w.close()
+
+
+def test_closing_the_writer_fsyncs_the_last_rows(tmp_path: Path, monkeypatch) -> None:
+    p = tmp_path / "rec.csv"
+    spy = FsyncSpy(monkeypatch, p)
+    with RecordingWriter(p, flush_interval_s=3600.0) as w:
+        w.write("thigh", *_rows(4))
+    seen = spy.synced(p)
+    assert seen, "closing must fsync the CSV"
+    assert seen[-1][p].count(b"\n") == 1 + 4
+
+
+def test_timed_flushes_fsync_every_interval(tmp_path: Path, monkeypatch) -> None:
+    """With a zero interval every write is due: each one reaches the disk with an fsync."""
+    p = tmp_path / "rec.csv"
+    spy = FsyncSpy(monkeypatch, p)
+    with RecordingWriter(p, flush_interval_s=0.0) as w:
+        for i in range(5):
+            w.write("thigh", *_rows(1, i * 0.01))
+            assert len(spy.synced(p)) >= i + 1
+            assert spy.synced(p)[-1][p].count(b"\n") == 1 + i + 1
+
+
+def test_sidecar_and_its_folder_are_fsynced_when_an_event_is_added(tmp_path: Path, monkeypatch) -> None:
+    p = tmp_path / "rec.csv"
+    sidecar = p.with_suffix(".json")
+    tmp = sidecar.with_suffix(".json.tmp")  # written, fsynced, then renamed over the sidecar
+    spy = FsyncSpy(monkeypatch, sidecar, tmp)
+    with RecordingWriter(p, flush_interval_s=3600.0) as w:
+        w.write("thigh", *_rows(2))
+        w.add_event(0.01, "pelvis", "disconnected")
+        synced = spy.synced(sidecar)  # the renamed temporary file keeps its inode
+        assert synced, "the sidecar's descriptor was never fsynced"
+        seen = synced[-1].get(tmp) or synced[-1][sidecar]  # fsynced before or after the rename
+        assert json.loads(seen)["events"][-1]["kind"] == "disconnected"
+        assert spy.synced(tmp_path), "the folder was not fsynced after the rename"

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import moving_samples
 from imu_pipeline.config import FrontConfig
-from imu_pipeline.io.recording import SensorSamples, read_recording
+from imu_pipeline.io.recording import CSV_COLUMNS, SensorSamples, read_recording
 from imu_pipeline.io.writer import write_recording
 from imu_pipeline.report.info import info_dict
 from imu_pipeline.simulate import SimulationOptions, simulate_session
@@ -101,3 +101,35 @@ def test_dropped_time_stamps_and_a_wrong_declared_rate_are_reported(tmp_path: Pa
     assert any(re.search(r"pelvis sensor delivered 20\.\d samples/s although 100 Hz is declared", w)
                for w in warnings), warnings
     assert not any("thigh" in w for w in warnings), warnings
+
+def test_slow_sensor_with_single_lost_samples_has_no_outage(tmp_path: Path) -> None:
+    """A 12.5 Hz pelvis that loses single samples (160 ms holes < 2.5 x 80 ms): no outage, full coverage."""
+    thigh = moving_samples(1000, 100.0, seed=1)
+    pelvis = moving_samples(125, 12.5, t0=0.004, seed=2)
+    keep = np.arange(125) % 10 != 5
+    p = write_recording(tmp_path / "slow.csv", {"thigh": thigh, "pelvis": _cut(pelvis, keep)})
+    info = info_dict(read_recording(p))
+    assert info["gaps"] == []
+    assert info["sensors"]["pelvis"]["gap_threshold_s"] == pytest.approx(0.2)
+    assert info["sensors"]["pelvis"]["coverage"] == pytest.approx(1.0, abs=0.02)
+
+
+def test_repeated_time_stamps_are_counted_and_dropped(tmp_path: Path) -> None:
+    """Three thigh rows repeat the time of the row before (written as text, not by the writer under
+    test): info counts three dropped duplicates and the samples kept."""
+    lines = [",".join(CSV_COLUMNS)]
+    n = 0
+    for i in range(300):
+        t = i * 0.01
+        lines.append(f"{t:.6f},thigh,0.0,0.0,9.81,0.0,0.0,0.0")
+        if i in (10, 100, 200):
+            lines.append(f"{t:.6f},thigh,1.0,0.0,9.81,0.1,0.0,0.0")
+            n += 1
+        lines.append(f"{t + 0.002:.6f},pelvis,0.0,0.0,9.81,0.0,0.0,0.0")
+    p = tmp_path / "dup.csv"
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    info = info_dict(read_recording(p))
+    th = info["sensors"]["thigh"]
+    assert (th["dropped_duplicate"], th["samples"]) == (n, 300) == (3, 300)
+    assert info["sensors"]["pelvis"]["dropped_duplicate"] == 0
+

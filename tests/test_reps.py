@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from imu_pipeline.config import PipelineConfig
-from imu_pipeline.reps import LABEL_ABDOMINAL, LABEL_HIP_FLEXOR, RepSegmenter, analyze_reps
+from imu_pipeline.reps import LABEL_ABDOMINAL, LABEL_HIP_FLEXOR, RepSegmenter, analyze_reps, rep_totals
 from imu_pipeline.reps.measures import AngleWindow, pendulum_amplitude, refine_phases
 from imu_pipeline.simulate import Knots
 
@@ -257,3 +257,144 @@ def test_a_rep_the_thigh_saw_partly_is_counted_once_and_not_judged() -> None:
     assert reps[1].partial and reps[1].momentum is None and reps[1].momentum_reasons == []
     assert reps[1].back_arch is None and not math.isfinite(reps[1].concentric_s)
     assert not reps[0].partial and reps[0].momentum and not reps[2].partial
+
+# --------------------------------------------------------------------------- thresholds and counts
+# (tests/mutation_check.py plants single-point bugs; each of these is one independent witness)
+
+
+def test_a_35_degree_raise_is_a_rep_and_a_25_degree_one_is_not() -> None:
+    """GUIDE §5: a rep rises at least ~30° above its baseline and returns; partial twitches
+    (< 20-25°) are not reps."""
+    t = [0, 1, 2.8, 3.2, 5.2, 6.7, 8.5, 8.9, 10.9, 12.4]
+    v = [0, 0, 35, 34, 0, 0, 25, 24, 0, 0]
+    reps = reps_of(series(t, v))
+    assert len(reps) == 1
+    assert reps[0].peak_s == pytest.approx(2.8, abs=0.1)
+    assert reps[0].peak_hip_flexion_deg == pytest.approx(35, abs=0.5)
+
+
+def test_segmenter_measures_the_rise_from_the_resting_level() -> None:
+    """Resting at 10° (a leg that never lies flat): 10 -> 45° (35° rise) is a rep, 10 -> 35°
+    (25° rise) is not, whatever the chunking."""
+    t = [0, 1, 2.8, 3.2, 5.2, 6.7, 8.5, 8.9, 10.9, 12.4]
+    v = [10, 10, 45, 44, 10, 10, 35, 34, 10, 10]
+    w = series(t, v)
+    seg = RepSegmenter(PipelineConfig(), FS)
+    bounds = []
+    for i in range(0, len(w.time_s), 13):
+        bounds += seg.push(w.time_s[i:i + 13], w.hip_deg[i:i + 13])
+    bounds += seg.finish()
+    assert len(bounds) == 1
+    assert 1.0 <= bounds[0].start_s < bounds[0].peak_s < bounds[0].end_s <= 5.2
+    assert bounds[0].peak_s == pytest.approx(2.8, abs=0.15)  # the 6 Hz low-pass delays the peak a little
+
+
+def test_rep_totals_count_each_label_once() -> None:
+    """Two reps with a 15° curl past 80° of hip flexion and one without: 2 abdominal-engaging,
+    1 hip-flexor-only; the one thrown rep is the only momentum rep."""
+    t, v, now = [0.0, 1.0], [0.0, 0.0], 1.0
+    for peak, up in ((110, 1.8), (80, 0.5), (110, 1.8)):
+        t += [now + up, now + up + 0.4, now + up + 0.4 + 2.0, now + up + 0.4 + 2.0 + 1.5]
+        v += [peak, peak - 1, 0.0, 0.0]
+        now = t[-1]
+
+    def curl(tt, hip):
+        return 15 * np.clip((hip - 80) / 30, 0, 1)
+
+    reps = reps_of(series(t, v, tilt=curl))
+    assert [r.label for r in reps] == [LABEL_ABDOMINAL, LABEL_HIP_FLEXOR, LABEL_ABDOMINAL]
+    tot = rep_totals(reps)
+    assert (tot["reps"], tot["abdominal_engaging"], tot["hip_flexor_only"]) == (3, 2, 1)
+    assert (tot["momentum"], tot["controlled"]) == (1, 2)
+    assert tot["momentum_reasons"] == {"fast": 1}
+
+
+def test_a_partial_lowering_at_the_top_does_not_end_the_rep() -> None:
+    """80° -> 50° -> 80° -> 0°: the legs came down 30° of an 80° excursion (under the 60 % a rep
+    must return) and went up again: one rep, not two."""
+    t = [0, 1, 2.8, 4.0, 5.2, 7.2, 9]
+    v = [0, 0, 80, 50, 80, 0, 0]
+    reps = reps_of(series(t, v))
+    assert len(reps) == 1
+    assert reps[0].start_s < 2.8 and reps[0].end_s > 6.5
+
+
+def test_a_short_dropout_inside_a_rep_is_flagged() -> None:
+    """Both sensors silent for 0.3 s at the first rep's top (shorter than a gap that closes the
+    rep): still one rep each, the first flagged has_gap, the second not."""
+    t, v = controlled(2)
+    w = series(t, v)
+    drop(w, (w.time_s > 2.7) & (w.time_s < 3.0))
+    reps = reps_of(w)
+    assert len(reps) == 2
+    assert reps[0].has_gap and not reps[1].has_gap
+
+
+def test_segmenter_flags_a_rep_with_missing_samples() -> None:
+    t, v = controlled(2)
+    w = series(t, v)
+    hip = w.hip_deg.copy()
+    hip[(w.time_s > 3.6) & (w.time_s < 3.8)] = np.nan  # on the way down of the first rep
+    seg = RepSegmenter(PipelineConfig(), FS)
+    bounds = seg.push(w.time_s, hip) + seg.finish()
+    assert [b.has_gap for b in bounds] == [True, False]
+
+
+# --------------------------------------------------------------------------- momentum, one reason at a time
+
+
+def test_a_rebound_off_the_bottom_is_a_bounce() -> None:
+    """Down from 70° in 1 s (min-jerk peak rate 1.875 * 70 / 1 = 131 deg/s), then an 8° rebound
+    within 0.15 s: a bounce, and nothing else (phases over 0.8 s, rates under 200 deg/s, up and
+    down equally long)."""
+    t = [0, 1, 2.8, 3.0, 4.0, 4.15, 4.5, 7]
+    v = [0, 0, 70, 69, 0, 8, 0, 0]
+    (r,) = reps_of(series(t, v))
+    assert r.momentum_reasons == ["bounce"]
+    assert "bounce" in r.decided_by
+
+
+def test_a_drop_without_speeding_is_only_a_drop() -> None:
+    """2.4 s up, 1.0 s down from 70°: the eccentric phase is 2.4 times shorter and peaks at
+    131 deg/s (> 120), but no phase is under 0.8 s and no rate over 200 deg/s: 'drop' only."""
+    t, v = controlled(1, peak=70, up=2.4, down=1.0)
+    (r,) = reps_of(series(t, v))
+    assert r.momentum_reasons == ["drop"]
+    assert r.peak_rate_down_deg_s == pytest.approx(1.875 * 70 / 1.0, rel=0.03)
+
+
+def test_a_swing_through_is_fast_by_its_peak_rate_alone() -> None:
+    """130° in 1.0 s up peaks at 1.875 * 130 = 244 deg/s (> 200) although both phases last longer
+    than 0.8 s: 'fast'."""
+    t, v = controlled(1, peak=130, up=1.0, down=2.0)
+    (r,) = reps_of(series(t, v))
+    assert r.momentum_reasons == ["fast"]
+    assert r.peak_rate_up_deg_s == pytest.approx(1.875 * 130, rel=0.03)
+    assert r.concentric_s > 0.8 and r.eccentric_s > 0.8
+
+
+def test_label_ignores_a_tuck_with_the_legs_low() -> None:
+    """Hanging: the pelvis tucks 14° posteriorly as the knees start up (hip < 45°) and is back to
+    neutral before the legs pass 60°: the curl did not happen with the legs high."""
+    t, v = controlled(2, peak=100)
+
+    def tuck(tt, hip):
+        return 14 * np.sin(np.pi * np.clip(hip / 55, 0, 1)) * (hip < 55)
+
+    reps = reps_of(series(t, v, tilt=tuck), pose="hanging")
+    assert len(reps) == 2
+    for r in reps:
+        assert r.peak_posterior_tilt_deg == pytest.approx(14, abs=0.5)
+        assert r.label == LABEL_HIP_FLEXOR
+
+
+def test_sparc_of_a_rep_ignores_vibration_above_the_cutoff() -> None:
+    """A 20 Hz strap vibration (10 % of the peak speed) on the thigh's rate: SPARC with its 10 Hz
+    cut-off still sees the minimum-jerk rise (-1.41, GUIDE §5)."""
+    t, v = controlled(1, up=2.0, down=2.0)
+    w = series(t, v)
+    peak = np.max(np.abs(w.thigh_rate_deg_s))
+    w.thigh_rate_deg_s[:] = w.thigh_rate_deg_s + 0.1 * peak * np.sin(2 * np.pi * 20.0 * w.time_s)
+    (r,) = reps_of(w)
+    assert r.sparc_up == pytest.approx(-1.41, abs=0.1)
+    assert r.sparc_down == pytest.approx(-1.41, abs=0.1)

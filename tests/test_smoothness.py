@@ -51,6 +51,16 @@ def test_a_tremor_on_the_movement_lowers_sparc() -> None:
     assert sparc(shaky, 100.0) < sparc(v, 100.0) - 0.3
 
 
+def test_vibration_above_the_cutoff_is_not_counted() -> None:
+    """A 20 Hz strap vibration (10 % of the peak speed: its spectral line stands well above the 0.05
+    threshold) lies beyond the 10 Hz cut-off: SPARC stays the minimum-jerk value, -1.406."""
+    v = min_jerk_speed(2.0)
+    t = np.arange(v.size) / 100.0
+    buzzing = v + 0.1 * v.max() * np.sin(2 * np.pi * 20.0 * t)
+    assert sparc(buzzing, 100.0) == pytest.approx(-1.406, abs=0.02)
+    assert sparc(buzzing, 100.0, cutoff_hz=25.0) < -2.0  # with a cut-off above 20 Hz the line counts
+
+
 def test_degenerate_inputs_give_nan() -> None:
     assert np.isnan(sparc(np.zeros(50), 100.0))
     assert np.isnan(sparc(np.array([1.0, 2.0]), 100.0))

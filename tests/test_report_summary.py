@@ -1,0 +1,96 @@
+"""The session summary (imu_pipeline/report/summary.py): totals, verdict and the JSON file,
+checked against the simulator's truth (recordings/*.truth.json and fresh simulated sessions)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from imu_pipeline.cli import main
+from imu_pipeline.pipeline.offline import analyze_recording
+from imu_pipeline.report.summary import summary_dict, verdict
+from imu_pipeline.simulate import SimulationOptions, simulate_session
+
+ROOT = Path(__file__).resolve().parent.parent
+LYING = ROOT / "recordings" / "lying-mixed.csv"
+#: GUIDE §5 / configs/default.toml: anterior tilt with the legs low from which the back counts as arched
+BACK_ARCH_DEG = 7.0
+
+
+def truth_counts(truth_reps: list[dict]) -> dict:
+    """What the summary must say, from the simulator's truth: labels, momentum reps and their
+    kinds, and reps whose true anterior tilt with the legs low reached the back-arch threshold."""
+    return {
+        "reps": len(truth_reps),
+        "abdominal": sum(r["label"] == "abdominal-engaging" for r in truth_reps),
+        "hip_flexor": sum(r["label"] == "hip-flexor-only" for r in truth_reps),
+        "momentum": sum(r["momentum"] for r in truth_reps),
+        "kinds": Counter(r["momentum_kind"] for r in truth_reps if r["momentum"]),
+        "back_arch": sum(r["peak_anterior_tilt_low_deg"] >= BACK_ARCH_DEG for r in truth_reps),
+    }
+
+
+def test_json_summary_of_the_bundled_lying_session_matches_its_truth(tmp_path: Path, capsys) -> None:
+    """`analyze --json` on recordings/lying-mixed.csv, the file read back with the json module, against
+    lying-mixed.truth.json: 14 reps, 8 abdominal-engaging, 6 hip-flexor-only, 6 with momentum (each
+    true kind among the reasons), 3 with an arched back."""
+    out = tmp_path / "s.json"
+    assert main(["analyze", str(LYING), "--json", str(out), "-q"]) == 0
+    d = json.loads(out.read_text(encoding="utf-8"))
+    truth = json.loads(LYING.with_suffix(".truth.json").read_text(encoding="utf-8"))["reps"]
+    want = truth_counts(truth)
+    assert (want["reps"], want["abdominal"], want["momentum"], want["back_arch"]) == (14, 8, 6, 3)  # the file's truth
+    tot = d["totals"]
+    assert tot["reps"] == want["reps"] == len(d["reps"])
+    assert tot["abdominal_engaging"] == want["abdominal"]
+    assert tot["hip_flexor_only"] == want["hip_flexor"]
+    assert tot["momentum"] == want["momentum"] and tot["controlled"] == want["reps"] - want["momentum"]
+    for kind, n in want["kinds"].items():
+        assert tot["momentum_reasons"].get(kind, 0) >= n, (kind, tot["momentum_reasons"])
+    assert tot["back_arch"] == want["back_arch"]
+    assert [r["label"] for r in d["reps"]] == [r["label"] for r in truth]
+    v = d["verdict"]
+    assert "8 of 14 reps engaged the abdominals" in v
+    assert "6 used momentum" in v and "every rep was controlled" not in v
+    assert "the back arched in 3" in v
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_verdict_of_a_session_with_momentum_counts_what_the_truth_has(seed: int) -> None:
+    """Four simulated reps (hip-flexor, abdominal, drop, bounce): the verdict's counts are the truth's."""
+    sim = simulate_session(SimulationOptions(seed=seed, n_reps=4, mix=("hip-flexor", "abdominal", "drop", "bounce")))
+    want = truth_counts(sim.truth_reps)
+    assert want["momentum"] == 2 and want["back_arch"] == 1  # what these seeds simulate
+    an = analyze_recording(sim.recording)
+    v = verdict(an)
+    assert f"{want['abdominal']} of 4 reps engaged the abdominals" in v
+    assert "2 used momentum (" in v and "bounce 1" in v
+    assert "every rep was controlled" not in v
+    assert "the back arched in 1 " in v
+    d = summary_dict(an)
+    assert d["verdict"] == v
+    assert (d["totals"]["abdominal_engaging"], d["totals"]["hip_flexor_only"]) == (want["abdominal"],
+                                                                                    want["hip_flexor"])
+    assert d["totals"]["momentum_reasons"]["drop"] >= 1 and d["totals"]["momentum_reasons"]["bounce"] == 1
+
+
+def test_verdict_of_a_controlled_session_says_every_rep_was_controlled() -> None:
+    sim = simulate_session(SimulationOptions(seed=0, n_reps=2, mix=("hip-flexor", "abdominal")))
+    want = truth_counts(sim.truth_reps)
+    assert want["momentum"] == 0 and want["abdominal"] == 1
+    v = verdict(analyze_recording(sim.recording))
+    assert "1 of 2 reps engaged the abdominals" in v
+    assert "every rep was controlled" in v and "momentum" not in v
+
+
+def test_verdict_without_reps_names_the_30_degree_rise() -> None:
+    """A session with no raise at all: no reps, and the verdict says what a rep would have been
+    (GUIDE §5: a rise of at least 30° above the resting level that comes back)."""
+    sim = simulate_session(SimulationOptions(seed=0, n_reps=0))
+    an = analyze_recording(sim.recording)
+    assert an.reps == []
+    assert verdict(an) == "No reps found: hip flexion never rose 30° above its resting level and came back."
+    assert summary_dict(an)["totals"]["reps"] == 0
