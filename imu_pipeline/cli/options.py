@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
@@ -84,7 +83,7 @@ def _is_recording(p: Path) -> bool:
 
 def write_outputs(an: SessionAnalysis, args: argparse.Namespace) -> None:
     """Write the files asked for and print the summary (text or JSON) unless quiet."""
-    from imu_pipeline.report.summary import summary_dict, write_json
+    from imu_pipeline.report.summary import summary_dict, summary_json, write_json
     from imu_pipeline.report.text import summary_text
 
     written = []
@@ -102,7 +101,7 @@ def write_outputs(an: SessionAnalysis, args: argparse.Namespace) -> None:
         plot_session(an, args.plot)
         written.append(("plot", args.plot))
     if args.print_json:
-        print(json.dumps(summary_dict(an), indent=2))
+        print(summary_json(summary_dict(an)), end="")
     elif not args.quiet:
         print(summary_text(an))
         for what, p in written:

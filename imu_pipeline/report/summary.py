@@ -99,5 +99,21 @@ def summary_dict(an: SessionAnalysis) -> dict[str, Any]:
 
 
 def write_json(an: SessionAnalysis, path: str | Path) -> None:
-    """Write :func:`summary_dict` as JSON."""
-    write_text(path, json.dumps(summary_dict(an), indent=2, allow_nan=False) + "\n", what="summary")
+    """Write :func:`summary_dict` as JSON (:func:`summary_json`)."""
+    write_text(path, summary_json(summary_dict(an)), what="summary")
+
+
+def summary_json(d: dict[str, Any]) -> str:
+    """JSON text: one top-level key per line, one rep per line (readable and diffable; each part
+    goes through the C encoder, which ``indent`` would bypass)."""
+    def enc(v: Any) -> str:
+        return json.dumps(v, allow_nan=False, ensure_ascii=False)
+
+    lines = []
+    for k, v in d.items():
+        if k == "reps" and v:
+            body = ",\n".join("    " + enc(r) for r in v)
+            lines.append(f"  {enc(k)}: [\n{body}\n  ]")
+        else:
+            lines.append(f"  {enc(k)}: {enc(v)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"

@@ -8,7 +8,7 @@ paths give the same reps.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -69,7 +69,9 @@ class Rep:
     decided_by: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["momentum_reasons"] = list(self.momentum_reasons)
+        d["decided_by"] = dict(self.decided_by)
         for k, v in d.items():
             if isinstance(v, float):
                 d[k] = None if not math.isfinite(v) else round(v, 3)
