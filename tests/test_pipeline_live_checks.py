@@ -11,16 +11,20 @@ from imu_pipeline.pipeline.replay import replay
 from imu_pipeline.simulate import SimulationOptions, simulate_session
 
 
+def _thigh_silent(t0: float, t1: float) -> Recording:
+    """A simulated session (6 reps) whose thigh sensor delivered nothing between t0 and t1 (s)."""
+    rec = simulate_session(SimulationOptions(seed=5, n_reps=6)).recording
+    th = rec.sensors["thigh"]
+    keep = ~((th.time_s > t0) & (th.time_s < t1))
+    return Recording({"thigh": SensorSamples(th.time_s[keep], th.acc[keep], th.gyr[keep]),
+                      "pelvis": rec.sensors["pelvis"]}, meta=rec.meta)
+
+
 def test_a_thigh_outage_after_a_passed_check_does_not_refuse_the_stream() -> None:
     """The thigh drops out for 10 s during the session (its filter restarts from one accelerometer
     sample, in motion). Its mounting check had already passed on the first rep: the transient after
     the restart must not turn into a 'wrong mounting' refusal that analyze would not make."""
-    sim = simulate_session(SimulationOptions(seed=5, n_reps=6))
-    rec = sim.recording
-    th = rec.sensors["thigh"]
-    keep = ~((th.time_s > 8.0) & (th.time_s < 18.0))
-    cut = Recording({"thigh": SensorSamples(th.time_s[keep], th.acc[keep], th.gyr[keep]),
-                     "pelvis": rec.sensors["pelvis"]}, meta=rec.meta)
+    cut = _thigh_silent(8.0, 18.0)
     off = analyze_recording(cut)
     lp, _ = replay(cut)
     assert lp.calibration is not None, lp.calibration_error
@@ -31,12 +35,7 @@ def test_reps_after_a_thigh_outage_are_found_live_as_offline() -> None:
     """The outage ends mid-movement: a filter restarted from that one accelerometer sample was ~40°
     off (the segmenter took the transient for the rest level and missed the next reps); the warm
     start from the block's first window finds them as the offline path does."""
-    sim = simulate_session(SimulationOptions(seed=5, n_reps=6))
-    rec = sim.recording
-    th = rec.sensors["thigh"]
-    keep = ~((th.time_s > 8.0) & (th.time_s < 18.0))
-    cut = Recording({"thigh": SensorSamples(th.time_s[keep], th.acc[keep], th.gyr[keep]),
-                     "pelvis": rec.sensors["pelvis"]}, meta=rec.meta)
+    cut = _thigh_silent(8.0, 18.0)
     off = analyze_recording(cut)
     lp, _ = replay(cut)
     assert len(lp.reps) == len(off.reps)
