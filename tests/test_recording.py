@@ -676,3 +676,15 @@ def test_sidecar_and_its_folder_are_fsynced_when_an_event_is_added(tmp_path: Pat
         seen = synced[-1].get(tmp) or synced[-1][sidecar]  # fsynced before or after the rename
         assert json.loads(seen)["events"][-1]["kind"] == "disconnected"
         assert spy.synced(tmp_path), "the folder was not fsynced after the rename"
+
+
+@pytest.mark.parametrize("line, found", [("0.0,thigh,1,2,3,4,5,6,7,8", 10), ("0,01,thigh,0,1,9,8,0,0,0", 10),
+                                         ("0.0,thigh,1,2,3", 5)])
+def test_the_first_data_line_with_a_wrong_field_count_is_named(tmp_path: Path, line: str, found: int) -> None:
+    """pandas takes extra fields on the first data line as an index and shifts every value: the
+    reader must say 'line 2: wrong number of fields', not blame a later column."""
+    p = tmp_path / "r.csv"
+    body = "".join(f"{i / 100:.2f},{s},0,0,9.8,0,0,0\n" for i in range(1, 50) for s in ("thigh", "pelvis"))
+    p.write_text(",".join(CSV_COLUMNS) + "\n" + line + "\n" + body)
+    with pytest.raises(RecordingError, match=rf"line 2: wrong number of fields: expected 8 .* found {found}"):
+        read_recording(p)

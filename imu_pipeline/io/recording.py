@@ -314,13 +314,23 @@ def _read_csv(path: Path, edited: bytes | None, header: list[str]) -> pd.DataFra
     dtypes[SENSOR_COL] = "category"  # two distinct values: parsed and checked once each
     names = header  # stripped names: 'time_s, sensor' is read like 'time_s,sensor'
     try:
-        return pd.read_csv(io.BytesIO(edited) if edited is not None else path, dtype=dtypes, skip_blank_lines=False, encoding="utf-8-sig",
-                           na_filter=True, keep_default_na=False, na_values=[""], engine="c",
-                           header=0, names=names, skipinitialspace=True)
+        df = pd.read_csv(io.BytesIO(edited) if edited is not None else path, dtype=dtypes, skip_blank_lines=False,
+                         encoding="utf-8-sig", na_filter=True, keep_default_na=False, na_values=[""], engine="c",
+                         header=0, names=names, skipinitialspace=True)
+        if isinstance(df.index, pd.RangeIndex):  # else the first data line had extra fields (taken as index)
+            return df
     except (ValueError, pd.errors.ParserError):
         pass
     raw = edited if edited is not None else path.read_bytes()
-    # slow path: find the offending line and column
+    # slow path: find the offending line and column; field counts first (a line with extra fields
+    # shifts every value after it)
+    lines = raw.decode("utf-8-sig").split("\n")
+    for i, ln in enumerate(lines[1:], start=2):
+        if ln.strip() and ln.count(",") != len(CSV_COLUMNS) - 1:
+            found = ln.count(",") + 1
+            hint = " (a decimal comma?)" if found > len(CSV_COLUMNS) else ""
+            raise _fail(path, i, None, f"wrong number of fields: expected {len(CSV_COLUMNS)} comma-separated "
+                        f"values, found {found}{hint}")
     try:
         df = pd.read_csv(io.BytesIO(raw), dtype=str, skip_blank_lines=False, encoding="utf-8-sig",
                          keep_default_na=False, header=0, names=names, skipinitialspace=True)
@@ -339,11 +349,6 @@ def _read_csv(path: Path, edited: bytes | None, header: list[str]) -> pd.DataFra
         if badm.any():
             r = int(np.flatnonzero(badm.to_numpy())[0])
             raise _fail(path, r + 2, c, f"{df[c].iloc[r]!r} is not a number")
-    # numbers parse one by one: the fast parser tripped over something else on some line
-    lines = raw.decode("utf-8-sig").split("\n")
-    for i, ln in enumerate(lines[1:], start=2):
-        if ln.strip() and ln.count(",") != len(CSV_COLUMNS) - 1:
-            raise _fail(path, i, None, f"expected {len(CSV_COLUMNS)} comma-separated values, found {ln.count(',') + 1}")
     raise _fail(path, None, None, "could not parse the file as CSV")  # pragma: no cover
 
 
