@@ -237,6 +237,10 @@ def read_recording(
     for c, v in zip(NUMERIC_COLS, cols):
         if not np.isfinite(v.sum()) and not np.isfinite(v).all():  # the sum is a cheap first test
             r = int(np.flatnonzero(~np.isfinite(v))[0])
+            found = _field_count(path, int(lines[r]))
+            if found is not None and found != len(CSV_COLUMNS):  # a short line: pandas filled it with NaN
+                raise _fail(path, int(lines[r]), None, f"wrong number of fields: expected {len(CSV_COLUMNS)} "
+                            f"comma-separated values, found {found}")
             raise _fail(path, int(lines[r]), c, "empty or non-finite value; expected a number")
     # sensor id per row: index into SENSORS, -1 when unknown; names validated once per distinct value
     col = df[SENSOR_COL]
@@ -350,6 +354,18 @@ def _read_csv(path: Path, edited: bytes | None, header: list[str]) -> pd.DataFra
             r = int(np.flatnonzero(badm.to_numpy())[0])
             raise _fail(path, r + 2, c, f"{df[c].iloc[r]!r} is not a number")
     raise _fail(path, None, None, "could not parse the file as CSV")  # pragma: no cover
+
+
+def _field_count(path: Path, line: int) -> int | None:
+    """Comma-separated fields on one line of the file (1-based), for error messages only."""
+    try:
+        with open(path, "rb") as f:
+            for i, ln in enumerate(f, start=1):
+                if i == line:
+                    return ln.count(b",") + 1
+    except OSError:
+        return None
+    return None
 
 
 def median_rate_hz(time_s: np.ndarray) -> float:
