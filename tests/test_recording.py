@@ -274,10 +274,15 @@ def test_non_numeric_time(write_file) -> None:
         read_recording(p)
 
 
+def test_a_short_row_is_a_wrong_number_of_fields(write_file) -> None:
+    p = write_file(HEADER + rest_rows(2) + "0.500000,thigh,0.1,0.2,9.8\n")
+    with pytest.raises(RecordingError, match=where(p, 6) + ": wrong number of fields: expected 8 .* found 5"):
+        read_recording(p)
+
+
 @pytest.mark.parametrize("row, column", [
     ("0.500000,thigh,0.1,,9.8,0.0,0.0,0.0\n", "acc_y"),
     (",thigh,0.1,0.2,9.8,0.0,0.0,0.0\n", "time_s"),
-    ("0.500000,thigh,0.1,0.2,9.8\n", "gyr_x"),  # short row: the missing cells are empty
     ("0.500000,thigh,0.1,0.2,inf,0.0,0.0,0.0\n", "acc_z"),
 ])
 def test_empty_or_non_finite_cell(write_file, row: str, column: str) -> None:
