@@ -36,6 +36,10 @@ class FrontConfig:
                                                         "nominal intervals is an outage")
     rate_probe_samples: int = _p(25, "samples", "a sensor's nominal rate: median interval of its first samples")
     declared_rate_tolerance: float = _p(0.05, "fraction", "the declared rate is used when the data agree within this")
+    frozen_after_s: float = _p(0.5, "s", "a sensor repeating exactly the same six values this long is frozen: its "
+                                         "repeats are dropped (an outage)")
+    frozen_min_rate_deg_s: float = _p(3.0, "deg/s", "... while reading a turn at least this fast (a still sensor may "
+                                                    "repeat itself)")
     absent_after_s: float = _p(0.6, "s", "a sensor silent this long while the other streams counts as missing")
 
 

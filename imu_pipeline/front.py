@@ -113,7 +113,8 @@ class DataQuality:
                             "coverage": _r(self.coverage.get(s, 0.0), 4), "rate_hz": _r(q.rate_hz, 2),
                             "effective_rate_hz": _r(q.effective_rate_hz, 2),
                             "gap_threshold_s": _r(q.gap_threshold_s, 3),
-                            "dropped_duplicate": q.dropped_duplicate, "dropped_late": q.dropped_late}
+                            "dropped_duplicate": q.dropped_duplicate, "dropped_late": q.dropped_late,
+                            "dropped_frozen": q.dropped_frozen}
                         for s, q in self.sensors.items()},
             "gaps": [o.to_dict() for o in self.outages],
         }

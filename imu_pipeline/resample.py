@@ -54,6 +54,7 @@ class SensorQuality:
     samples : samples kept
     dropped_duplicate : samples dropped for a time stamp not later than the previous one
     dropped_late : samples that arrived after their grid rows were released (live skew)
+    dropped_frozen : samples dropped as a frozen sensor's repeats (see ``frozen_after_s``)
     first_s, last_s : time of the first / last kept sample (s; NaN without samples)
     rate_hz : nominal rate used for the outage threshold (Hz; NaN if never known)
     declared_rate_hz : the rate the sidecar or device profile declares (Hz), or None
@@ -66,6 +67,7 @@ class SensorQuality:
     samples: int = 0
     dropped_duplicate: int = 0
     dropped_late: int = 0
+    dropped_frozen: int = 0
     first_s: float = math.nan
     last_s: float = math.nan
     rate_hz: float = math.nan
@@ -99,6 +101,8 @@ class SensorResampler:
         self.quality_ = SensorQuality(declared_rate_hz=declared_rate_hz)
         self.final_k_: float = -math.inf
         self.newest_s: float = -math.inf  # newest kept raw time (known as soon as it arrives)
+        self._prev_values = np.full(N_CHANNELS, np.nan)  # the last sample's values (frozen-sensor check)
+        self._run_start_s = -math.inf  # when the current run of identical samples began
         self._probe: list[np.ndarray] = []  # rows (t, 6 values) held until the rate is known
         self._gap_s = math.inf
         self._last: np.ndarray | None = None  # (7,) the last processed sample: t, 6 values
@@ -132,6 +136,13 @@ class SensorResampler:
             t = rows[:, 0]
         if t.size == 0:
             return _empty_release()
+        frozen = self._frozen_mask(rows)
+        if frozen.any():
+            self.quality_.dropped_frozen += int(frozen.sum())
+            rows = rows[~frozen]
+            t = rows[:, 0]
+            if t.size == 0:
+                return _empty_release()
         q = self.quality_
         if q.samples == 0:
             q.first_s = float(t[0])
@@ -163,6 +174,24 @@ class SensorResampler:
         return out
 
     # ------------------------------------------------------------------ internals
+    def _frozen_mask(self, rows: np.ndarray) -> np.ndarray:
+        """Samples that repeat the previous sample's six values exactly, in a run that has lasted
+        ``frozen_after_s``, while reading a turn of at least ``frozen_min_rate_deg_s``: a sensor
+        that stopped measuring but kept sending its last sample. A turning sensor never repeats
+        itself (noise and motion); a still one may (coarse quantisation, the ideal simulator), and
+        its repeats are harmless. These are dropped, which leaves an outage."""
+        v = rows[:, 1:]
+        prev = np.vstack([self._prev_values[None, :], v[:-1]])
+        same = np.all(v == prev, axis=1)
+        t = rows[:, 0]
+        starts = np.where(~same, np.arange(len(t)), -1)
+        np.maximum.accumulate(starts, out=starts)
+        run_start = np.where(starts >= 0, t[np.maximum(starts, 0)], self._run_start_s)
+        self._prev_values = v[-1].copy()
+        self._run_start_s = float(run_start[-1])
+        turning = np.linalg.norm(v[:, 3:], axis=1) >= np.radians(self.cfg.frozen_min_rate_deg_s)
+        return same & turning & (t - run_start >= self.cfg.frozen_after_s)
+
     def _keep_mask(self, t: np.ndarray) -> np.ndarray:
         """A sample is kept when its time is later than every earlier one (NaN times are dropped)."""
         prev = np.maximum.accumulate(np.concatenate([[self.newest_s], np.nan_to_num(t, nan=-np.inf)]))[:-1]

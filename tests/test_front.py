@@ -311,3 +311,23 @@ def test_late_samples_beyond_the_skew_are_dropped_and_counted() -> None:
     fh.finish()
     assert fh.quality_.sensors["pelvis"].dropped_late > 0
     assert not out.valid("pelvis")[(out.time_s > 0.6) & (out.time_s < 1.4)].any()
+
+
+def test_a_sensor_frozen_mid_movement_becomes_an_outage() -> None:
+    """The thigh stops measuring while turning but keeps sending its last sample for 3 s: those
+    repeats are dropped (an outage, counted), nothing is integrated from them; a still sensor that
+    repeats itself exactly (no noise) is left alone."""
+    t = np.arange(0, 10, 0.01)
+    v = np.column_stack([np.sin(t), np.cos(t), 9.8 + 0 * t, 0.5 + 0.1 * np.sin(t), 0 * t, 0 * t])
+    frozen = (t >= 4.0) & (t < 7.0)
+    v[frozen] = v[np.flatnonzero(frozen)[0] - 1]
+    z = np.tile([0.0, 0.0, 9.8, 0.0, 0.0, 0.0], (len(t), 1))  # the pelvis: perfectly still, no noise
+    rows = [(0.0, "thigh", t, v[:, :3], v[:, 3:]), (0.0, "pelvis", t, z[:, :3], z[:, 3:])]
+    out, fh = offline([(t[i], s, t[i:i + 1], a[i:i + 1], g[i:i + 1]) for _, s, t, a, g in rows for i in range(len(t))])
+    q = fh.quality_
+    assert q.sensors["thigh"].dropped_frozen >= 240 and q.sensors["pelvis"].dropped_frozen == 0
+    (o,) = [o for o in q.outages if o.sensor == "thigh"]
+    assert 4.2 < o.start_s < 4.7 and o.end_s == pytest.approx(7.0, abs=0.02)
+    tk = out.time_s
+    assert not out.valid("thigh")[(tk > 4.7) & (tk < 6.99)].any()
+    assert out.valid("pelvis").mean() > 0.99

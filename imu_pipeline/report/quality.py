@@ -15,6 +15,9 @@ def outage_sentences(quality: DataQuality, rate_tolerance: float) -> list[str]:
             share = 100 * q.dropped_duplicate / max(1, q.samples + q.dropped_duplicate)
             out.append(f"{q.dropped_duplicate} samples ({share:.1f} %) of the {s} sensor were dropped: their time "
                        "stamp repeated or went back (a host stamping packets on arrival?)")
+        if q.dropped_frozen:
+            out.append(f"the {s} sensor sent the very same values over and over ({q.dropped_frozen} samples): "
+                       "frozen, treated as missing")
         d, r = q.declared_rate_hz, q.effective_rate_hz
         if d and r == r and abs(r - d) > rate_tolerance * d:
             out.append(f"the {s} sensor delivered {r:.1f} samples/s although {d:g} Hz is declared")
