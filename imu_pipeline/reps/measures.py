@@ -204,7 +204,7 @@ def measure_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, prev_end_s: f
     tilt_onset = float(hip_meas[onset[0]]) if onset.size else None
     low = (hip < lc.back_arch_max_hip_deg) & np.isfinite(rel)
     ant = float(max(0.0, -np.min(rel[low]))) if low.any() else 0.0
-    hr = r.hip_rate_deg_s
+    hr = np.where(r.hip_measured, r.hip_rate_deg_s, np.nan)  # a hip rate needs the pelvis too
     rate_up = float(np.nanmax(hr[rising])) if np.isfinite(hr[rising]).any() else math.nan
     rate_dn = float(-np.nanmin(hr[~rising])) if np.isfinite(hr[~rising]).any() else math.nan
     top_s = ecc_start - conc_end
