@@ -62,3 +62,20 @@ def test_hip_flexor_only_session_has_no_abdominal_band(tmp_path: Path) -> None:
     assert img.shape[:2] == (650, 1200)
     assert band_pixels(img, LABEL_HIP_FLEXOR).mean() > 0.02
     assert not band_pixels(img, LABEL_ABDOMINAL).any()
+
+
+def test_outages_are_marked_on_the_plot(tmp_path) -> None:
+    """hanging-mixed.csv: the thigh was silent for 3.1 s; the plot marks that stretch as 'no thigh
+    data' (a hatched band), apart from the label-coloured rep bands."""
+    from pathlib import Path
+
+    from imu_pipeline.io.recording import read_recording
+    from imu_pipeline.pipeline.offline import analyze_recording
+    from imu_pipeline.report.plot import plot_session
+
+    rec = read_recording(Path(__file__).resolve().parent.parent / "recordings" / "hanging-mixed.csv")
+    an = analyze_recording(rec)
+    drawn = plot_session(an, tmp_path / "p.png")
+    (o,) = an.quality.outages
+    assert drawn["outage_spans"] == [(o.start_s, o.end_s)]
+    assert len(drawn["rep_spans"]) == len(an.reps)
