@@ -153,6 +153,8 @@ class MomentumConfig:
     bounce_rebound_deg: float = _p(3.0, "deg", "... and rebounds this much within bounce_window_s, or turns straight up")
     bounce_window_s: float = _p(0.3, "s", "look-ahead after the rep's end for the rebound")
     bounce_max_descent_s: float = _p(1.0, "s", "... after a descent shorter than this")
+    min_samples_per_threshold: float = _p(2.0, "samples", "a rule whose time threshold spans fewer sample intervals "
+                                                         "of the slower sensor is not judged (e.g. bounce at 10 Hz)")
     swing_min_amplitude_deg: float = _p(2.7, "deg", "'swing' (hanging): pelvis pitch oscillation amplitude, legs down")
     swing_frequency_hz: float = _p(0.45, "Hz", "pendulum frequency of a body hanging from a bar (~1.2 m)")
     swing_min_window_s: float = _p(0.5, "s", "shortest legs-down window in which a swing is judged (~1/4 cycle)")

@@ -398,3 +398,14 @@ def test_sparc_of_a_rep_ignores_vibration_above_the_cutoff() -> None:
     (r,) = reps_of(w)
     assert r.sparc_up == pytest.approx(-1.41, abs=0.1)
     assert r.sparc_down == pytest.approx(-1.41, abs=0.1)
+
+
+def test_bounce_is_not_judged_where_the_sensor_rate_cannot_show_a_pause() -> None:
+    """At 10 Hz a 0.15 s pause is under two samples: the bounce rule says 'not judged' instead of
+    guessing; at 100 Hz the same rep is judged."""
+    w = series([0, 1, 2.2, 2.8, 2.95, 3.1, 4.3, 6.3, 8], [0, 0, 85, 0, 8, 3, 85, 0, 0])  # fast down, rebound
+    judged = analyze_reps(w, PipelineConfig(), "lying", sensor_rate_hz=100.0)
+    slow = analyze_reps(w, PipelineConfig(), "lying", sensor_rate_hz=10.0)
+    assert "bounce" in judged[0].momentum_reasons
+    assert "bounce" not in slow[0].momentum_reasons
+    assert slow[0].decided_by["bounce"].startswith("not judged: at 10 Hz")

@@ -196,9 +196,10 @@ class RepTracker:
     reps_ : every rep assessed so far
     """
 
-    def __init__(self, cfg: PipelineConfig, pose: str) -> None:
+    def __init__(self, cfg: PipelineConfig, pose: str, sensor_rate_hz: float | None = None) -> None:
         self.cfg = cfg
         self.pose = pose
+        self.sensor_rate_hz = sensor_rate_hz  # the slower sensor's rate (Hz): what the rules can judge
         self.fs = cfg.front.grid_rate_hz
         self.segmenter = RepSegmenter(cfg, self.fs)
         self.bridge = PelvisGapBridge()
@@ -255,7 +256,7 @@ class RepTracker:
         while self._deferred:
             b = self._deferred[0]
             prev_end = self.reps_[-1].end_s if self.reps_ else None
-            r = assess_rep(w, b, self.cfg, self.pose, len(self.reps_), prev_end)
+            r = assess_rep(w, b, self.cfg, self.pose, len(self.reps_), prev_end, self.sensor_rate_hz)
             settled = r.end_s < t_last - 0.5 / self.fs or t_last - b.end_s >= self.cfg.live.end_wait_s
             seen_after = t_last >= r.end_s + self.cfg.momentum.bounce_window_s
             if not final and not (settled and seen_after):
@@ -360,5 +361,6 @@ class LivePipeline:
         if self.keep_angles:
             self._angles.append(ang)
         if self.tracker_ is None:
-            self.tracker_ = RepTracker(self.cfg, cal.pose)
+            rates = [r.quality_.rate_hz for r in self.front_.resamplers_.values() if r.quality_.rate_hz == r.quality_.rate_hz]
+            self.tracker_ = RepTracker(self.cfg, cal.pose, min(rates) if rates else None)
         return self.tracker_.push(ang)

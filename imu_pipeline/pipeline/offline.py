@@ -45,6 +45,12 @@ class SessionAnalysis:
         return self.angles.calibration.pose
 
 
+def slower_rate_hz(quality: DataQuality) -> float | None:
+    """The slower sensor's nominal rate (Hz), None when unknown."""
+    rates = [q.rate_hz for q in quality.sensors.values() if q.rate_hz == q.rate_hz]
+    return min(rates) if rates else None
+
+
 def declared_mounting(rec: Recording) -> dict[str, np.ndarray | None]:
     """Per sensor the sidecar's declared ``R_seg_sensor`` (None where not declared)."""
     return {s: rec.mounting(s) for s in SENSORS}
@@ -79,5 +85,5 @@ def analyze_recording(rec: Recording, cfg: PipelineConfig | None = None, *, pose
     cal = Calibrator(cfg.calibration).fit(sig, mnt, pose=pose, exercise=rec.meta.get("exercise"),
                                           where=rec.name).calibration_
     ang = joint_angles(sig, cal)
-    reps = analyze_reps(window_from_angles(ang, cfg.front.grid_rate_hz), cfg, cal.pose)
+    reps = analyze_reps(window_from_angles(ang, cfg.front.grid_rate_hz), cfg, cal.pose, slower_rate_hz(quality))
     return SessionAnalysis(rec, quality, ang, reps, cfg)

@@ -22,6 +22,9 @@ def summary_text(an: SessionAnalysis) -> str:
             if r.momentum:
                 for k in r.momentum_reasons:
                     lines.append(f"        {k}: {r.decided_by.get(k, '')}")
+            for k, why in r.decided_by.items():
+                if isinstance(why, str) and why.startswith("not judged"):
+                    lines.append(f"        {k}: {why}")
             if r.back_arch:
                 lines.append(f"        back arch: pelvis tilted {r.peak_anterior_tilt_low_deg:.1f}° anteriorly with the legs low")
         t = rep_totals(an.reps)

@@ -95,7 +95,7 @@ class Rep:
 
 
 def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, index: int,
-               prev_end_s: float | None) -> Rep:
+               prev_end_s: float | None, sensor_rate_hz: float | None = None) -> Rep:
     """Measures, label and flags of one rep (pure function of the samples and the bounds)."""
     lc, mc = cfg.labels, cfg.momentum
     w = w.between(b.start_s - lc.tilt_reference_lookback_s - mc.swing_lookback_s,
@@ -111,7 +111,14 @@ def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, ind
     }
     swing_amp = swing_amplitude(w, m.start_s, prev_end_s, mc) if pose == "hanging" else None
     reasons: list[str] = []
-    for name, why in (("fast", fast_rule(m, b, mc)), ("drop", drop_rule(m, b, mc)), ("bounce", bounce_rule(m, b, mc)),
+    # a rule whose time threshold spans fewer than momentum.min_samples_per_threshold sample
+    # intervals of the slower sensor cannot be judged at that rate: said, not guessed
+    bounce = bounce_rule(m, b, mc)
+    if sensor_rate_hz and mc.min_samples_per_threshold / sensor_rate_hz > mc.bounce_max_pause_s:
+        bounce = None
+        decided["bounce"] = (f"not judged: at {sensor_rate_hz:g} Hz a pause of {mc.bounce_max_pause_s:g} s spans "
+                             f"fewer than {mc.min_samples_per_threshold:g} samples")
+    for name, why in (("fast", fast_rule(m, b, mc)), ("drop", drop_rule(m, b, mc)), ("bounce", bounce),
                       ("swing", swing_rule(swing_amp, mc))):
         if why is not None:
             reasons.append(name)
@@ -172,13 +179,13 @@ def _round(x: float, nd: int) -> float | None:
     return round(x, nd) if math.isfinite(x) else None
 
 
-def analyze_reps(w: AngleWindow, cfg: PipelineConfig, pose: str) -> list[Rep]:
+def analyze_reps(w: AngleWindow, cfg: PipelineConfig, pose: str, sensor_rate_hz: float | None = None) -> list[Rep]:
     """Offline: run the causal segmenter over the whole series, then assess each rep."""
     seg = RepSegmenter(cfg, w.fs_hz)
     bounds = seg.push(w.time_s, w.hip_deg) + seg.finish()
     reps: list[Rep] = []
     for i, b in enumerate(bounds):
-        reps.append(assess_rep(w, b, cfg, pose, i, reps[-1].end_s if reps else None))
+        reps.append(assess_rep(w, b, cfg, pose, i, reps[-1].end_s if reps else None, sensor_rate_hz))
     return reps
 
 
