@@ -290,8 +290,8 @@ def _read_toml(p: Path, what: str) -> dict[str, Any]:
 
 def config_to_dict(cfg: PipelineConfig) -> dict[str, Any]:
     """Every value of the config, by section (what the summary JSON records)."""
-    return {sec.name: {f.name: getattr(getattr(cfg, sec.name), f.name) for f in dataclasses.fields(getattr(cfg, sec.name))}
-            for sec in dataclasses.fields(cfg)}
+    parts = {sec.name: getattr(cfg, sec.name) for sec in dataclasses.fields(cfg)}
+    return {name: {f.name: getattr(part, f.name) for f in dataclasses.fields(part)} for name, part in parts.items()}
 
 
 def config_toml(cfg: PipelineConfig | None = None) -> str:

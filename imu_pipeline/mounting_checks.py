@@ -60,8 +60,9 @@ def check_declared(cfg: CalibrationConfig, sig: GridSignals, segments: dict[str,
                    pose: str, where: str) -> str:
     """A declared mounting must give angles with the anatomy's signs: hip flexion goes positive
     from the start pose (the low end of its range), and the pelvis does not tilt clearly
-    anteriorly on average while the legs are high (it passes once it tilts clearly posteriorly). Anything else is a wrong declaration (an
-    axis reversed or swapped) that would turn into wrong angles."""
+    anteriorly on average while the legs are high (it passes once it tilts clearly posteriorly).
+    Anything else is a wrong declaration (an axis reversed or swapped) that would turn into wrong
+    angles."""
     th_t = segment_angle(segments["thigh"].R_seg_sensor, sig.up["thigh"], pose)
     lo, hi = np.nanpercentile(th_t, [cfg.check_range_percentile, 100 - cfg.check_range_percentile])
     fix = (f"Check sensors.{s}.mounting (which way the printed x and y axes point on the {s}) "

@@ -361,6 +361,6 @@ class LivePipeline:
         if self.keep_angles:
             self._angles.append(ang)
         if self.tracker_ is None:
-            rates = [r.quality_.rate_hz for r in self.front_.resamplers_.values() if r.quality_.rate_hz == r.quality_.rate_hz]
+            rates = [q.rate_hz for q in (r.quality_ for r in self.front_.resamplers_.values()) if q.rate_hz == q.rate_hz]
             self.tracker_ = RepTracker(self.cfg, cal.pose, min(rates) if rates else None)
         return self.tracker_.push(ang)

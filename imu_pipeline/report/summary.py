@@ -72,7 +72,8 @@ def verdict(an: SessionAnalysis) -> str:
 
 def warnings_of(an: SessionAnalysis) -> list[str]:
     """Loading warnings, outages and calibration notes, in plain words."""
-    return list(an.recording.warnings) + outage_sentences(an.quality, an.config.front.declared_rate_tolerance) + list(an.angles.calibration.notes)
+    quality = outage_sentences(an.quality, an.config.front.declared_rate_tolerance)
+    return list(an.recording.warnings) + quality + list(an.angles.calibration.notes)
 
 
 def summary_dict(an: SessionAnalysis) -> dict[str, Any]:

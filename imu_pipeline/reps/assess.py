@@ -163,7 +163,8 @@ def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, ind
                pause_before_next_s=None if not math.isfinite(b.pause_s) else b.pause_s,
                peak_rate_up_deg_s=m.peak_rate_up_deg_s, peak_rate_down_deg_s=m.peak_rate_down_deg_s,
                sparc_up=m.sparc_up, sparc_down=m.sparc_down, swing_amplitude_deg=swing_amp, ended_by=b.ended_by,
-               has_gap=b.has_gap or partial or m.pelvis_coverage < 1.0, pelvis_coverage=m.pelvis_coverage, thigh_coverage=m.thigh_coverage,
+               has_gap=b.has_gap or partial or m.pelvis_coverage < 1.0, pelvis_coverage=m.pelvis_coverage,
+               thigh_coverage=m.thigh_coverage,
                label_confidence=confidence, partial=partial, decided_by=decided)
 
 
