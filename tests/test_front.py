@@ -109,17 +109,18 @@ def test_grid_index_helpers_are_exact(t: float) -> None:
 
 
 def test_uniform_samples_on_the_grid_give_their_interval_means_exactly() -> None:
-    """Samples at 100 Hz on the grid: the mean of a piecewise linear signal over (t-0.01, t] is the
-    average of its two ends."""
+    """Samples at 100 Hz on the grid: each sample is its sensor's mean over the interval ending at
+    its time stamp, which is the grid interval (t - 0.01, t]; the grid value is that sample (exactly
+    for a linear signal; for t² within the curvature of one interval)."""
     r = SensorResampler("thigh", FrontConfig())
     t = np.arange(200) / FS
     v = np.column_stack([t, t**2, np.ones_like(t), -t, 2 * t, 3 * t])
     k, means, block = r.push(t, v)
     k2, m2, b2 = r.finish()
     assert len(k2) == 0
-    np.testing.assert_array_equal(k, np.arange(1, 200))  # k = 0 has no whole interval inside the data
-    np.testing.assert_allclose(means[:, 0], (t[1:] + t[:-1]) / 2, atol=1e-12)
-    np.testing.assert_allclose(means[:, 1], (t[1:] ** 2 + t[:-1] ** 2) / 2, atol=1e-12)
+    np.testing.assert_array_equal(k, np.arange(1, 199))  # whole intervals inside the data only
+    np.testing.assert_allclose(means[:, 0], t[k], atol=1e-12)
+    np.testing.assert_allclose(means[:, 1], t[k] ** 2, atol=1e-4)
     np.testing.assert_allclose(means[:, 2], 1.0, atol=1e-12)
     assert (block == 0).all()
 
@@ -143,7 +144,8 @@ def test_linear_signal_is_reproduced_at_any_rate() -> None:
     for rate in (10.0, 12.5, 52.0, 208.0, 833.0 / 4):
         r = SensorResampler("thigh", FrontConfig())
         t = 0.013 + np.arange(int(10 * rate)) / rate
-        v = np.column_stack([3 * t + 1] + [t] * 5)
+        c = t - 0.5 / rate  # a sample is the mean over its interval: the line's value at its middle
+        v = np.column_stack([3 * c + 1] + [c] * 5)
         k, means, _ = r.push(t, v)
         mid = (k - 0.5) / FS
         np.testing.assert_allclose(means[:, 0], 3 * mid + 1, atol=1e-9, err_msg=f"{rate} Hz")

@@ -102,7 +102,7 @@ def test_outage_is_nan_and_the_filter_restarts_after_it() -> None:
     sig = so.update(rows)
     gap = (sig.time_s > 1.0) & (sig.time_s <= 1.3 + 1e-9)
     assert np.isnan(sig.up["thigh"][gap]).all()
-    assert sig.valid("thigh")[sig.time_s > 1.31].all()
+    assert sig.valid("thigh")[(sig.time_s > 1.31) & (sig.time_s < 2.98)].all()
     assert so.restarts_["thigh"] == 2
     off = OfflineOrientation(OrientationConfig(), FS).estimate(rows).result_
     np.testing.assert_array_equal(off.valid("thigh"), sig.valid("thigh"))
@@ -205,7 +205,7 @@ def test_causal_rates_of_a_still_sensor_lose_the_bias_within_three_seconds() -> 
             g = _estimate("streaming", _rows(t, acc, gyr)).gyr["pelvis"]
         else:
             _, g, _ = orient_uniform(acc, gyr, FS, offline=False)
-        assert np.degrees(np.abs(g[300:])).max() < 0.05, kind
+        assert np.nanmax(np.degrees(np.abs(g[300:]))) < 0.05, kind  # (the last row: no whole interval)
 
 
 def test_joint_angle_rates_at_rest_are_zero_despite_gyro_offsets() -> None:
