@@ -36,6 +36,22 @@ def session_matrix(n: int, first_seed: int = 1000) -> list[SimulationOptions]:
     return out
 
 
+def fault_matrix() -> list[SimulationOptions]:
+    """12 sessions outside the main matrix: 10 and 12.5 Hz (both sensors, or one with the other at
+    100 Hz), lying and hanging, straps up to 20° off; and 4 at 100 Hz with a disconnect, 3 % loss
+    and 20° straps."""
+    out = []
+    for i, (th, pe) in enumerate([(10.0, 10.0), (12.5, 12.5), (10.0, 100.0), (100.0, 12.5)]):
+        for pose in ("lying", "hanging"):
+            mix = ("hip-flexor", "abdominal", "fast", "drop") + (("swing",) if pose == "hanging" else ())
+            out.append(SimulationOptions(seed=2000 + 10 * i + (pose == "hanging"), pose=pose, n_reps=8, mix=mix,
+                                         thigh_rate_hz=th, pelvis_rate_hz=pe, misalignment_deg=20.0))
+    for k in range(4):
+        out.append(SimulationOptions(seed=2100 + k, pose=("lying", "hanging")[k % 2], n_reps=8, disconnect=True,
+                                     misalignment_deg=20.0, packet_loss=0.03))
+    return out
+
+
 @dataclass
 class SessionScore:
     seed: int

@@ -61,3 +61,19 @@ def test_live_path_agrees_with_offline(scores) -> None:
         cfg = PipelineConfig()
         wait = cfg.front.absent_after_s + cfg.orientation.restart_window_s if opts.disconnect else 0.0
         assert s.live_max_latency_s <= 0.5 + wait, s
+
+
+def test_low_rates_straps_20_degrees_off_and_disconnects() -> None:
+    """evaluate.fault_matrix (docs/accuracy.md, 'Low rates and straps 20° off'): 10 and 12.5 Hz
+    sensors, 20° misaligned straps, disconnects with loss."""
+    from imu_pipeline.evaluate import fault_matrix
+
+    tp = fp = 0
+    for o in fault_matrix():
+        s = score_session(o, live=False)
+        assert s.found_reps == s.truth_reps, s
+        assert s.confidently_wrong_labels == 0, s
+        assert s.labels_correct == s.labelled_reps, s
+        assert s.hip_rmse_deg <= 1.5 and s.tilt_rmse_deg <= 0.75, s
+        tp, fp = tp + s.momentum_tp, fp + s.momentum_fp
+    assert tp / (tp + fp) >= 0.95, (tp, fp)
