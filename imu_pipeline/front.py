@@ -191,7 +191,7 @@ class FrontHalf:
         self._first_s = min(self._first_s, float(np.nanmin(t)) if np.isfinite(t).any() else math.inf)
         rows = np.empty((t.size, 1 + N_CHANNELS))
         rows[:, 0], rows[:, 1:4], rows[:, 4:] = t, a, g
-        self._stash(sensor, self.resamplers_[sensor].push_rows(rows))
+        self._stash(sensor, self.resamplers_[sensor].push_rows(rows, owned=True))
 
     def _stash(self, sensor: str, rel: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
         if len(rel[0]):

@@ -123,12 +123,15 @@ class SensorResampler:
         rows = np.empty((t.size, 1 + N_CHANNELS))
         rows[:, 0] = t
         rows[:, 1:] = v
-        return self.push_rows(rows)
+        return self.push_rows(rows, owned=True)
 
-    def push_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Add samples as (N, 7) rows: time (s), then the 6 values; return released ``(k, values, block)``."""
+    def push_rows(self, rows: np.ndarray, *, owned: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Add samples as (N, 7) rows: time (s), then the 6 values; return released ``(k, values, block)``.
+        ``owned``: the array is this object's to modify (else it is copied)."""
         if rows.shape[0] == 0:
             return _empty_release()
+        if not owned:
+            rows = np.array(rows, dtype=np.float64)
         t = rows[:, 0]
         keep = self._keep_mask(t)
         if not keep.all():
@@ -182,16 +185,24 @@ class SensorResampler:
         itself (noise and motion); a still one may (coarse quantisation, the ideal simulator), and
         its repeats are harmless. These are dropped, which leaves an outage."""
         v = rows[:, 1:]
-        prev = np.vstack([self._prev_values[None, :], v[:-1]])
-        same = np.all(v == prev, axis=1)
+        same = np.empty(len(v), bool)
+        same[0] = bool(np.all(v[0] == self._prev_values))
+        np.all(v[1:] == v[:-1], axis=1, out=same[1:])
+        self._prev_values = v[-1].copy()
         t = rows[:, 0]
+        if not same.any():  # the usual case: nothing repeats
+            self._run_start_s = float(t[-1])
+            return same
         starts = np.where(~same, np.arange(len(t)), -1)
         np.maximum.accumulate(starts, out=starts)
         run_start = np.where(starts >= 0, t[np.maximum(starts, 0)], self._run_start_s)
-        self._prev_values = v[-1].copy()
         self._run_start_s = float(run_start[-1])
-        turning = np.linalg.norm(v[:, 3:], axis=1) >= np.radians(self.cfg.frozen_min_rate_deg_s)
-        return same & turning & (t - run_start >= self.cfg.frozen_after_s)
+        frozen = same & (t - run_start >= self.cfg.frozen_after_s)
+        idx = np.flatnonzero(frozen)
+        if idx.size:  # ... and only while reading a turn
+            still = np.linalg.norm(v[idx, 3:], axis=1) < np.radians(self.cfg.frozen_min_rate_deg_s)
+            frozen[idx[still]] = False
+        return frozen
 
     def _keep_mask(self, t: np.ndarray) -> np.ndarray:
         """A sample is kept when its time is later than every earlier one (NaN times are dropped)."""
@@ -219,8 +230,7 @@ class SensorResampler:
         interval earlier (5 ms at 100 Hz; 50 ms at 10 Hz, where leaving it would lag the angle
         by several degrees in a fast rep)."""
         if self._shift_s:
-            rows = rows.copy()
-            rows[:, 0] -= self._shift_s
+            rows[:, 0] -= self._shift_s  # rows are this object's own (push_rows copies the caller's)
         t = rows[:, 0]
         prev_t = self._last[0] if self._last is not None else -math.inf
         cut = np.flatnonzero(np.diff(np.concatenate([[prev_t], t])) > self._gap_s)
