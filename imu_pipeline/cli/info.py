@@ -20,6 +20,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, max_gap_s=args.gap)
     rec = read_recording(args.recording, require_both=False, warn=False)
     info = info_dict(rec, cfg)
+    analysis_gap = config_from(args).front.max_gap_s
+    if args.gap is not None and args.gap < analysis_gap:
+        info["warnings"].append(f"outages here are intervals over --gap {args.gap:g} s; the analysis bridges "
+                                f"intervals up to {analysis_gap:g} s (front.max_gap_s), so it has hip flexion "
+                                "in the shorter ones")
     if args.json:
         print(json.dumps(info, indent=2))
         return 0

@@ -24,10 +24,15 @@ def outage_sentences(quality: DataQuality, rate_tolerance: float) -> list[str]:
     for o in quality.outages:
         if o.where == "start":
             what = ("never delivered data" if o.duration_s >= quality.end_s - quality.start_s - 1e-9
-                    else f"started {o.duration_s:.1f} s after the session began")
+                    else f"started {_dur(o.duration_s)} after the session began")
         elif o.where == "end":
-            what = f"stopped {o.duration_s:.1f} s before the session ended (at {o.start_s:.1f} s)"
+            what = f"stopped {_dur(o.duration_s)} before the session ended (at {o.start_s:.1f} s)"
         else:
-            what = f"was silent for {o.duration_s:.1f} s from {o.start_s:.1f} s"
+            what = f"was silent for {_dur(o.duration_s)} from {o.start_s:.1f} s"
         out.append(f"the {o.sensor} sensor {what}: no hip flexion there")
     return out
+
+
+def _dur(s: float) -> str:
+    """A duration for a sentence: 0.04 s, 3.1 s."""
+    return f"{s:.2f} s" if s < 0.095 else f"{s:.1f} s"
