@@ -34,6 +34,7 @@ the sensor frame; nothing is converted here.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +44,7 @@ from imu_pipeline.io.recording import SENSORS, Recording
 from imu_pipeline.resample import (N_CHANNELS, FrontError, Outage, SensorQuality, SensorResampler,
                                    k_at_or_after, k_at_or_before)
 
-__all__ = ["DataQuality", "FrontError", "FrontHalf", "GridBatch", "Outage", "SensorQuality", "front_half_offline"]
+__all__ = ["DataQuality", "FrontError", "FrontHalf", "GridBatch", "Outage", "SensorQuality", "front_half_offline", "slower_rate_hz"]
 
 
 @dataclass
@@ -86,6 +87,11 @@ class GridBatch:
     def valid(self, sensor: str) -> np.ndarray:
         """(N,) bool: the sensor has a value in this row."""
         return self.block[sensor] >= 0
+
+    def slice(self, a: int, b: int) -> "GridBatch":
+        """Rows ``a`` to ``b`` (views)."""
+        return GridBatch(self.k[a:b], self.time_s[a:b], {s: v[a:b] for s, v in self.acc.items()},
+                         {s: v[a:b] for s, v in self.gyr.items()}, {s: v[a:b] for s, v in self.block.items()})
 
 
 @dataclass
@@ -272,6 +278,12 @@ class FrontHalf:
         cov = {s: (max(0.0, 1.0 - sum(o.duration_s for o in outages if o.sensor == s) / span)
                    if span > 0 else float(qs[s].samples > 0)) for s in SENSORS}
         return DataQuality(start, end, qs, outages, cov)
+
+
+def slower_rate_hz(sensors: Mapping[str, SensorQuality]) -> float | None:
+    """The slower sensor's nominal rate (Hz), None while no rate is known."""
+    rates = [q.rate_hz for q in sensors.values() if math.isfinite(q.rate_hz)]
+    return min(rates) if rates else None
 
 
 def front_half_offline(rec: Recording, cfg: FrontConfig | None = None) -> tuple[GridBatch, DataQuality]:

@@ -258,8 +258,8 @@ class StreamingOrientation:
                 if self._filter[s] is not None and blk != self._block[s] and b == n and b - a < self._window:
                     upto = min(upto, a)  # a restarted block still short of its window: wait for it
                     break
-        self._held = [_rows_slice(buf, upto, n)] if upto < n else []
-        return self._run(_rows_slice(buf, 0, upto))
+        self._held = [buf.slice(upto, n)] if upto < n else []
+        return self._run(buf.slice(0, upto))
 
     def finish(self) -> GridSignals:
         """End of stream: the rows still held."""
@@ -321,8 +321,3 @@ def gravity_at_start(acc: np.ndarray, gyr: np.ndarray, dt: float) -> np.ndarray:
             K = np.array([[0, -x[2], x[1]], [x[2], 0, -x[0]], [-x[1], x[0], 0]])
             R = R @ (np.eye(3) + np.sin(th) * K + (1 - np.cos(th)) * (K @ K))
     return total / max(len(acc), 1)
-
-
-def _rows_slice(rows: GridBatch, a: int, b: int) -> GridBatch:
-    return GridBatch(rows.k[a:b], rows.time_s[a:b], {s: v[a:b] for s, v in rows.acc.items()},
-                     {s: v[a:b] for s, v in rows.gyr.items()}, {s: v[a:b] for s, v in rows.block.items()})

@@ -114,9 +114,7 @@ def test_streaming_gives_the_same_result_whatever_the_batches() -> None:
     whole = StreamingOrientation(OrientationConfig(), FS).update(rows)
     so = StreamingOrientation(OrientationConfig(), FS)
     cuts = [0, 1, 7, 300, 301, 999, len(rows)]
-    parts = [so.update(GridBatch(rows.k[a:b], rows.time_s[a:b], {s: v[a:b] for s, v in rows.acc.items()},
-                                 {s: v[a:b] for s, v in rows.gyr.items()}, {s: v[a:b] for s, v in rows.block.items()}))
-             for a, b in zip(cuts[:-1], cuts[1:])]
+    parts = [so.update(rows.slice(a, b)) for a, b in zip(cuts[:-1], cuts[1:])]
     got = GridSignals.concat(parts)
     np.testing.assert_array_equal(got.up["thigh"], whole.up["thigh"])
     np.testing.assert_array_equal(got.gyr["pelvis"], whole.gyr["pelvis"])

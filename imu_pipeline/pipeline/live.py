@@ -24,7 +24,7 @@ from imu_pipeline.calibration import Calibration, Calibrator
 from imu_pipeline.config import PipelineConfig
 from imu_pipeline.errors import CalibrationError, MountingCheckError
 from imu_pipeline.frames import mounting_matrix
-from imu_pipeline.front import DataQuality, FrontHalf, GridBatch
+from imu_pipeline.front import DataQuality, FrontHalf, GridBatch, slower_rate_hz
 from imu_pipeline.io.recording import SENSORS
 from imu_pipeline.mounting_checks import INCONCLUSIVE, run_checks
 from imu_pipeline.joint_angles import JointAngles, joint_angles
@@ -341,8 +341,10 @@ class LivePipeline:
 
     @property
     def held_s(self) -> float:
-        """Stream time (s) held in memory by the calibration buffer and the rep window together."""
-        return self.calibrator_.held_s + (self.tracker_.held_s if self.tracker_ is not None else 0.0)
+        """Stream time (s) held in memory: rows awaiting a restarted filter's warm start, the
+        calibration buffer and the rep window together."""
+        held = self.calibrator_.held_s + self.orientation_.held_rows / self.cfg.front.grid_rate_hz
+        return held + (self.tracker_.held_s if self.tracker_ is not None else 0.0)
 
     # ------------------------------------------------------------------ internals
     def _rows(self, rows: GridBatch, final: bool) -> list[Rep]:
@@ -361,6 +363,6 @@ class LivePipeline:
         if self.keep_angles:
             self._angles.append(ang)
         if self.tracker_ is None:
-            rates = [q.rate_hz for q in (r.quality_ for r in self.front_.resamplers_.values()) if q.rate_hz == q.rate_hz]
-            self.tracker_ = RepTracker(self.cfg, cal.pose, min(rates) if rates else None)
+            rate = slower_rate_hz({s: r.quality_ for s, r in self.front_.resamplers_.items()})
+            self.tracker_ = RepTracker(self.cfg, cal.pose, rate)
         return self.tracker_.push(ang)

@@ -12,7 +12,7 @@ import numpy as np
 
 from imu_pipeline.calibration import Calibrator
 from imu_pipeline.config import PipelineConfig
-from imu_pipeline.front import DataQuality, front_half_offline
+from imu_pipeline.front import DataQuality, front_half_offline, slower_rate_hz
 from imu_pipeline.io.recording import SENSORS, Recording
 from imu_pipeline.joint_angles import JointAngles, joint_angles
 from imu_pipeline.orientation import GridSignals, OfflineOrientation
@@ -43,12 +43,6 @@ class SessionAnalysis:
     @property
     def pose(self) -> str:
         return self.angles.calibration.pose
-
-
-def slower_rate_hz(quality: DataQuality) -> float | None:
-    """The slower sensor's nominal rate (Hz), None when unknown."""
-    rates = [q.rate_hz for q in quality.sensors.values() if q.rate_hz == q.rate_hz]
-    return min(rates) if rates else None
 
 
 def declared_mounting(rec: Recording) -> dict[str, np.ndarray | None]:
@@ -85,5 +79,5 @@ def analyze_recording(rec: Recording, cfg: PipelineConfig | None = None, *, pose
     cal = Calibrator(cfg.calibration).fit(sig, mnt, pose=pose, exercise=rec.meta.get("exercise"),
                                           where=rec.name).calibration_
     ang = joint_angles(sig, cal)
-    reps = analyze_reps(window_from_angles(ang, cfg.front.grid_rate_hz), cfg, cal.pose, slower_rate_hz(quality))
+    reps = analyze_reps(window_from_angles(ang, cfg.front.grid_rate_hz), cfg, cal.pose, slower_rate_hz(quality.sensors))
     return SessionAnalysis(rec, quality, ang, reps, cfg)

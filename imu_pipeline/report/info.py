@@ -8,7 +8,7 @@ from typing import Any
 from imu_pipeline.config import FrontConfig
 from imu_pipeline.front import front_half_offline
 from imu_pipeline.io.recording import Recording
-from imu_pipeline.report.quality import outage_sentences
+from imu_pipeline.report.quality import quality_sentences
 
 
 def info_dict(rec: Recording, cfg: FrontConfig | None = None) -> dict[str, Any]:
@@ -24,5 +24,5 @@ def info_dict(rec: Recording, cfg: FrontConfig | None = None) -> dict[str, Any]:
         if sm.get("mounting") is None:
             out["warnings"].append(f"no mounting declared for the {s} sensor: axes will be estimated from the motion "
                                    "(reduced confidence)")
-    out["warnings"].extend(outage_sentences(q, (cfg or FrontConfig()).declared_rate_tolerance))
+    out["warnings"].extend(quality_sentences(q, (cfg or FrontConfig()).declared_rate_tolerance))
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from imu_pipeline.front import DataQuality
 
 
-def outage_sentences(quality: DataQuality, rate_tolerance: float) -> list[str]:
+def quality_sentences(quality: DataQuality, rate_tolerance: float) -> list[str]:
     """One sentence per outage (which sensor, when, how long; start and end outages included), per
     sensor whose repeated or backward time stamps were dropped, and per sensor whose measured rate
     is not the declared one (beyond ``rate_tolerance``, relative)."""

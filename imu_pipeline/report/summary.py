@@ -17,7 +17,7 @@ from imu_pipeline import __version__
 from imu_pipeline.config import config_to_dict
 from imu_pipeline.pipeline.offline import SessionAnalysis
 from imu_pipeline.report.files import write_text
-from imu_pipeline.report.quality import outage_sentences
+from imu_pipeline.report.quality import quality_sentences
 from imu_pipeline.reps import rep_totals
 
 SUMMARY_SCHEMA_VERSION = 2
@@ -72,7 +72,7 @@ def verdict(an: SessionAnalysis) -> str:
 
 def warnings_of(an: SessionAnalysis) -> list[str]:
     """Loading warnings, outages and calibration notes, in plain words."""
-    quality = outage_sentences(an.quality, an.config.front.declared_rate_tolerance)
+    quality = quality_sentences(an.quality, an.config.front.declared_rate_tolerance)
     return list(an.recording.warnings) + quality + list(an.angles.calibration.notes)
 
 
