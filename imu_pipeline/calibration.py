@@ -29,11 +29,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from imu_pipeline.config import CalibrationConfig
+from imu_pipeline.config import CalibrationConfig, SetFindingConfig
 from imu_pipeline.errors import CalibrationError, MountingCheckError
+from imu_pipeline.exercise_set import exercise_rows
 from imu_pipeline.frames import direction_word
 from imu_pipeline.io.recording import SENSORS
-from imu_pipeline.joint_angles import POSE_UP, POSES, segment_angle, to_segment
+from imu_pipeline.joint_angles import (
+    POSE_UP,
+    POSES,
+    pose_deviation,
+    segment_angle,
+    to_segment,
+)
 from imu_pipeline.mounting_checks import INCONCLUSIVE, run_checks
 from imu_pipeline.orientation import GridSignals
 
@@ -122,6 +129,14 @@ def frame_from(up0: np.ndarray, z: np.ndarray, pose: str) -> np.ndarray:
     return np.vstack([x, y, z])
 
 
+def masked(sig: GridSignals, keep: np.ndarray) -> GridSignals:
+    """The signals with rows outside ``keep`` set missing (NaN) for both sensors."""
+    k = keep[:, None]
+    return GridSignals(sig.time_s, {s: np.where(k, v, np.nan) for s, v in sig.up.items()},
+                       {s: np.where(k, v, np.nan) for s, v in sig.gyr.items()},
+                       {s: v & keep for s, v in sig.rest.items()}, sig.acc_norm)
+
+
 def principal_axis(gyr: np.ndarray, min_rate_rad_s: float, min_samples: int) -> tuple[np.ndarray | None, float, float]:
     """Principal axis of the angular rate over samples faster than ``min_rate_rad_s``, the ratio of
     the two largest eigenvalues, and the rms rate (rad/s) about the axis."""
@@ -171,11 +186,12 @@ class Calibrator:
     >>> cal = Calibrator().fit(sig, {"thigh": M_thigh, "pelvis": None}, pose="lying").calibration_  # doctest: +SKIP
     """
 
-    def __init__(self, cfg: CalibrationConfig | None = None) -> None:
+    def __init__(self, cfg: CalibrationConfig | None = None, set_cfg: SetFindingConfig | None = None) -> None:
         self.cfg = cfg or CalibrationConfig()
+        self.set_cfg = set_cfg or SetFindingConfig()
 
     def fit(self, sig: GridSignals, mounting: dict[str, np.ndarray | None], *, pose: str | None = None,
-            exercise: str | None = None, where: str = "recording") -> "Calibrator":
+            exercise: str | None = None, where: str = "recording") -> Calibrator:
         """Calibrate both sensors from the signals (see the steps in the module docstring).
 
         Raises
@@ -187,6 +203,12 @@ class Calibrator:
         both = self.check_inputs(sig, where)
         rate = {s: np.linalg.norm(np.nan_to_num(sig.gyr[s], nan=np.inf), axis=1) for s in SENSORS}
         pose, pose_source = self.find_pose(sig, mounting, rate, pose, exercise, where, notes)
+        # only the exercise is calibrated on: not walking over, lying down or getting up
+        self.exercise_ = self.exercise_rows(sig, mounting, pose)
+        if not self.exercise_.all():
+            sig = masked(sig, self.exercise_)
+            both = both & self.exercise_
+            rate = {s: np.where(self.exercise_, r, np.inf) for s, r in rate.items()}
         self.neutral_ = self.find_start_pose(sig, mounting, rate, pose, both, where)
         neutral_s = float(self.neutral_.sum() * sig.dt)
         up0 = {s: _norm_rows(np.nanmean(sig.up[s][self.neutral_], axis=0)[None])[0] for s in SENSORS}
@@ -269,6 +291,13 @@ class Calibrator:
                 return "lying"
         return "hanging"
 
+    def exercise_rows(self, sig: GridSignals, mounting: dict[str, np.ndarray | None], pose: str) -> np.ndarray:
+        """Rows in the exercise pose (by the declared pelvis mounting) and not walking
+        (:func:`~imu_pipeline.exercise_set.exercise_rows`)."""
+        M = mounting.get("pelvis")
+        dev = pose_deviation(M, sig.up["pelvis"], pose) if M is not None else np.full(len(sig), np.nan)
+        return exercise_rows(sig.time_s, dev, sig.norm_of("pelvis"), self.set_cfg)
+
     # ------------------------------------------------------------------ 3. start pose
     def find_start_pose(self, sig: GridSignals, mounting: dict[str, np.ndarray | None], rate: dict[str, np.ndarray],
                         pose: str, both: np.ndarray, where: str) -> np.ndarray:
@@ -319,7 +348,39 @@ class Calibrator:
             keep = idx[th < cfg.neutral_band_undeclared_deg * DEG]
         mask = np.zeros_like(cand)
         mask[keep if len(keep) >= cfg.neutral_min_samples else idx] = True
-        return mask
+        first_raise = len(mask)
+        if mt is not None:
+            high = np.flatnonzero(segment_angle(mt, sig.up["thigh"], pose) > cfg.legs_high_deg * DEG)
+            first_raise = int(high[0]) if len(high) else len(mask)
+        return self.start_pose_run(mask, np.maximum(rate["thigh"], rate["pelvis"]), sig.dt, first_raise)
+
+    def start_pose_run(self, mask: np.ndarray, rate: np.ndarray, dt: float, first_raise: int) -> np.ndarray:
+        """The start pose is the user's zero: of the qualifying rows, the last run lasting
+        ``start_pose_min_s`` (gaps up to ``start_pose_max_gap_s`` joined) that begins before the
+        first raise of the legs (row ``first_raise``) — the set's own start, not standing before a
+        walk to the bar — else the first such run, else the longest run, else all of them; within
+        it, the rows turning slower than ``start_pose_max_rate_deg_s`` (``rate``, rad/s, the faster
+        sensor) when enough are, so the slow tail of a descent is not averaged in. Averaging
+        qualifying rows from anywhere in the session instead mixes in the extremes of a swing or
+        the most extended moment of a walk, and shifts both zeros."""
+        cfg = self.cfg
+        idx = np.flatnonzero(mask)
+        if len(idx) == 0:
+            return mask
+        breaks = np.flatnonzero(np.diff(idx) > max(int(round(cfg.start_pose_max_gap_s / dt)), 1)) + 1
+        runs = np.split(idx, breaks)
+        need = max(int(round(cfg.start_pose_min_s / dt)), cfg.neutral_min_samples)
+        long_runs = [r for r in runs if len(r) >= need]
+        before = [r for r in long_runs if r[0] < first_raise]
+        first = before[-1] if before else (long_runs[0] if long_runs else None)
+        if first is None:
+            first = max(runs, key=len)
+            if len(first) < cfg.neutral_min_samples:
+                return mask
+        out = np.zeros_like(mask)
+        out[first[0]:first[-1] + 1] = mask[first[0]:first[-1] + 1]
+        calm = out & (rate < cfg.start_pose_max_rate_deg_s * DEG)
+        return calm if calm.sum() >= cfg.neutral_min_samples else out
 
     # ------------------------------------------------------------------ 4. axes
     def fit_axes(self, sig: GridSignals, mounting: dict[str, np.ndarray | None], up0: dict[str, np.ndarray],
@@ -328,9 +389,10 @@ class Calibrator:
         cfg = self.cfg
         segments: dict[str, SegmentCalibration] = {}
         provisional: dict[str, np.ndarray] = {}
+        raised = self.raised_rows(sig, up0)
         for s in SENSORS:
             M = mounting.get(s)
-            axis, ratio, rms = principal_axis(sig.gyr[s], cfg.axis_min_rate_deg_s * DEG, cfg.axis_min_samples)
+            axis, ratio, rms = principal_axis(sig.gyr[s][raised], cfg.axis_min_rate_deg_s * DEG, cfg.axis_min_samples)
             motion_ok = axis is not None and ratio > cfg.axis_min_eigen_ratio and rms > cfg.axis_min_rms_deg_s * DEG
             if M is None:
                 if motion_ok:
@@ -362,6 +424,13 @@ class Calibrator:
             total = float(np.degrees(np.arccos(np.clip((np.trace(R @ M.T) - 1) / 2, -1, 1))))
             segments[s] = SegmentCalibration(R, True, src, total)
         return segments, provisional
+
+    def raised_rows(self, sig: GridSignals, up0: dict[str, np.ndarray]) -> np.ndarray:
+        """Rows whose thigh is raised at least ``axis_min_elevation_deg`` from its start pose (an
+        angle that needs no axis): the reps. The flexion axes come from these rows only, so walking,
+        a whole-body swing or fidgets with the legs down do not tilt them."""
+        elev = _angle_deg(np.nan_to_num(sig.up["thigh"]), up0["thigh"])
+        return sig.valid("thigh") & (elev > self.cfg.axis_min_elevation_deg)
 
     # ------------------------------------------------------------------ 5. signs
     def fix_undeclared_signs(self, sig: GridSignals, segments: dict[str, SegmentCalibration],

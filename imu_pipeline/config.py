@@ -19,8 +19,6 @@ from imu_pipeline.errors import ConfigError, MountingError
 from imu_pipeline.frames import mounting_matrix
 
 
-
-
 def _p(default: Any, unit: str, doc: str) -> Any:
     """A config field: its default, unit (as written in the TOML) and one line of documentation."""
     return field(default=default, metadata={"unit": unit, "doc": doc})
@@ -79,6 +77,13 @@ class CalibrationConfig:
     swap_min_pelvis_range_deg: float = _p(30.0, "deg", "a 'pelvis' sweeping more than this ...")
     swap_range_ratio: float = _p(1.5, "", "... and this many times the 'thigh': sensors swapped")
     pose_guess_max_deg: float = _p(35.0, "deg", "undeclared: a still sensor's z within this of vertical means lying")
+    start_pose_min_s: float = _p(1.0, "s", "the zero is the first still run in the start pose this long (else the "
+                                           "longest)")
+    start_pose_max_rate_deg_s: float = _p(5.0, "deg/s", "... of which the rows turning slower than this (both "
+                                                       "sensors) give the zero, when there are enough")
+    start_pose_max_gap_s: float = _p(0.1, "s", "a still run may have breaks up to this long")
+    axis_min_elevation_deg: float = _p(20.0, "deg", "flexion axes come from rows with the thigh raised at least this "
+                                                    "far from its start pose (the reps)")
     neutral_band_deg: float = _p(6.0, "deg", "declared: start-pose moments within this of the thigh's low end")
     neutral_band_undeclared_deg: float = _p(10.0, "deg", "undeclared: still moments within this of the session ends")
     session_ends_s: float = _p(0.5, "s", "undeclared: the start pose is looked for in this much at each end")
@@ -155,10 +160,18 @@ class MomentumConfig:
     bounce_max_descent_s: float = _p(1.0, "s", "... after a descent shorter than this")
     min_samples_per_threshold: float = _p(2.0, "samples", "a rule whose time threshold spans fewer sample intervals "
                                                          "of the slower sensor is not judged (e.g. bounce at 10 Hz)")
-    swing_min_amplitude_deg: float = _p(2.7, "deg", "'swing' (hanging): pelvis pitch oscillation amplitude, legs down")
+    swing_min_amplitude_deg: float = _p(2.7, "deg", "'swing' / 'unsettled' (hanging): pendulum amplitude of the "
+                                                     "pelvis with the legs down after / before the rep")
     swing_frequency_hz: float = _p(0.45, "Hz", "pendulum frequency of a body hanging from a bar (~1.2 m)")
     swing_min_window_s: float = _p(0.5, "s", "shortest legs-down window in which a swing is judged (~1/4 cycle)")
-    swing_lookback_s: float = _p(3.0, "s", "the legs-down window before a rep that is searched for a swing")
+    swing_lookback_s: float = _p(3.0, "s", "the legs-down window before a rep that is searched for a swing "
+                                           "(since the previous rep's end)")
+    swing_after_s: float = _p(1.5, "s", "'swing' (the rep kicked it up): the legs-down window after a rep, up to the "
+                                        "next rep's onset; a hanging rep is reported live up to this long after its end")
+    swing_after_skip_s: float = _p(0.3, "s", "... without this much right after the rep's end (the pelvis settling "
+                                             "as the legs stop)")
+    swing_growth_deg: float = _p(1.0, "deg", "... and its amplitude there exceeds the one before the rep by this much; "
+                                             "a swing already there before the rep is 'unsettled'")
 
 
 @dataclass
@@ -168,6 +181,23 @@ class SmoothnessConfig:
     sparc_cutoff_hz: float = _p(10.0, "Hz", "SPARC frequency cut-off")
     sparc_amplitude_threshold: float = _p(0.05, "fraction", "SPARC amplitude threshold")
     sparc_padlevel: int = _p(4, "", "SPARC zero-padding level")
+
+
+@dataclass
+class SetFindingConfig:
+    """Finding the set: what is the exercise, what is walking over, lying down or getting up."""
+
+    max_pose_deviation_deg: float = _p(50.0, "deg", "the pelvis further than this from the pose's vertical: not "
+                                                    "the exercise pose")
+    impact_min_m_s2: float = _p(2.5, "m/s^2", "a foot strike: the pelvis's specific force departs from g by more "
+                                              "than this")
+    step_min_s: float = _p(0.3, "s", "successive strikes at least this far apart ...")
+    step_max_s: float = _p(0.9, "s", "... and at most this far are steps")
+    walking_min_steps: int = _p(3, "steps", "this many strikes in a row at step intervals: walking")
+    margin_s: float = _p(0.3, "s", "a movement within this of walking is not a rep (the live path waits this long)")
+    after_walking_s: float = _p(2.5, "s", "a movement with a strike this soon after walking: stepping up or down")
+    chain_lookback_s: float = _p(5.0, "s", "strikes this long before a movement count toward its walking chain")
+    min_span_s: float = _p(1.0, "s", "shorter stretches out of the pose are not reported")
 
 
 @dataclass
@@ -192,6 +222,7 @@ class PipelineConfig:
     labels: LabelConfig = field(default_factory=LabelConfig)
     momentum: MomentumConfig = field(default_factory=MomentumConfig)
     smoothness: SmoothnessConfig = field(default_factory=SmoothnessConfig)
+    set_finding: SetFindingConfig = field(default_factory=SetFindingConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
 
 

@@ -54,6 +54,12 @@ def segment_angle(R_seg_sensor: np.ndarray, up_sensor: np.ndarray, pose: str) ->
     return sagittal_angle(to_segment(R_seg_sensor, up_sensor), pose)
 
 
+def pose_deviation(R_seg_sensor: np.ndarray, up_sensor: np.ndarray, pose: str) -> np.ndarray:
+    """(N,) rad: angle between a segment's 'up' and the pose's vertical (NaN where missing)."""
+    u = to_segment(R_seg_sensor, up_sensor)
+    return np.arccos(np.clip(u @ POSE_UP[pose], -1.0, 1.0))
+
+
 @dataclass
 class JointAngles:
     """Per-sample angles on the common grid (radians, rad/s inside; NaN where not measured).
@@ -67,6 +73,8 @@ class JointAngles:
     thigh_angle : (N,) rad, thigh vs its start pose in the global frame (= hip + tilt)
     thigh_rate, pelvis_rate : (N,) rad/s, sagittal angular rates from the gyros
     calibration : the Calibration used
+    pelvis_pose_dev : (N,) rad, the pelvis's 'up' from the pose's vertical (finding the set)
+    pelvis_acc_norm : (N,) m/s², |specific force| at the pelvis (foot strikes)
     """
 
     time_s: np.ndarray
@@ -75,7 +83,9 @@ class JointAngles:
     thigh_angle: np.ndarray
     thigh_rate: np.ndarray
     pelvis_rate: np.ndarray
-    calibration: "Calibration"  # noqa: F821  (imu_pipeline.calibration.Calibration)
+    calibration: Calibration  # noqa: F821  (imu_pipeline.calibration.Calibration)
+    pelvis_pose_dev: np.ndarray | None = None
+    pelvis_acc_norm: np.ndarray | None = None
 
     @property
     def hip_rate(self) -> np.ndarray:
@@ -91,7 +101,7 @@ class JointAngles:
                              "thigh_angle_deg": np.degrees(self.thigh_angle)})
 
 
-def joint_angles(sig: GridSignals, cal: "Calibration") -> JointAngles:  # noqa: F821
+def joint_angles(sig: GridSignals, cal: Calibration) -> JointAngles:  # noqa: F821
     """Hip flexion and pelvic tilt from calibrated gravity directions (pure function)."""
     th = {}
     rate = {}
@@ -105,4 +115,7 @@ def joint_angles(sig: GridSignals, cal: "Calibration") -> JointAngles:  # noqa: 
     tilt = wrap(th["pelvis"], -np.pi)
     thigh = wrap(th["thigh"], -np.pi / 2)
     hip = wrap(th["thigh"] - th["pelvis"], -2 * np.pi / 3)
-    return JointAngles(sig.time_s, hip, tilt, thigh, rate["thigh"], rate["pelvis"], cal)
+    dev = pose_deviation(cal.segments["pelvis"].R_seg_sensor, sig.up["pelvis"], cal.pose)
+    if cal.segments["pelvis"].axis_source == "none":
+        dev = np.full(len(sig.time_s), np.nan)
+    return JointAngles(sig.time_s, hip, tilt, thigh, rate["thigh"], rate["pelvis"], cal, dev, sig.norm_of("pelvis"))

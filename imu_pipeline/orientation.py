@@ -41,12 +41,20 @@ class GridSignals:
     up : sensor -> (N, 3) unit 'up' direction in the sensor frame
     gyr : sensor -> (N, 3) bias-corrected angular rate, rad/s, sensor frame
     rest : sensor -> (N,) bool, VQF rest detection
+    acc_norm : sensor -> (N,) |specific force|, m/s² (foot strikes; None where not computed)
     """
 
     time_s: np.ndarray
     up: dict[str, np.ndarray]
     gyr: dict[str, np.ndarray]
     rest: dict[str, np.ndarray]
+    acc_norm: dict[str, np.ndarray] | None = None
+
+    def norm_of(self, sensor: str) -> np.ndarray:
+        """(N,) |specific force| of a sensor, m/s² (NaN where unknown)."""
+        if self.acc_norm is None:
+            return np.full(len(self.time_s), np.nan)
+        return self.acc_norm[sensor]
 
     @property
     def dt(self) -> float:
@@ -61,7 +69,7 @@ class GridSignals:
         return int(self.time_s.shape[0])
 
     @classmethod
-    def concat(cls, parts: list["GridSignals"]) -> "GridSignals":
+    def concat(cls, parts: list[GridSignals]) -> GridSignals:
         parts = [p for p in parts if len(p)]
         if not parts:
             return cls(np.empty(0), {s: np.empty((0, 3)) for s in SENSORS}, {s: np.empty((0, 3)) for s in SENSORS},
@@ -69,12 +77,19 @@ class GridSignals:
         return cls(np.concatenate([p.time_s for p in parts]),
                    {s: np.concatenate([p.up[s] for p in parts]) for s in SENSORS},
                    {s: np.concatenate([p.gyr[s] for p in parts]) for s in SENSORS},
-                   {s: np.concatenate([p.rest[s] for p in parts]) for s in SENSORS})
+                   {s: np.concatenate([p.rest[s] for p in parts]) for s in SENSORS},
+                   {s: np.concatenate([p.norm_of(s) for p in parts]) for s in SENSORS})
 
-    def tail(self, n: int) -> "GridSignals":
+    def tail(self, n: int) -> GridSignals:
         """The last ``n`` rows."""
         return GridSignals(self.time_s[-n:], {s: v[-n:] for s, v in self.up.items()},
-                           {s: v[-n:] for s, v in self.gyr.items()}, {s: v[-n:] for s, v in self.rest.items()})
+                           {s: v[-n:] for s, v in self.gyr.items()}, {s: v[-n:] for s, v in self.rest.items()},
+                           {s: self.norm_of(s)[-n:] for s in SENSORS})
+
+
+def acc_norms(rows: GridBatch) -> dict[str, np.ndarray]:
+    """Per sensor (N,) |specific force| of the grid rows, m/s² (NaN where missing)."""
+    return {s: np.linalg.norm(rows.acc[s], axis=1) for s in SENSORS}
 
 
 def vqf_params(cfg: OrientationConfig) -> dict[str, object]:
@@ -145,7 +160,7 @@ class OfflineOrientation:
         self.cfg = cfg or OrientationConfig()
         self.grid_rate_hz = grid_rate_hz
 
-    def estimate(self, rows: GridBatch) -> "OfflineOrientation":
+    def estimate(self, rows: GridBatch) -> OfflineOrientation:
         """Orientation of both sensors over ``rows``; sets :attr:`result_` (and ``forked_``: whether
         the pelvis filter ran in a second process)."""
         def one(s: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -167,7 +182,7 @@ class OfflineOrientation:
             if s not in out:
                 out[s] = one(s)
         self.result_ = GridSignals(rows.time_s, {s: out[s][0] for s in SENSORS}, {s: out[s][1] for s in SENSORS},
-                                   {s: out[s][2] for s in SENSORS})
+                                   {s: out[s][2] for s in SENSORS}, acc_norms(rows))
         return self
 
 
@@ -281,7 +296,7 @@ class StreamingOrientation:
                 up[s][a:b] = up_in_sensor_frame(out["quat6D"])
                 gyr[s][a:b] = g - out["bias"]
                 rest[s][a:b] = out["restDetected"].astype(bool)
-        return GridSignals(rows.time_s, up, gyr, rest)
+        return GridSignals(rows.time_s, up, gyr, rest, acc_norms(rows))
 
     def _restart(self, s: str, blk: int, acc: np.ndarray, gyr: np.ndarray) -> None:
         old = self._filter[s]

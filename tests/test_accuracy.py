@@ -33,7 +33,11 @@ def test_the_matrix_covers_the_hard_cases() -> None:
 
 def test_angles_every_session(scores) -> None:
     for s in scores:
-        assert s.hip_rmse_deg <= 1.5, s
+        # the zero is the user's own start pose (the last still run before the first raise), not an
+        # average of still moments from the whole session: on the sessions with noise x2 and no still
+        # start it rests on one short rest, and the worst reads 1.50° (1.42° with the old average,
+        # which put 0.5-1.8° of constant tilt error into hanging sessions with a swing)
+        assert s.hip_rmse_deg <= 1.6, s
         assert s.tilt_rmse_deg <= 0.75, s
 
 
@@ -54,13 +58,17 @@ def test_live_path_agrees_with_offline(scores) -> None:
         assert s.live_same_reps, s
         assert s.live_hip_rmse_vs_offline_deg <= 2.0, s
         # causal VQF (live) vs offlineVQF: on these hard sessions (noise x1.5-2, no rest at the
-        # start) the peaks differ by up to 2.9°; on realistic ones within 2° (tests/test_replay.py)
-        assert s.live_max_peak_diff_deg <= 3.0, s
+        # start) the peaks differ by up to 3.2° (the live zero is the same start-pose run, seen by a
+        # causal filter whose gyro bias has not converged yet); on realistic ones within 2°
+        assert s.live_max_peak_diff_deg <= 3.3, s
         # while one sensor is silent, rows wait front.absent_after_s for it before going on without it
         # (and a restarted filter's rows wait for its warm-start window)
         cfg = PipelineConfig()
         wait = cfg.front.absent_after_s + cfg.orientation.restart_window_s if opts.disconnect else 0.0
-        assert s.live_max_latency_s <= 0.5 + wait, s
+        # hanging, a rep also waits for its legs-down window after it to close (the swing it may
+        # have kicked up): up to momentum.swing_after_s after its end
+        bound = 0.5 if opts.pose == "lying" else cfg.momentum.swing_after_s + 0.2
+        assert s.live_max_latency_s <= bound + wait, s
 
 
 def test_low_rates_straps_20_degrees_off_and_disconnects() -> None:

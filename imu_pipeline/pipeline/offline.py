@@ -6,12 +6,14 @@ and better (``offlineVQF``); everything else is the code the live path runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from imu_pipeline.calibration import Calibrator
 from imu_pipeline.config import PipelineConfig
+from imu_pipeline.exercise_set import NotExercise, SetFinder, blank_outside_exercise
 from imu_pipeline.front import DataQuality, front_half_offline, slower_rate_hz
 from imu_pipeline.io.recording import SENSORS, Recording
 from imu_pipeline.joint_angles import JointAngles, joint_angles
@@ -31,6 +33,8 @@ class SessionAnalysis:
     reps : the assessed reps
     config : the PipelineConfig used
     path : 'offline' or 'live'
+    not_exercise : stretches that were not the exercise (walking, out of the pose)
+    not_reps : movements the segmenter found that were not reps, with the reason
     """
 
     recording: Recording
@@ -39,6 +43,8 @@ class SessionAnalysis:
     reps: list[Rep]
     config: PipelineConfig
     path: str = "offline"
+    not_exercise: list[NotExercise] = field(default_factory=list)
+    not_reps: list[NotExercise] = field(default_factory=list)
 
     @property
     def pose(self) -> str:
@@ -76,8 +82,22 @@ def analyze_recording(rec: Recording, cfg: PipelineConfig | None = None, *, pose
     cfg = cfg or PipelineConfig()
     sig, quality = orientation_offline(rec, cfg)
     mnt = mounting if mounting is not None else declared_mounting(rec)
-    cal = Calibrator(cfg.calibration).fit(sig, mnt, pose=pose, exercise=rec.meta.get("exercise"),
+    cal = Calibrator(cfg.calibration, cfg.set_finding).fit(sig, mnt, pose=pose, exercise=rec.meta.get("exercise"),
                                           where=rec.name).calibration_
     ang = joint_angles(sig, cal)
     reps = analyze_reps(window_from_angles(ang, cfg.front.grid_rate_hz), cfg, cal.pose, slower_rate_hz(quality.sensors))
-    return SessionAnalysis(rec, quality, ang, reps, cfg)
+    finder = SetFinder(cfg.set_finding, cal.pose)
+    finder.push(ang.time_s, ang.pelvis_pose_dev, ang.pelvis_acc_norm)
+    reps = keep_exercise(reps, finder)
+    spans = finder.spans()
+    return SessionAnalysis(rec, quality, blank_outside_exercise(ang, spans), reps, cfg, not_exercise=spans,
+                           not_reps=finder.rejected_)
+
+
+def keep_exercise(reps: list[Rep], finder: SetFinder, first_index: int = 0) -> list[Rep]:
+    """The reps ``finder`` judges to be the exercise, numbered on from ``first_index``."""
+    out = []
+    for r in reps:
+        if finder.judge(r.start_s, r.end_s) is None:
+            out.append(dataclasses.replace(r, index=first_index + len(out)))
+    return out

@@ -15,6 +15,7 @@ import numpy as np
 
 from imu_pipeline.config import PipelineConfig
 from imu_pipeline.errors import CalibrationError
+from imu_pipeline.exercise_set import blank_outside_exercise
 from imu_pipeline.io.recording import Recording
 from imu_pipeline.pipeline.live import LivePipeline
 from imu_pipeline.pipeline.offline import SessionAnalysis
@@ -87,4 +88,6 @@ def live_session(rec: Recording, lp: LivePipeline) -> SessionAnalysis:
     if lp.calibration is None or ang is None or lp.quality_ is None:
         raise CalibrationError(lp.calibration_error or f"{rec.name}: the stream never showed the start pose; "
                                "no angles could be computed")
-    return SessionAnalysis(rec, lp.quality_, ang, list(lp.reps), lp.cfg, path="live")
+    spans = lp.not_exercise
+    return SessionAnalysis(rec, lp.quality_, blank_outside_exercise(ang, spans), list(lp.reps), lp.cfg, path="live",
+                           not_exercise=spans, not_reps=lp.not_reps)

@@ -22,6 +22,13 @@ from imu_pipeline.reps import rep_totals
 
 SUMMARY_SCHEMA_VERSION = 2
 
+#: What to do about each momentum reason (reasons, advice), in the order the verdict gives them.
+MOMENTUM_ADVICE = (
+    (("fast", "drop", "bounce"), "slow down, 1–2 s up and 1–2 s down"),
+    (("swing",), "start each rep from a still hang, without kicking the body into a swing (swing)"),
+    (("unsettled",), "let the body stop swinging before the next rep (unsettled)"),
+)
+
 
 def _r(x: float | None, nd: int = 2) -> float | None:
     if x is None or not math.isfinite(x):
@@ -61,7 +68,8 @@ def verdict(an: SessionAnalysis) -> str:
         parts.append(f"all {judged} judged reps were controlled")
     else:
         why = ", ".join(f"{k} {v}" for k, v in sorted(t["momentum_reasons"].items()))
-        parts.append(f"{t['momentum']} used momentum ({why}): slow down, 1–2 s up and 1–2 s down")
+        advice = [text for reasons, text in MOMENTUM_ADVICE if set(reasons) & set(t["momentum_reasons"])]
+        parts.append(f"{t['momentum']} used momentum ({why}): " + "; ".join(advice))
     if t["partial"]:
         parts.append(f"{t['partial']} partial rep(s) (the thigh sensor missed part) were counted but not judged")
     if t["back_arch"]:
@@ -74,6 +82,24 @@ def warnings_of(an: SessionAnalysis) -> list[str]:
     """Loading warnings, outages and calibration notes, in plain words."""
     quality = quality_sentences(an.quality, an.config.front.declared_rate_tolerance)
     return list(an.recording.warnings) + quality + list(an.angles.calibration.notes)
+
+
+def exercise_set(an: SessionAnalysis) -> dict[str, Any]:
+    """Where the set was and how it was found: the stretch between what was not exercise around
+    the reps, the stretches that were not (walking, out of the pose) and the movements not counted."""
+    t0, t1 = an.recording.t_start, an.recording.t_end
+    start, end = t0, t1
+    if an.reps:
+        first, last = an.reps[0].start_s, an.reps[-1].end_s
+        start = max([s.end_s for s in an.not_exercise if s.end_s <= first] + [t0])
+        end = min([s.start_s for s in an.not_exercise if s.start_s >= last] + [t1])
+    return {
+        "start_s": _r(start, 2), "end_s": _r(end, 2),
+        "found_by": ("the pelvis's gravity direction in the exercise pose, and no foot strikes at a walking "
+                     f"rhythm; calibrated on the still start pose before the first raise ({an.angles.calibration.neutral_s:.1f} s)"),
+        "not_exercise": [s.to_dict() for s in an.not_exercise],
+        "movements_not_counted": [s.to_dict() for s in an.not_reps],
+    }
 
 
 def summary_dict(an: SessionAnalysis) -> dict[str, Any]:
@@ -91,6 +117,7 @@ def summary_dict(an: SessionAnalysis) -> dict[str, Any]:
         "angles_coverage": _r(float(valid.mean()) if valid.size else 0.0, 4),
         "data_quality": an.quality.to_dict(),
         "calibration": cal.to_dict(),
+        "exercise_set": exercise_set(an),
         "warnings": warnings_of(an),
         "verdict": verdict(an),
         "reps": [r.to_dict() for r in an.reps],
@@ -104,11 +131,12 @@ def write_json(an: SessionAnalysis, path: str | Path) -> None:
     write_text(path, summary_json(summary_dict(an)), what="summary")
 
 
-def summary_json(d: dict[str, Any]) -> str:
+def summary_json(d: dict[str, Any], *, ascii_only: bool = False) -> str:
     """JSON text: one top-level key per line, one rep per line (readable and diffable; each part
-    goes through the C encoder, which ``indent`` would bypass)."""
+    goes through the C encoder, which ``indent`` would bypass). ``ascii_only`` writes °, – etc. as
+    ``\\u`` escapes (the same JSON, for a console that cannot show them)."""
     def enc(v: Any) -> str:
-        return json.dumps(v, allow_nan=False, ensure_ascii=False)
+        return json.dumps(v, allow_nan=False, ensure_ascii=ascii_only)
 
     lines = []
     for k, v in d.items():

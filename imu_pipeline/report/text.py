@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from imu_pipeline.pipeline.offline import SessionAnalysis
-from imu_pipeline.report.summary import verdict, warnings_of
+from imu_pipeline.report.summary import exercise_set, verdict, warnings_of
 from imu_pipeline.reps import rep_totals
 
 
@@ -13,6 +13,15 @@ def summary_text(an: SessionAnalysis) -> str:
     cal = an.angles.calibration
     lines = [f"{rec.name}: {cal.pose} leg raises, {rec.t_end - rec.t_start:.1f} s, {len(an.reps)} reps"
              f"  (calibration: {cal.pose_source}, {cal.neutral_s:.1f} s in the start pose, confidence {cal.confidence})"]
+    if an.not_exercise or an.not_reps:
+        st = exercise_set(an)
+        lines.append(f"  set: {st['start_s']:.1f}-{st['end_s']:.1f} s; not exercise: "
+                     + ("; ".join(f"{s.start_s:.1f}-{s.end_s:.1f} s {s.reason}" for s in an.not_exercise) or "none"))
+        for s in an.not_reps[:3]:
+            lines.append(f"  not counted: {s.start_s:.1f}-{s.end_s:.1f} s, {s.reason}")
+        if len(an.not_reps) > 3:
+            lines.append(f"  not counted: {len(an.not_reps) - 3} more movements outside the exercise "
+                         "(all in the JSON summary's exercise_set)")
     for w in warnings_of(an):
         lines.append(f"  warning: {w}")
     if an.reps:

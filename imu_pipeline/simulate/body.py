@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from imu_pipeline.frames import GRAVITY_M_S2, axis_angle_matrix
-from imu_pipeline.simulate.motion import pelvis_curl, plan_reps, smoothstep, swing_signal
-from imu_pipeline.simulate.options import DEG, PELVIS_RESPONSE_HZ, POSE_MATRIX, SimulationOptions
+from imu_pipeline.simulate.approach import Approach
+from imu_pipeline.simulate.motion import (
+    Knots,
+    pelvis_curl,
+    plan_reps,
+    smoothstep,
+    swing_signal,
+)
+from imu_pipeline.simulate.options import (
+    DEG,
+    PELVIS_RESPONSE_HZ,
+    POSE_MATRIX,
+    SimulationOptions,
+)
 
 
 class Body:
@@ -18,6 +31,15 @@ class Body:
         self.o = o
         self.rng = rng
         self.plans, self.hip_knots, self.fidgets = plan_reps(o, rng)
+        self.set_s = float(self.hip_knots.t[-1])
+        self.approach: Approach | None = None
+        if o.walk_in_out:  # its own random stream: the set itself is the same with or without it
+            self.approach = Approach.plan(o.pose, self.set_s, np.random.default_rng([o.seed, 7919]))
+            lead = self.approach.lead_s
+            self.hip_knots = Knots(list(self.hip_knots.t + lead), list(self.hip_knots.v))
+            self.plans = [replace(p, t_start=p.t_start + lead, t_peak_reach=p.t_peak_reach + lead,
+                                  t_down=p.t_down + lead, t_end=p.t_end + lead) for p in self.plans]
+            self.fidgets = [(a + lead, b + lead) for a, b in self.fidgets]
         self.pose = POSE_MATRIX[o.pose]
         self.oop_seed = {k: (rng.uniform(0, 2 * np.pi, 3), rng.uniform(0.05, 0.25, 3)) for k in
                          ("pob", "prot", "habd", "hrot")}
@@ -32,11 +54,13 @@ class Body:
         """The pelvis cannot follow a thrown leg instantly: its curl is the hip-driven target
         passed through a critically damped 2nd-order response (``PELVIS_RESPONSE_HZ``), computed
         on a 1 ms grid and interpolated by a C2 cubic spline."""
-        from scipy import signal  # imported here: the CLI should not pay for it unless simulating
+        from scipy import (
+            signal,  # imported here: the CLI should not pay for it unless simulating
+        )
         from scipy.interpolate import CubicSpline
 
         dt = 1e-3
-        tg = np.arange(-0.5, float(self.hip_knots.t[-1]) + 0.5, dt)
+        tg = np.arange(-0.5, self.duration_s + 0.5, dt)
         target = pelvis_curl(self.hip_knots(tg), tg, self.plans)
         wn = 2 * np.pi * PELVIS_RESPONSE_HZ
         b, a = signal.bilinear([wn * wn], [1.0, 2 * wn, wn * wn], fs=1 / dt)
@@ -44,8 +68,19 @@ class Body:
         curl, _ = signal.lfilter(b, a, target, zi=zi)
         return CubicSpline(tg, curl)
 
+    @property
+    def duration_s(self) -> float:
+        """Length of the session (s): the set, and the walk in and out when simulated."""
+        if self.approach is not None:
+            return float(self.approach.end_s)
+        return float(self.hip_knots.t[-1])
+
     def angles_deg(self, t: np.ndarray) -> dict[str, np.ndarray]:
         hip = self.hip_knots(t)
+        posture = np.zeros_like(t)
+        if self.approach is not None:
+            hip = hip + self.approach.hip(t)
+            posture = self.approach.posture(t)
         curl = self._curl_spline(t)
         rng = np.random.default_rng()
         rng.bit_generator.state = self.swing_rng_state
@@ -60,7 +95,7 @@ class Body:
         env = smoothstep(hip / 60.0)
         hf = 1.3 * np.tanh(hip / (90.0 * 1.3))
         return {
-            "hip": hip, "curl": curl, "swing": swing, "tilt": curl + swing,
+            "hip": hip, "curl": curl, "swing": swing, "tilt": curl + swing + posture,
             "pelvis_obliquity": env * oop("pob", 1.5), "pelvis_rotation": env * oop("prot", 2.0),
             "hip_abduction": env * oop("habd", 1.0) + 2.0 * hf, "hip_rotation": env * oop("hrot", 2.0) + 3.0 * hf,
         }
@@ -100,6 +135,8 @@ class Body:
             bar = self.pelvis_pivot
             Rs = np.einsum("ij,njk->nik", self.pose, _euler_zxy(a["swing"] * DEG, 0 * t, 0 * t))
             centre = bar + np.einsum("nij,j->ni", Rs, np.array([0.0, -1.25, 0.0]))
+        if self.approach is not None:
+            centre = centre + self.approach.offset(t)
         hip_joint = centre + np.einsum("nij,j->ni", Rp, np.array([0.04, -0.07, 0.09]))
         R_seg = Rt if sensor == "thigh" else Rp
         origin = hip_joint if sensor == "thigh" else centre

@@ -13,7 +13,8 @@ REP_KINDS = ("hip-flexor", "abdominal", "fast", "drop", "bounce", "swing")
 MOMENTUM_KINDS = ("fast", "drop", "bounce", "swing")
 #: Natural frequency (Hz) of the pelvis's critically damped response to the hip-driven curl.
 PELVIS_RESPONSE_HZ = 2.0
-#: A rep that starts while the body still swings this much (deg, amplitude) is a momentum rep.
+#: A controlled rep that starts while the body still swings this much (deg, amplitude) is a momentum
+#: rep of kind 'unsettled' (truth ``momentum_kind``).
 SWING_TRUTH_DEG = 3.0
 POSES = ("lying", "hanging")
 
@@ -65,6 +66,7 @@ class SimulationOptions:
     fidgets: int = 0  # small partial twitches (< 20 deg) that are not reps
     clock_drift_ppm: float = 40.0  # |drift| up to this; recorded times use the nominal rate
     quantize: bool = True
+    walk_in_out: bool = False  # walk in, lie down / step up to the bar, the set, get up / step down, walk out
 
     def __post_init__(self) -> None:
         if self.pose not in POSES:
