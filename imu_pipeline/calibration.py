@@ -247,6 +247,16 @@ class Calibrator:
                   pose: str | None, exercise: str | None, where: str, notes: list[str]) -> tuple[str, str]:
         """The start pose and how it was decided."""
         source = "option"
+        declared = infer_pose(exercise)
+        if pose is None and declared is not None:
+            # the recorder's declared exercise, confirmed by gravity: standing before a lying set
+            # (or a long walk in) must not outvote it
+            if not self._gravity_shows(sig, mounting, rate, declared):
+                raise CalibrationError(
+                    f"{where}: the recording's exercise is {exercise!r} but the declared mounting never shows the "
+                    f"{declared} pose in still moments (not yet, if this is a live stream): check the exercise and "
+                    "the mounting in the sidecar, or pass --pose lying|hanging")
+            pose, source = declared, "sidecar exercise (seen in gravity)"
         if pose is None:
             pose, source = self._pose_from_gravity(sig, mounting, rate, where)
         if pose is None:
@@ -280,6 +290,20 @@ class Calibrator:
                 continue
             return best, f"gravity ({s} sensor)"
         return None, ""
+
+    def _gravity_shows(self, sig: GridSignals, mounting: dict[str, np.ndarray | None], rate: dict[str, np.ndarray],
+                       pose: str) -> bool:
+        """Whether the declared pelvis (else thigh) mounting shows the pose's vertical in still
+        rows at all (True when neither is declared: nothing to check against)."""
+        thr = self.cfg.neutral_max_rate_deg_s * DEG
+        for s in ("pelvis", "thigh"):
+            M = mounting.get(s)
+            if M is None:
+                continue
+            still = (rate[s] < thr) & sig.valid(s)
+            u = to_segment(M, sig.up[s][still])
+            return int((_angle_deg(u, POSE_UP[pose]) < self.cfg.pose_tolerance_deg).sum()) >= self.cfg.neutral_min_samples
+        return True
 
     def _guess_pose(self, sig: GridSignals, rate: dict[str, np.ndarray]) -> str:
         """Without mounting: a sensor lying flat on the belly or the front of the thigh has gravity

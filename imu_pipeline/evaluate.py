@@ -100,19 +100,36 @@ def match_reps(truth: list[dict[str, Any]], found: list[Any], tol_s: float = 1.0
     return pairs
 
 
-#: Live and offline run causal vs acausal VQF on the same rows; a swing amplitude this close to the
-#: threshold (relative) may fall on either side of it.
+#: Live and offline run causal vs acausal VQF on the same rows; a swing amplitude this close to its
+#: threshold (relative to ``momentum.swing_min_amplitude_deg``; twice that for the growth, a
+#: difference of two amplitudes) may fall on either side of it.
 SWING_KNIFE_EDGE = 0.02
 
 
 def _same_reasons(a: Rep, b: Rep, cfg: PipelineConfig) -> bool:
-    """Same momentum reasons, except a swing flag where both amplitudes sit on the threshold."""
+    """Same momentum reasons, except a swing judgement that sits on its threshold in both paths:
+    ``swing`` where the amplitude after the rep is at ``swing_min_amplitude_deg`` or its growth over
+    the one before at ``swing_growth_deg`` (so one path says ``swing``, the other ``unsettled`` or
+    nothing); ``unsettled`` alone where the amplitude before the rep is at the threshold."""
     diff = set(a.momentum_reasons) ^ set(b.momentum_reasons)
     if not diff:
         return True
-    thr = cfg.momentum.swing_min_amplitude_deg
-    return diff == {"swing"} and all(x.swing_amplitude_deg is not None and
-                                     abs(x.swing_amplitude_deg - thr) <= SWING_KNIFE_EDGE * thr for x in (a, b))
+    if not diff <= {"swing", "unsettled"}:
+        return False
+    mc = cfg.momentum
+    thr, tol = mc.swing_min_amplitude_deg, SWING_KNIFE_EDGE * mc.swing_min_amplitude_deg
+
+    def near(x: float | None, edge: float, within: float = tol) -> bool:
+        return x is not None and abs(x - edge) <= within
+
+    def kick_on_edge(r: Rep) -> bool:
+        after, before = r.swing_after_amplitude_deg, r.swing_amplitude_deg
+        return near(after, thr) or (after is not None and before is not None
+                                    and near(after - before, mc.swing_growth_deg, 2 * tol))
+
+    if "swing" in diff:
+        return all(kick_on_edge(x) for x in (a, b))
+    return all(near(x.swing_amplitude_deg, thr) for x in (a, b))
 
 
 def score_session(opts: SimulationOptions, live: bool = True) -> SessionScore:

@@ -41,8 +41,15 @@ import numpy as np
 
 from imu_pipeline.config import FrontConfig
 from imu_pipeline.io.recording import SENSORS, Recording
-from imu_pipeline.resample import (N_CHANNELS, FrontError, Outage, SensorQuality, SensorResampler,
-                                   k_at_or_after, k_at_or_before)
+from imu_pipeline.resample import (
+    N_CHANNELS,
+    FrontError,
+    Outage,
+    SensorQuality,
+    SensorResampler,
+    k_at_or_after,
+    k_at_or_before,
+)
 
 __all__ = ["DataQuality", "FrontError", "FrontHalf", "GridBatch", "Outage", "SensorQuality", "front_half_offline", "slower_rate_hz"]
 
@@ -70,12 +77,12 @@ class GridBatch:
         return int(self.k.shape[0])
 
     @classmethod
-    def empty(cls) -> "GridBatch":
+    def empty(cls) -> GridBatch:
         return cls(np.empty(0, np.int64), np.empty(0), {s: np.empty((0, 3)) for s in SENSORS},
                    {s: np.empty((0, 3)) for s in SENSORS}, {s: np.empty(0, np.int64) for s in SENSORS})
 
     @classmethod
-    def concat(cls, parts: list["GridBatch"]) -> "GridBatch":
+    def concat(cls, parts: list[GridBatch]) -> GridBatch:
         parts = [p for p in parts if len(p)]
         if not parts:
             return cls.empty()
@@ -88,7 +95,7 @@ class GridBatch:
         """(N,) bool: the sensor has a value in this row."""
         return self.block[sensor] >= 0
 
-    def slice(self, a: int, b: int) -> "GridBatch":
+    def slice(self, a: int, b: int) -> GridBatch:
         """Rows ``a`` to ``b`` (views)."""
         return GridBatch(self.k[a:b], self.time_s[a:b], {s: v[a:b] for s, v in self.acc.items()},
                          {s: v[a:b] for s, v in self.gyr.items()}, {s: v[a:b] for s, v in self.block.items()})

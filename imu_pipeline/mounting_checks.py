@@ -23,7 +23,7 @@ DEG = np.pi / 180.0
 PASSED, FAILED, INCONCLUSIVE = "passed", "failed", "inconclusive"
 
 
-def run_checks(cfg: CalibrationConfig, sig: GridSignals, segments: dict[str, "SegmentCalibration"], pose: str,
+def run_checks(cfg: CalibrationConfig, sig: GridSignals, segments: dict[str, SegmentCalibration], pose: str,
                where: str, only: set[str] | None = None) -> dict[str, str]:
     """Every check's result by name (``passed`` / ``inconclusive``), or only the ``only`` ones; a
     failed one raises."""
@@ -33,7 +33,7 @@ def run_checks(cfg: CalibrationConfig, sig: GridSignals, segments: dict[str, "Se
     return {name: run() for name, run in todo.items() if only is None or name in only}
 
 
-def check_not_swapped(cfg: CalibrationConfig, sig: GridSignals, segments: dict[str, "SegmentCalibration"],
+def check_not_swapped(cfg: CalibrationConfig, sig: GridSignals, segments: dict[str, SegmentCalibration],
                       pose: str, where: str) -> str:
     """In a leg raise the thigh always turns through more than the pelvis (its angle is hip
     flexion plus pelvic tilt). A 'pelvis' that swept far more than the 'thigh' means the two
@@ -56,7 +56,7 @@ def check_not_swapped(cfg: CalibrationConfig, sig: GridSignals, segments: dict[s
     return PASSED if rng["thigh"] >= cfg.thigh_check_min_range_deg else INCONCLUSIVE
 
 
-def check_declared(cfg: CalibrationConfig, sig: GridSignals, segments: dict[str, "SegmentCalibration"], s: str,
+def check_declared(cfg: CalibrationConfig, sig: GridSignals, segments: dict[str, SegmentCalibration], s: str,
                    pose: str, where: str) -> str:
     """A declared mounting must give angles with the anatomy's signs: hip flexion goes positive
     from the start pose (the low end of its range), and the pelvis does not tilt clearly

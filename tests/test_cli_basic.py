@@ -219,3 +219,68 @@ def test_info_on_an_infinite_time_stamp_names_line_and_column(tmp_path: Path, ca
     p = tmp_path / "inf.csv"
     p.write_text(HEADER + rest_rows(3) + "inf,thigh,0,0,9.81,0,0,0\n")  # line 8
     _assert_one_line_error(capsys, main(["info", str(p)]), str(p), "line 8", "column 'time_s'")
+
+
+# ------------------------------------------------------------------ a console that only takes ASCII
+
+ROOT = Path(__file__).resolve().parent.parent
+ASCII_CONSOLES = {"PYTHONIOENCODING=ascii": {"PYTHONIOENCODING": "ascii"},
+                  "LC_ALL=C": {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0",
+                               "PYTHONIOENCODING": ""}}
+
+
+def _run(env_extra: dict[str, str], *args: str, cwd: Path) -> tuple[int, bytes, bytes]:
+    """``python -m imu_pipeline ARGS`` with stdout and stderr piped (not a terminal)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("LC_ALL", "LC_CTYPE", "LANG", "PYTHONUTF8",
+                                                            "PYTHONIOENCODING")}
+    env.update({k: v for k, v in env_extra.items() if v})
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    p = subprocess.run([sys.executable, "-m", "imu_pipeline", *args], cwd=cwd, env=env, capture_output=True,
+                       timeout=300, check=False)
+    return p.returncode, p.stdout, p.stderr
+
+
+@pytest.mark.parametrize("console", ASCII_CONSOLES)
+def test_ascii_console_gets_ascii_stand_ins_and_files_stay_utf8(console: str, tmp_path: Path) -> None:
+    """analyze on the bundled session with an ASCII-only console: no UnicodeEncodeError, "°" is
+    " deg" and "±" "+/-" on the console; the JSON and CSV files are UTF-8 all the same, and
+    --print-json is the same JSON (with \\u escapes)."""
+    env = ASCII_CONSOLES[console]
+    rec = ROOT / "recordings" / "lying-mixed.csv"
+    rc, out, err = _run(env, "analyze", str(rec), "--json", "s.json", "--angles", "a.csv", cwd=tmp_path)
+    assert rc == 0 and b"Traceback" not in err, err.decode(errors="replace")
+    text = out.decode("ascii")  # nothing but ASCII reached the console
+    assert re.search(r"hip +\d+\.\d deg", text) and "?" not in text
+    summary = (tmp_path / "s.json").read_bytes()
+    assert "–".encode() in summary  # "1–2 s" in the verdict, UTF-8 whatever the locale
+    assert json.loads(summary.decode("utf-8"))["verdict"] in text.replace("1-2 s", "1–2 s")
+    (tmp_path / "a.csv").read_bytes().decode("utf-8")
+
+    rc, out, err = _run(env, "analyze", str(rec), "--print-json", cwd=tmp_path)
+    assert rc == 0 and b"Traceback" not in err
+    assert json.loads(out.decode("ascii")) == json.loads(summary.decode("utf-8"))
+
+    rc, out, err = _run(env, "simulate", "--help", cwd=tmp_path)
+    assert rc == 0 and b"up to +/- this" in out and not err
+
+    rc, out, err = _run(env, "analyze", "missing°.csv", cwd=tmp_path)
+    assert rc == 2 and b"Traceback" not in err and len(err.splitlines()) == 1
+    assert err.startswith(b"imu-pipeline analyze: error: missing") and b"no such file" in err
+
+
+def test_console_fallback_mapping() -> None:
+    """The error handler the console streams use: meaning kept, "?" for the rest, undecodable bytes
+    of a file name given back as they were."""
+    import codecs
+
+    from imu_pipeline.cli import CONSOLE_ERRORS, _tolerant_console
+
+    _tolerant_console()  # registers the handler
+    codecs.lookup_error(CONSOLE_ERRORS)
+    assert "78.6° ±2 → 1–2 s, x° ≥ 3 ∑".encode("ascii", CONSOLE_ERRORS) == b"78.6 deg +/-2 -> 1-2 s, x? >= 3 ?"
+    assert "r\udce9c.csv".encode("utf-8", CONSOLE_ERRORS) == b"r\xe9c.csv"
+    assert "90°".encode("latin-1", CONSOLE_ERRORS) == "90°".encode("latin-1")  # only what cannot be encoded

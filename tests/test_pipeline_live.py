@@ -11,6 +11,7 @@ import pytest
 
 from imu_pipeline.config import PipelineConfig
 from imu_pipeline.errors import CalibrationError
+from imu_pipeline.evaluate import match_reps
 from imu_pipeline.io.recording import Recording
 from imu_pipeline.joint_angles import JointAngles
 from imu_pipeline.pipeline.live import RepTracker
@@ -105,3 +106,42 @@ def test_live_refuses_swapped_sensors(pose: str) -> None:
     lp, _ = replay(swapped(sim.recording))
     assert lp.calibration is None and lp.reps == []
     assert "look swapped" in lp.calibration_error
+
+
+def test_a_kick_is_swing_and_the_rep_after_it_unsettled_offline_and_live() -> None:
+    """Hanging sessions where every fourth rep kicks the body into a swing (simulator kind
+    'swing'): against the truth, each kick is `swing` (not only `fast`), the controlled rep right
+    after it — started while the body still swings — is `unsettled` (truth 'unsettled'), and no
+    rep of a still body gets either; the live path gives the same reasons as the offline one, each
+    hanging rep reported no later than momentum.swing_after_s (+ 0.2 s) after its end."""
+    cfg = PipelineConfig()
+    kicks = after_kick = unsettled = 0
+    hits = {"kick": 0, "after_kick": 0, "unsettled": 0}
+    for seed in range(6):
+        sim = simulate_session(SimulationOptions(seed=seed, pose="hanging", n_reps=8,
+                                                 mix=("hip-flexor", "swing", "hip-flexor", "abdominal")))
+        an = analyze_recording(sim.recording)
+        lp, reported = replay(sim.recording)
+        assert [r.momentum_reasons for r in lp.reps] == [r.momentum_reasons for r in an.reps], seed
+        assert all(tc - r.end_s <= cfg.momentum.swing_after_s + 0.2 for r, tc in reported
+                   if r.ended_by != "end-of-data")
+        pairs = match_reps(sim.truth_reps, an.reps)
+        assert len(pairs) == len(sim.truth_reps) == len(an.reps)
+        for t, f in pairs:
+            swing, unset = "swing" in f.momentum_reasons, "unsettled" in f.momentum_reasons
+            kind = t["momentum_kind"]
+            if kind == "swing":
+                kicks += 1
+                hits["kick"] += swing
+            elif kind == "unsettled":
+                unsettled += 1
+                hits["unsettled"] += unset
+                assert not swing, (seed, t, f.decided_by)
+                if sim.truth_reps[t["index"] - 1]["kind"] == "swing":
+                    after_kick += 1
+                    hits["after_kick"] += unset
+            elif kind is None:
+                assert not (swing or unset), (seed, t, f.decided_by)
+    assert (hits["kick"], kicks) == (12, 12)
+    assert (hits["after_kick"], after_kick) == (12, 12)
+    assert hits["unsettled"] >= 0.8 * unsettled  # a swing two reps on may have decayed to the threshold

@@ -693,3 +693,32 @@ def test_the_first_data_line_with_a_wrong_field_count_is_named(tmp_path: Path, l
     p.write_text(",".join(CSV_COLUMNS) + "\n" + line + "\n" + body)
     with pytest.raises(RecordingError, match=rf"line 2: wrong number of fields: expected 8 .* found {found}"):
         read_recording(p)
+
+
+def test_a_full_disk_while_recording_is_an_output_error_naming_the_file(tmp_path: Path) -> None:
+    """ENOSPC on a timed flush: an OutputError naming the recording (one line from the command
+    line, not an OSError traceback); the rows already on disk stay (crash-safe append) and the
+    ones that failed are not written twice when the writer is closed."""
+    import errno
+
+    from imu_pipeline.errors import OutputError
+
+    p = tmp_path / "rec.csv"
+    w = RecordingWriter(p, flush_interval_s=0.0, fsync=False)
+    w.write("thigh", *_rows(2))
+    real = w._fh
+
+    class FullDisk:
+        def write(self, s: str) -> int:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def __getattr__(self, name: str):
+            return getattr(real, name)
+
+    w._fh = FullDisk()
+    with pytest.raises(OutputError, match=rf"cannot write the recording {re.escape(str(p))}: .*disk is full"):
+        w.write("thigh", *_rows(1, 0.02))
+    w._fh = real
+    w.close()
+    assert _rows_on_disk(p) == 2
+    assert json.loads(p.with_suffix(".json").read_text())["format"]

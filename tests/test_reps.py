@@ -146,7 +146,9 @@ def test_bounce_is_a_quick_descent_turned_straight_up() -> None:
     assert "bounce" not in reps[1].momentum_reasons
 
 
-def test_swing_flag_in_hanging_only() -> None:
+def test_swing_flags_in_hanging_only() -> None:
+    """A body swinging steadily through the session: every rep starts swinging and none adds to
+    it, so the reps are 'unsettled' (not 'swing', a kick); lying, or without the swing, neither."""
     t, v = controlled(2, rest=3.0)
     f = 0.45
 
@@ -155,10 +157,32 @@ def test_swing_flag_in_hanging_only() -> None:
 
     w = series(t, v, tilt=sway, pelvis_rate=lambda tt: 5 * 2 * np.pi * f * np.cos(2 * np.pi * f * tt))
     hanging = reps_of(w, pose="hanging")
-    assert "swing" in hanging[1].momentum_reasons
+    assert [r.momentum_reasons for r in hanging] == [["unsettled"], ["unsettled"]]
     assert hanging[1].swing_amplitude_deg == pytest.approx(5, abs=0.5)
-    assert all("swing" not in r.momentum_reasons for r in reps_of(w, pose="lying"))
-    assert all("swing" not in r.momentum_reasons for r in reps_of(series(t, v), pose="hanging"))
+    assert hanging[1].swing_after_amplitude_deg == pytest.approx(5, abs=0.5)
+    assert "before the rep" in hanging[1].decided_by["unsettled"]
+    for r in reps_of(w, pose="lying") + reps_of(series(t, v), pose="hanging"):
+        assert not {"swing", "unsettled"} & set(r.momentum_reasons)
+    assert all(r.swing_after_amplitude_deg is None for r in reps_of(w, pose="lying"))
+
+
+def test_the_rep_that_kicks_is_swing_and_the_next_unsettled() -> None:
+    """Three controlled raises; the second kicks the body into a swing (6°, decaying over 12 s,
+    from its start): it is 'swing', the third, started while the body still swings, 'unsettled',
+    the first neither."""
+    t, v = controlled(3)
+    f, kick = 0.45, 1.0 + 5.7  # the second rep's start
+
+    def sway(tt, hip):
+        dt = np.clip(tt - kick, 0.0, None)
+        return np.where(tt > kick, 6.0 * np.exp(-dt / 12.0) * np.sin(2 * np.pi * f * dt), 0.0)
+
+    reps = reps_of(series(t, v, tilt=sway), pose="hanging")
+    assert [r.momentum_reasons for r in reps] == [[], ["swing"], ["unsettled"]]
+    assert reps[1].swing_amplitude_deg < 0.5
+    assert reps[1].swing_after_amplitude_deg > 3.0
+    assert "kicked the body into a swing" in reps[1].decided_by["swing"]
+    assert reps[2].swing_amplitude_deg > reps[2].swing_after_amplitude_deg
 
 
 def test_pendulum_amplitude_on_part_of_a_cycle() -> None:

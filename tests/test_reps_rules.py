@@ -7,14 +7,27 @@ that stops firing, or fires on the wrong side, is seen without the segmenter or 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
+import numpy as np
 import pytest
 
 from imu_pipeline.config import LabelConfig, MomentumConfig
 from imu_pipeline.reps import LABEL_ABDOMINAL, LABEL_HIP_FLEXOR, RepBounds
-from imu_pipeline.reps.measures import RepMeasures
-from imu_pipeline.reps.rules import back_arch_rule, bounce_rule, drop_rule, fast_rule, label_rule, swing_rule
+from imu_pipeline.reps.measures import AngleWindow, RepMeasures
+from imu_pipeline.reps.rules import (
+    back_arch_rule,
+    bounce_rule,
+    drop_rule,
+    fast_rule,
+    label_rule,
+    swing_after_amplitude,
+    swing_after_window,
+    swing_amplitude,
+    swing_rule,
+    unsettled_rule,
+)
 
 LC, MC = LabelConfig(), MomentumConfig()
 
@@ -93,6 +106,102 @@ def test_back_arch_is_seven_degrees_of_anterior_tilt_with_the_legs_low(anterior:
     assert back_arch_rule(measures(peak_anterior_tilt_low_deg=anterior), LC) is arch
 
 
-@pytest.mark.parametrize("amplitude, fires", [(4.0, True), (2.7, True), (2.0, False), (None, False)])
-def test_swing_is_a_pendulum_amplitude_of_2_7_degrees(amplitude, fires) -> None:
-    assert (swing_rule(amplitude, MC) is not None) == fires
+@pytest.mark.parametrize("before, after, swing, unsettled", [
+    (0.1, 4.0, True, False),  # kicked from a still hang
+    (None, 4.0, True, False),  # kicked; nothing before to compare with (touch-and-go, or moving at once)
+    (0.1, 2.7, True, False),  # both thresholds met exactly (>=)
+    (1.7, 2.7, True, False),  # grew by exactly swing_growth_deg (1.0 deg)
+    (2.0, 2.7, False, False),  # grew by 0.7 deg: a small swing that stayed small
+    (0.1, 2.0, False, False),  # grew, but under 2.7 deg after
+    (4.0, 3.0, False, True),  # still swinging from before, decaying: unsettled
+    (2.7, 1.8, False, True),  # exactly 2.7 deg before
+    (3.5, 4.0, False, True),  # grew by 0.5 deg only: not a kick
+    (3.0, 4.5, True, False),  # kicked into a swing already there: swing, not unsettled
+    (2.0, 1.5, False, False),  # settled
+    (3.0, None, False, True),  # no interval after (touch-and-go next): judged from before alone
+    (None, None, False, False),
+])
+def test_swing_is_a_kick_and_unsettled_a_swing_already_there(before, after, swing, unsettled) -> None:
+    kicked = swing_rule(before, after, MC)
+    assert (kicked is not None) == swing
+    assert (unsettled_rule(before, kicked is not None, MC) is not None) == unsettled
+
+
+# ---------------------------------------------------------------- the swing windows on samples
+
+FS = 100.0
+F = MC.swing_frequency_hz
+W = 2 * math.pi * F
+
+
+def hanging_window(amp_before: float, amp_after: float, t_end: float = 12.0, legs_up_at: float | None = None,
+                   curl_return_deg: float = 0.0) -> AngleWindow:
+    """A hanging rep from 4.0 s to 6.0 s (legs down elsewhere): the pelvis swings at the pendulum
+    frequency with ``amp_before`` before the rep and ``amp_after`` after it (degrees; the phase
+    jumps at the rep, as a kick's would), optionally with the curl returning fast after the rep's
+    end (``curl_return_deg`` decaying with a 0.08 s time constant) and the legs rising again at
+    ``legs_up_at``."""
+    t = np.arange(0.0, t_end, 1 / FS)
+    amp = np.where(t < 5.0, amp_before, amp_after)
+    ph = np.where(t < 5.0, 0.3, 1.9)
+    tilt = amp * np.sin(W * t + ph) + 1.0
+    rate = amp * W * np.cos(W * t + ph)
+    hip = np.where((t > 4.0) & (t < 6.0), 80 * np.sin(np.pi * (t - 4.0) / 2.0) ** 2, 0.0)
+    if curl_return_deg:
+        dt = np.clip(t - 6.0, 0.0, None)
+        tilt = tilt + np.where(t >= 6.0, curl_return_deg * np.exp(-dt / 0.08), 0.0)
+        rate = rate + np.where(t >= 6.0, -curl_return_deg / 0.08 * np.exp(-dt / 0.08), 0.0)
+    if legs_up_at is not None:
+        hip = np.where(t >= legs_up_at, 40.0 * np.clip(t - legs_up_at, 0.0, 1.0), hip)
+    hip_rate = np.gradient(hip, t)
+    return AngleWindow(t, hip, np.ones(len(t), bool), tilt, hip + tilt, hip_rate, hip_rate + rate, rate, FS)
+
+
+@pytest.mark.parametrize("before, after, verdict", [
+    (0.0, 4.0, "swing"),  # kicked from a still hang
+    (4.0, 3.0, "unsettled"),  # a residual swing, decaying through a controlled rep
+    (0.2, 0.1, None),  # settled
+])
+def test_kick_residual_swing_and_settled_on_samples(before: float, after: float, verdict: str | None) -> None:
+    w = hanging_window(before, after)
+    b = swing_amplitude(w, 4.0, None, MC)
+    a = swing_after_amplitude(w, 6.0, MC, 3.0)
+    assert b == pytest.approx(before, abs=0.05)
+    assert a == pytest.approx(after, abs=0.05)
+    kicked = swing_rule(b, a, MC) is not None
+    got = "swing" if kicked else ("unsettled" if unsettled_rule(b, kicked, MC) else None)
+    assert got == verdict
+
+
+def test_the_window_after_leaves_out_the_pelvis_settling_as_the_legs_stop() -> None:
+    """The pelvis's curl returning fast after a dropped rep (10°, 125 deg/s, as after the
+    simulator's drops) fits as a 'swing' of several degrees right after the rep's end; the window
+    starts swing_after_skip_s (0.3 s) later, where it has died out."""
+    w = hanging_window(0.0, 0.0, curl_return_deg=10.0)
+    a = swing_after_amplitude(w, 6.0, MC, 3.0)
+    assert a is not None and a < 0.3
+    assert swing_rule(0.0, a, MC) is None
+    no_skip = dataclasses.replace(MC, swing_after_skip_s=0.0)
+    assert swing_rule(0.0, swing_after_amplitude(w, 6.0, no_skip, 3.0), no_skip) is not None
+
+
+def test_the_window_after_closes_where_the_next_rep_starts() -> None:
+    """Legs rising again 1.0 s after the end: the window closes there (the live path waits for
+    that, not for the whole 1.5 s); rising 0.6 s after it leaves under 0.5 s: not measured."""
+    w = hanging_window(0.0, 4.0, legs_up_at=7.0)
+    seg, closes = swing_after_window(w, 6.0, MC, 3.0)
+    assert 7.0 < closes < 7.2  # 3 deg above the rest level, 40 deg/s
+    assert seg.time_s[0] == pytest.approx(6.0 + MC.swing_after_skip_s) and seg.time_s[-1] < closes
+    assert swing_after_amplitude(w, 6.0, MC, 3.0) == pytest.approx(4.0, abs=0.05)
+    _, closes = swing_after_window(hanging_window(0.0, 4.0), 6.0, MC, 3.0)
+    assert closes == 6.0 + MC.swing_after_s  # nothing rose: the full window
+    assert swing_after_amplitude(hanging_window(0.0, 4.0, legs_up_at=6.6), 6.0, MC, 3.0) is None
+
+
+def test_the_window_after_closes_where_the_thigh_is_not_seen() -> None:
+    """Hip flexion missing (thigh sensor silent): the legs are no longer known to be down."""
+    w = hanging_window(0.0, 4.0)
+    w.hip_deg[(w.time_s >= 6.6)] = np.nan
+    _, closes = swing_after_window(w, 6.0, MC, 3.0)
+    assert closes == pytest.approx(6.6)
+    assert swing_after_amplitude(w, 6.0, MC, 3.0) is None

@@ -18,7 +18,12 @@ from imu_pipeline.ble.errors import (
     ProfileMismatchError,
     SensorLostError,
 )
-from imu_pipeline.ble.profile import Advertisement, DecodeError, DeviceProfile, SampleBatch
+from imu_pipeline.ble.profile import (
+    Advertisement,
+    DecodeError,
+    DeviceProfile,
+    SampleBatch,
+)
 
 __all__ = ["AdapterMissingError", "Advertisement", "BleError", "BluetoothOffError", "ConnectionFailedError",
            "DecodeError", "DeviceNotFoundError", "DeviceProfile", "PermissionDeniedError", "ProfileMismatchError",

@@ -7,13 +7,14 @@ permission denied) is a :class:`BleError` whose message says what happened and w
 
 from __future__ import annotations
 
-from imu_pipeline.errors import ImuPipelineError
 from bleak.exc import (
     BleakBluetoothNotAvailableError,
     BleakBluetoothNotAvailableReason,
     BleakDeviceNotFoundError,
     BleakError,
 )
+
+from imu_pipeline.errors import ImuPipelineError
 
 
 class BleError(ImuPipelineError):

@@ -64,7 +64,7 @@ class SampleBatch:
         return int(self.acc.shape[0])
 
     @classmethod
-    def empty(cls, battery_percent: float | None = None) -> "SampleBatch":
+    def empty(cls, battery_percent: float | None = None) -> SampleBatch:
         """A notification that carries no samples (a command reply, a battery reading)."""
         return cls(np.zeros((0, 3)), np.zeros((0, 3)), None, None, battery_percent)
 

@@ -34,7 +34,13 @@ from imu_pipeline.ble.errors import (
     SensorLostError,
     explain_bleak_error,
 )
-from imu_pipeline.ble.profile import BATTERY_LEVEL_UUID, Advertisement, DecodeError, DeviceProfile, advertisement_from_bleak
+from imu_pipeline.ble.profile import (
+    BATTERY_LEVEL_UUID,
+    Advertisement,
+    DecodeError,
+    DeviceProfile,
+    advertisement_from_bleak,
+)
 from imu_pipeline.ble.timing import SampleTimer
 
 #: ``on_samples(sensor, time_s (N,), acc (N,3) m/s², gyr (N,3) rad/s)``

@@ -20,12 +20,12 @@ import numpy as np
 from bleak.backends.client import BaseBleakClient
 from bleak.backends.scanner import BaseBleakScanner
 
-from imu_pipeline.config import SensorSpec
-from imu_pipeline.io.writer import RecordingWriter
 from imu_pipeline.ble.clock import Clock, MonotonicClock, sleep_or_until
 from imu_pipeline.ble.errors import BleError, SensorLostError
 from imu_pipeline.ble.profile import DeviceProfile
 from imu_pipeline.ble.reader import ReconnectPolicy, SensorStatus, SensorStream
+from imu_pipeline.config import SensorSpec
+from imu_pipeline.io.writer import RecordingWriter
 
 #: Waits shorter than this (s) end the session instead (a float clock cannot always advance by less).
 MIN_WAIT_S = 1e-3
@@ -200,7 +200,7 @@ class Recorder:
         """
         stopping = stop or asyncio.Event()
         self.session_start = self.clock.now()
-        self.writer.update_meta(started_at=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        self.writer.update_meta(started_at=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                                 recorder="imu-pipeline record", **self._session_meta())
         for role, spec in self.specs.items():
             self.streams[role] = SensorStream(

@@ -41,15 +41,72 @@ def build_parser(only: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return p
 
 
+#: How a character the console cannot show is written instead (an ASCII-only console, LC_ALL=C,
+#: PYTHONIOENCODING=ascii, a Windows code page): the meaning kept, not a bare "?".
+ASCII_FALLBACK = {
+    "°": " deg", "±": "+/-", "→": "->", "←": "<-", "–": "-", "—": "-", "−": "-", "…": "...", "≈": "~",
+    "≥": ">=", "≤": "<=", "²": "^2", "³": "^3", "·": "*", "×": "x", "µ": "u", "‘": "'", "’": "'",
+    "“": '"', "”": '"', "\u00a0": " ",
+}
+CONSOLE_ERRORS = "imu-pipeline-console"
+
+
+def _console_fallback(e: UnicodeError) -> tuple[str | bytes, int]:
+    """Codec error handler for the console streams (see :func:`_tolerant_console`)."""
+    if not isinstance(e, UnicodeEncodeError):
+        raise e
+    bad = e.object[e.start:e.end]
+    if all("\udc80" <= c <= "\udcff" for c in bad):  # bytes of a file name the locale could not decode:
+        return bytes(ord(c) - 0xDC00 for c in bad), e.end  # give them back as they were (surrogateescape)
+    out = []
+    for i, c in enumerate(bad, e.start):
+        sub = ASCII_FALLBACK.get(c, "?")
+        if c == "°" and not (i > 0 and e.object[i - 1].isdigit()):  # "78.6°" is " deg"; in a file name, "?"
+            sub = "?"
+        try:  # the replacement itself must fit the console's encoding
+            sub.encode(e.encoding)
+        except (UnicodeError, LookupError):
+            sub = "?"
+        out.append(sub)
+    return "".join(out), e.end
+
+
 def _tolerant_console() -> None:
-    """Replace characters the console cannot encode (°, –) instead of failing on them."""
+    """Never fail on a character the console cannot encode; write a readable ASCII stand-in.
+
+    Decided once here, for every command, rather than by keeping messages ASCII: the text keeps
+    its °, ±, → on every console that can show them (all UTF-8 ones), and only on one that cannot
+    (``LC_ALL=C`` with ``PYTHONUTF8=0``, ``PYTHONIOENCODING=ascii``, a Windows code page, output
+    piped under such a locale) is each such character written as an ASCII equivalent ("°" ->
+    " deg", "±" -> "+/-", "→" -> "->", others "?") instead of raising UnicodeEncodeError. File
+    names the locale could not decode are written back as their original bytes. The encoding is
+    left as the locale chose; files the program writes do not depend on it (always UTF-8), and
+    ``--print-json`` escapes non-ASCII characters (``\\u00b0``) on such a console, so the JSON stays
+    exact.
+    """
+    import codecs
+
+    try:
+        codecs.lookup_error(CONSOLE_ERRORS)
+    except LookupError:
+        codecs.register_error(CONSOLE_ERRORS, _console_fallback)
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             try:
-                reconfigure(errors="replace")
-            except (ValueError, OSError):  # a stream that cannot be reconfigured: leave it
+                reconfigure(errors=CONSOLE_ERRORS)
+            except (ValueError, OSError, LookupError):  # a stream that cannot be reconfigured: leave it
                 pass
+
+
+def console_can_show(text: str, stream: object = None) -> bool:
+    """Whether ``stream`` (default sys.stdout) can encode ``text`` as it is."""
+    enc = getattr(stream or sys.stdout, "encoding", None) or "utf-8"
+    try:
+        text.encode(enc)
+    except (UnicodeError, LookupError):
+        return False
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:

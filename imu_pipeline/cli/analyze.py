@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from imu_pipeline.cli.options import add_analysis_options, add_output_options, check_outputs, config_from, write_outputs
+from imu_pipeline.cli.options import (
+    add_analysis_options,
+    add_output_options,
+    check_outputs,
+    config_from,
+    write_outputs,
+)
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:

@@ -7,8 +7,8 @@ import csv
 from pathlib import Path
 
 from imu_pipeline.cli.options import add_analysis_options, config_from
-from imu_pipeline.errors import ImuPipelineError, UsageError
-from imu_pipeline.report.files import output_error
+from imu_pipeline.errors import ImuPipelineError, OutputError, UsageError
+from imu_pipeline.report.files import check_folder_writable, output_error, replacing
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
@@ -33,10 +33,13 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     if not files:
         raise UsageError("no recordings (.csv) found in " + ", ".join(args.inputs))
     names: dict[str, int] = {}
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} is a file; give a folder (it is created if missing)")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise output_error(out, "output folder", e) from None
+    check_folder_writable(out, what=f"--out {out}")  # before the first recording is analysed
     rep_rows, session_rows, failed = [], [], 0
     for f in files:
         try:
@@ -65,13 +68,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     for name, rows in (("sessions.csv", session_rows), ("reps.csv", rep_rows)):
         if rows:
             keys = list(dict.fromkeys(k for r in rows for k in r))
-            try:
-                with open(out / name, "w", newline="", encoding="utf-8") as fh:
-                    w = csv.DictWriter(fh, fieldnames=keys)
-                    w.writeheader()
-                    w.writerows(rows)
-            except OSError as e:
-                raise output_error(out / name, "table", e) from None
+            with replacing(out / name, what="table") as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+                w = csv.DictWriter(fh, fieldnames=keys)
+                w.writeheader()
+                w.writerows(rows)
     print(f"{len(files) - failed} of {len(files)} recordings analysed; tables in {out}/sessions.csv and {out}/reps.csv")
     return 0 if failed == 0 else 1
 

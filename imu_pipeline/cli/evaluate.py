@@ -14,18 +14,16 @@ def _fmt(x: Any) -> str:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from imu_pipeline.errors import UsageError
     from imu_pipeline.evaluate import score_session, session_matrix, summarize
-    from imu_pipeline.report.files import write_text
+    from imu_pipeline.report.files import check_output_file, write_text
 
     if args.sessions < 1:
         raise UsageError(f"--sessions must be at least 1, got {args.sessions}")
     if args.first_seed < 0:
         raise UsageError(f"--first-seed must be >= 0, got {args.first_seed}")
-    if args.json and not Path(args.json).resolve().parent.is_dir():  # before the sessions run
-        raise UsageError(f"--json {args.json}: the folder {Path(args.json).parent} does not exist")
+    if args.json:  # before the sessions run: a folder, a missing or read-only folder
+        check_output_file(args.json, what="--json")
     opts = session_matrix(args.sessions, args.first_seed)
     scores = []
     for o in opts:

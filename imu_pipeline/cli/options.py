@@ -33,9 +33,14 @@ def config_from(args: argparse.Namespace) -> PipelineConfig:
 
 
 def check_outputs(args: argparse.Namespace, recording: str) -> None:
-    """Before any work: refuse outputs that would overwrite the recording, or a plot type we cannot write."""
+    """Before any work: refuse a plot type we cannot write, outputs that would overwrite the
+    recording or each other, and outputs that cannot be written (a folder, a missing or read-only
+    folder: tried, so it holds for root too)."""
+    from imu_pipeline.report.files import check_output_file
     from imu_pipeline.report.plot import check_plot_path
 
+    if args.plot:
+        check_plot_path(args.plot)
     protected = [Path(recording), sidecar_path(recording)]
     stem = Path(recording).with_suffix("")
     seen: dict[Path, str] = {}
@@ -49,16 +54,10 @@ def check_outputs(args: argparse.Namespace, recording: str) -> None:
         if out.resolve() in seen:
             raise UsageError(f"{opt} {p}: the same file as {seen[out.resolve()]}; give each output its own name")
         seen[out.resolve()] = opt
-        if out.is_dir():
-            raise UsageError(f"{opt} {p} is a folder; give a file name")
-        if not out.parent.resolve().is_dir():
-            what = "is a file, not a folder" if out.parent.exists() else "does not exist"
-            raise UsageError(f"{opt} {p}: {out.parent} {what}")
+        check_output_file(out, what=opt)
         if _is_recording(out):
             raise UsageError(f"{opt} {p} is a recording (its first line is the recording header); outputs never "
                              "overwrite recordings — choose another name")
-    if args.plot:
-        check_plot_path(args.plot)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -101,7 +100,13 @@ def write_outputs(an: SessionAnalysis, args: argparse.Namespace) -> None:
         plot_session(an, args.plot)
         written.append(("plot", args.plot))
     if args.print_json:
-        print(summary_json(summary_dict(an)), end="")
+        from imu_pipeline.cli import console_can_show
+
+        d = summary_dict(an)
+        text = summary_json(d)
+        if not console_can_show(text):  # \u escapes: the same JSON on an ASCII-only console
+            text = summary_json(d, ascii_only=True)
+        print(text, end="")
     elif not args.quiet:
         print(summary_text(an))
         for what, p in written:

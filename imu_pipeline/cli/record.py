@@ -18,16 +18,26 @@ from typing import Any
 from bleak.backends.client import BaseBleakClient
 from bleak.backends.scanner import BaseBleakScanner
 
-from imu_pipeline.config import ROLES, PipelineConfig, SensorSpec, load_config, load_sensor_config
-from imu_pipeline.cli.options import add_analysis_options
-from imu_pipeline.errors import CalibrationError, RecordingError, UsageError
 from imu_pipeline.ble.clock import Clock
-from imu_pipeline.ble.devices import ProfileConfigError, make_profile, profile_names, recognise
+from imu_pipeline.ble.devices import (
+    ProfileConfigError,
+    make_profile,
+    profile_names,
+    recognise,
+)
 from imu_pipeline.ble.errors import BleError
 from imu_pipeline.ble.profile import DeviceProfile
 from imu_pipeline.ble.reader import ReconnectPolicy, device_filter, find_device
 from imu_pipeline.ble.recorder import LiveFeedback, Recorder, SessionResult
-
+from imu_pipeline.cli.options import add_analysis_options
+from imu_pipeline.config import (
+    ROLES,
+    PipelineConfig,
+    SensorSpec,
+    load_config,
+    load_sensor_config,
+)
+from imu_pipeline.errors import CalibrationError, RecordingError, UsageError
 
 # --------------------------------------------------------------------------- record
 
@@ -104,6 +114,7 @@ def default_live(specs: list[SensorSpec], exercise: str | None = None, cfg: Pipe
 def check_record_args(args: argparse.Namespace) -> None:
     """The output name, rate and duration, before any Bluetooth is touched."""
     from imu_pipeline.io.recording import sidecar_path
+    from imu_pipeline.report.files import check_folder_writable
 
     out = Path(args.out)
     if out.suffix != ".csv":
@@ -116,6 +127,7 @@ def check_record_args(args: argparse.Namespace) -> None:
         raise UsageError(f"{args.out} is a folder")
     if not out.parent.resolve().is_dir():
         raise UsageError(f"{args.out}: the folder {out.parent} does not exist")
+    check_folder_writable(out.parent, what=args.out)  # a read-only folder: said now, not after the scan
     if args.rate is not None and not args.rate > 0:
         raise UsageError(f"--rate must be positive (Hz), got {args.rate:g}")
     if args.duration is not None and not args.duration > 0:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from imu_pipeline.cli.options import add_analysis_options, add_output_options, check_outputs, config_from, write_outputs
+from imu_pipeline.cli.options import (
+    add_analysis_options,
+    add_output_options,
+    check_outputs,
+    config_from,
+    write_outputs,
+)
 from imu_pipeline.errors import UsageError
 
 
@@ -41,7 +47,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     lp, _ = replay(rec, speed, show, cfg=cfg, pose=args.pose, keep_angles=True)
     an = live_session(rec, lp)
     if not quiet:
-        print("")
+        print()
     write_outputs(an, args)
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from imu_pipeline.simulate.options import POSES, REP_KINDS
@@ -18,7 +19,7 @@ FLAGS = {"thigh_rate_hz": "--thigh-rate", "pelvis_rate_hz": "--pelvis-rate", "pa
          "fidgets": "--fidgets", "noise": "--noise", "rep kind(s)": "--mix kind(s)", "rep mix": "--mix"}
 
 
-def options_from_args(args: argparse.Namespace) -> "SimulationOptions":
+def options_from_args(args: argparse.Namespace) -> SimulationOptions:
     """SimulationOptions from the parsed command line (ValueError on bad values)."""
     from imu_pipeline.simulate import SimulationOptions
 
@@ -70,12 +71,27 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         raise UsageError(msg) from None
     if not str(args.out).endswith(".csv"):
         raise UsageError(f"{args.out}: the recording name must end in .csv")
+    _check_folder(Path(args.out))
     sim = simulate_session(opts)
     paths = write_simulation(sim, args.out, overwrite=args.force)
     n = len(sim.truth_reps)
     print(f"wrote {paths['csv']} (+ sidecar, truth): {opts.pose} session, {n} reps, "
           f"{sim.duration_s:.1f} s, thigh {opts.thigh_rate_hz:g} Hz, pelvis {opts.pelvis_rate_hz:g} Hz")
     return 0
+
+
+def _check_folder(out: Path) -> None:
+    """Before simulating: the output's folder can be written (missing folders are created, so the
+    nearest existing one is tried)."""
+    from imu_pipeline.errors import OutputError
+    from imu_pipeline.report.files import check_folder_writable
+
+    if out.is_dir():
+        raise OutputError(f"{out} is a folder; give a recording name (NAME.csv)")
+    folder = next(p for p in (out.parent, *out.parent.parents) if p.exists())
+    if not folder.is_dir():
+        raise OutputError(f"{out}: {folder} is a file, not a folder")
+    check_folder_writable(folder, what=str(out))
 
 
 def register(sub: argparse._SubParsersAction) -> None:

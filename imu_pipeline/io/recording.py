@@ -70,7 +70,7 @@ class SensorSamples:
             df[c] = self.gyr[:, i]
         return df
 
-    def slice(self, start: int, stop: int) -> "SensorSamples":
+    def slice(self, start: int, stop: int) -> SensorSamples:
         return SensorSamples(self.time_s[start:stop], self.acc[start:stop], self.gyr[start:stop])
 
 

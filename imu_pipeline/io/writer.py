@@ -4,6 +4,7 @@ sidecar replaced atomically (see docs/recording-format.md)."""
 from __future__ import annotations
 
 import copy
+import errno
 import io
 import json
 import os
@@ -15,8 +16,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imu_pipeline.errors import OutputExistsError
-from imu_pipeline.io.recording import CSV_COLUMNS, FORMAT_NAME, FORMAT_VERSION, SENSORS, SensorSamples, sidecar_path
+from imu_pipeline.errors import OutputError, OutputExistsError
+from imu_pipeline.io.recording import (
+    CSV_COLUMNS,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    SENSORS,
+    SensorSamples,
+    sidecar_path,
+)
+from imu_pipeline.report.files import output_error
 
 
 def _fmt_rows(sensor: str, t: np.ndarray, acc: np.ndarray, gyr: np.ndarray) -> str:
@@ -56,12 +65,21 @@ class RecordingWriter:
         self._last_flush = time.monotonic()
         if self.path.exists() and not overwrite:
             raise OutputExistsError(f"{self.path}: already exists; choose another name or pass overwrite")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "w", encoding="utf-8", newline="\n")
-        self._fh.write(",".join(CSV_COLUMNS) + "\n")
-        self._fh.flush()
-        self.write_sidecar()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "w", encoding="utf-8", newline="\n")
+        except OSError as e:
+            raise output_error(self.path, "recording", e) from None
         self._closed = False
+        try:
+            self._fh.write(",".join(CSV_COLUMNS) + "\n")
+            self._fh.flush()
+            self.write_sidecar()
+        except BaseException:  # nothing recorded yet: leave no empty recording behind
+            self._closed = True
+            _close_quietly(self._fh)
+            _remove_quietly(self.path)
+            raise
 
     def write(self, sensor: str, time_s: np.ndarray | float, acc: np.ndarray, gyr: np.ndarray) -> None:
         """Append samples of one sensor (arrays (N,), (N,3), (N,3) or a single sample)."""
@@ -107,15 +125,20 @@ class RecordingWriter:
     def flush(self) -> None:
         if self._closed:
             return
-        if self._pending:
-            self._fh.write("".join(self._pending))
-            self._pending.clear()
-        self._fh.flush()
+        text = "".join(self._pending)
+        self._pending.clear()  # not written twice if this fails (a full disk) and close() flushes again
+        try:
+            if text:
+                self._fh.write(text)
+            self._fh.flush()
+        except OSError as e:
+            raise output_error(self.path, "recording", e) from None
         if self.fsync:
             try:
                 os.fsync(self._fh.fileno())
-            except OSError:  # pragma: no cover - e.g. pipes
-                pass
+            except OSError as e:  # pipes and special files cannot be synced; a full disk or I/O error is real
+                if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EROFS):
+                    raise output_error(self.path, "recording", e) from None
         self._last_flush = time.monotonic()
 
     def write_sidecar(self) -> None:
@@ -123,28 +146,61 @@ class RecordingWriter:
         fsynced so the rename itself survives a crash (with ``fsync``)."""
         sp = sidecar_path(self.path)
         tmp = sp.with_suffix(".json.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(json.dumps(self.meta, indent=2, default=_json_default) + "\n")
-            f.flush()
-            if self.fsync:
-                os.fsync(f.fileno())
-        os.replace(tmp, sp)
+        text = json.dumps(self.meta, indent=2, default=_json_default) + "\n"
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                if self.fsync:
+                    os.fsync(f.fileno())
+            os.replace(tmp, sp)
+        except OSError as e:  # the previous sidecar stays as it was
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+            raise output_error(sp, "recording's sidecar", e) from None
         if self.fsync:
             _fsync_dir(sp.parent)
 
     def close(self) -> None:
+        """Flush, close and write the final sidecar; a file that cannot be written is an
+        :class:`~imu_pipeline.errors.OutputError` (the rows written so far stay)."""
         if self._closed:
             return
-        self.flush()
-        self._fh.close()
+        try:
+            self.flush()
+        except BaseException:
+            self._closed = True
+            _close_quietly(self._fh)
+            raise
         self._closed = True
+        try:
+            self._fh.close()
+        except OSError as e:
+            raise output_error(self.path, "recording", e) from None
         self.write_sidecar()
 
-    def __enter__(self) -> "RecordingWriter":
+    def __enter__(self) -> RecordingWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _close_quietly(fh: Any) -> None:
+    """Close a file whose last write may have failed (a full disk): the error was already reported."""
+    try:
+        fh.close()
+    except OSError:
+        pass
+
+
+def _remove_quietly(p: Path) -> None:
+    try:
+        p.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -187,6 +243,12 @@ def write_recording(path: str | os.PathLike[str], sensors: Mapping[str, SensorSa
     idx = pd.concat(order).sort_values("t", kind="stable")
     texts = {s: _fmt_rows(s, ss.time_s, ss.acc, ss.gyr).splitlines(keepends=True) for s, ss in sensors.items()}
     body = "".join(texts[s][i] for s, i in zip(idx["s"].to_numpy(), idx["i"].to_numpy()))
-    with RecordingWriter(path, meta, overwrite=overwrite, flush_interval_s=3600, fsync=False) as w:
-        w.write_text_rows(body, len(idx))
+    w = RecordingWriter(path, meta, overwrite=overwrite, flush_interval_s=3600, fsync=False)
+    try:
+        with w:
+            w.write_text_rows(body, len(idx))
+    except OutputError:  # a full disk: no half recording left under the final name
+        _remove_quietly(path)
+        _remove_quietly(sidecar_path(path))
+        raise
     return path

@@ -15,6 +15,7 @@ Wiring of the same stages the offline path runs, in streaming form:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 
@@ -23,15 +24,17 @@ import numpy as np
 from imu_pipeline.calibration import Calibration, Calibrator
 from imu_pipeline.config import PipelineConfig
 from imu_pipeline.errors import CalibrationError, MountingCheckError
+from imu_pipeline.exercise_set import NotExercise, SetFinder
 from imu_pipeline.frames import mounting_matrix
 from imu_pipeline.front import DataQuality, FrontHalf, GridBatch, slower_rate_hz
 from imu_pipeline.io.recording import SENSORS
-from imu_pipeline.mounting_checks import INCONCLUSIVE, run_checks
 from imu_pipeline.joint_angles import JointAngles, joint_angles
+from imu_pipeline.mounting_checks import INCONCLUSIVE, run_checks
 from imu_pipeline.orientation import GridSignals, StreamingOrientation
 from imu_pipeline.reps import Rep, RepSegmenter, assess_rep
 from imu_pipeline.reps.assess import PelvisGapBridge, angle_window
 from imu_pipeline.reps.measures import AngleWindow
+from imu_pipeline.reps.rules import swing_after_window
 
 
 class LiveCalibration:
@@ -81,7 +84,7 @@ class LiveCalibration:
         return held + (self._check_n / self.fs if self._check_rows else 0.0)
 
     def _fit(self, sig: GridSignals) -> Calibration:
-        return Calibrator(self.cfg.calibration).fit(sig, self.mounting, pose=self.pose, exercise=self.exercise,
+        return Calibrator(self.cfg.calibration, self.cfg.set_finding).fit(sig, self.mounting, pose=self.pose, exercise=self.exercise,
                                                     where=self.where).calibration_
 
     def offer(self, sig: GridSignals, final: bool = False) -> GridSignals | None:
@@ -189,7 +192,10 @@ class RepTracker:
 
     A rep whose movement has not come to rest in the data yet waits up to ``live.end_wait_s`` of
     stream time (and until the bounce look-ahead is covered), so its end and phases are measured
-    as the offline path measures them.
+    as the offline path measures them. Hanging, it also waits until its legs-down window for the
+    swing it may have kicked up has closed (:func:`~imu_pipeline.reps.rules.swing_after_window`:
+    at most ``momentum.swing_after_s`` after its end, earlier when the next rep starts sooner), so
+    ``swing`` and ``unsettled`` are judged on the samples the offline path uses.
 
     Attributes
     ----------
@@ -259,6 +265,9 @@ class RepTracker:
             r = assess_rep(w, b, self.cfg, self.pose, len(self.reps_), prev_end, self.sensor_rate_hz)
             settled = r.end_s < t_last - 0.5 / self.fs or t_last - b.end_s >= self.cfg.live.end_wait_s
             seen_after = t_last >= r.end_s + self.cfg.momentum.bounce_window_s
+            if self.pose == "hanging":
+                seen_after = seen_after and t_last >= swing_after_window(w, r.end_s, self.cfg.momentum,
+                                                                         self.cfg.reps.onset_deg)[1]
             if not final and not (settled and seen_after):
                 break
             self._deferred.pop(0)
@@ -298,6 +307,9 @@ class LivePipeline:
         self.calibrator_ = LiveCalibration(self.cfg, {s: mats.get(s) for s in SENSORS}, pose=pose,
                                            exercise=exercise, where=where)
         self.tracker_: RepTracker | None = None
+        self.finder_: SetFinder | None = None
+        self._pending: list[Rep] = []
+        self._reps: list[Rep] = []
         self.keep_angles = keep_angles
         self._angles: list[JointAngles] = []
         self.quality_: DataQuality | None = None
@@ -313,13 +325,23 @@ class LivePipeline:
         out += self._signals(self.orientation_.finish(), final=True)
         self.quality_ = self.front_.quality_
         if self.tracker_ is not None:
-            out += self.tracker_.finish()
+            out += self._judge(self.tracker_.finish(), final=True)
         return out
 
     # ------------------------------------------------------------------ results
     @property
     def reps(self) -> list[Rep]:
-        return self.tracker_.reps_ if self.tracker_ is not None else []
+        return self._reps
+
+    @property
+    def not_exercise(self) -> list[NotExercise]:
+        """Stretches so far that were not the exercise (walking, out of the pose)."""
+        return self.finder_.spans() if self.finder_ is not None else []
+
+    @property
+    def not_reps(self) -> list[NotExercise]:
+        """Movements that were not reps, with the reason."""
+        return list(self.finder_.rejected_) if self.finder_ is not None else []
 
     @property
     def calibration(self) -> Calibration | None:
@@ -337,7 +359,9 @@ class LivePipeline:
         a = self._angles
         cat = {f: np.concatenate([getattr(x, f) for x in a]) for f in
                ("time_s", "hip_flexion", "pelvic_tilt", "thigh_angle", "thigh_rate", "pelvis_rate")}
-        return JointAngles(**cat, calibration=self.calibration or a[-1].calibration)
+        extra = {f: np.concatenate([getattr(x, f) if getattr(x, f) is not None else np.full(len(x.time_s), np.nan)
+                                    for x in a]) for f in ("pelvis_pose_dev", "pelvis_acc_norm")}
+        return JointAngles(**cat, calibration=self.calibration or a[-1].calibration, **extra)
 
     @property
     def held_s(self) -> float:
@@ -362,7 +386,23 @@ class LivePipeline:
         ang = joint_angles(ready, cal)
         if self.keep_angles:
             self._angles.append(ang)
-        if self.tracker_ is None:
+        if self.tracker_ is None or self.finder_ is None:
             rate = slower_rate_hz({s: r.quality_ for s, r in self.front_.resamplers_.items()})
             self.tracker_ = RepTracker(self.cfg, cal.pose, rate)
-        return self.tracker_.push(ang)
+            self.finder_ = SetFinder(self.cfg.set_finding, cal.pose)
+        self.finder_.push(ang.time_s, ang.pelvis_pose_dev, ang.pelvis_acc_norm)
+        return self._judge(self.tracker_.push(ang), final=False)
+
+    def _judge(self, new: list[Rep], final: bool) -> list[Rep]:
+        """Reps the set finder accepts, once it has the rows it judges them on (``[set_finding]
+        margin_s`` past their end), numbered among the accepted ones."""
+        self._pending += new
+        out: list[Rep] = []
+        assert self.finder_ is not None
+        while self._pending and (final or self.finder_.ready(self._pending[0].end_s)):
+            r = self._pending.pop(0)
+            if self.finder_.judge(r.start_s, r.end_s) is None:
+                r = dataclasses.replace(r, index=len(self._reps))
+                self._reps.append(r)
+                out.append(r)
+        return out

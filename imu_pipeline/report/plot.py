@@ -9,7 +9,7 @@ import numpy as np
 
 from imu_pipeline.errors import OutputError
 from imu_pipeline.pipeline.offline import SessionAnalysis
-from imu_pipeline.report.files import output_error
+from imu_pipeline.report.files import replacing
 from imu_pipeline.reps import LABEL_ABDOMINAL, LABEL_HIP_FLEXOR
 
 #: File types the plot can be written as (matplotlib's Agg backend).
@@ -17,10 +17,14 @@ PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 
 def check_plot_path(path: str | Path) -> None:
-    """Refuse an extension the plot cannot be written as, before any work is done."""
-    if Path(path).suffix.lower() not in PLOT_SUFFIXES:
-        raise OutputError(f"--plot {path}: unknown file type {Path(path).suffix or '(none)'!r}; "
-                          f"use one of {', '.join(PLOT_SUFFIXES)}")
+    """Refuse an extension the plot cannot be written as (any case: ``out.PNG`` is a PNG), before
+    any work is done."""
+    suffix = Path(path).suffix
+    if suffix.lower() not in PLOT_SUFFIXES:
+        what = f"unknown file type {suffix!r}" if suffix else "no file extension"
+        example = Path(path).parent / ((Path(path).stem.strip(".") or "plot") + ".png")
+        raise OutputError(f"--plot {path}: {what}; the plot can be written as {', '.join(PLOT_SUFFIXES)} "
+                          f"(e.g. {example})")
 
 
 LABEL_COLOURS = {LABEL_ABDOMINAL: "#2a9d8f", LABEL_HIP_FLEXOR: "#e9c46a"}
@@ -33,8 +37,10 @@ def plot_session(an: SessionAnalysis, path: str | Path, *, width_in: float = 12.
     and back arch marked. Saved as PNG (``width_in * dpi`` x ``height_in * dpi`` pixels).
 
     Returns what was drawn (the plotted series and rep spans), read back from the figure's
-    artists, so callers and tests can check the picture shows the analysis.
+    artists, so callers and tests can check the picture shows the analysis. An extension other
+    than those in :data:`PLOT_SUFFIXES`, or a file that cannot be written, is an :class:`OutputError`.
     """
+    check_plot_path(path)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -96,11 +102,12 @@ def plot_session(an: SessionAnalysis, path: str | Path, *, width_in: float = 12.
     ax1.set_title(f"{an.recording.name} — {an.pose} leg raises: {n} reps, {ab} abdominal-engaging, "
                   f"{mom} with momentum", fontsize=11)
     fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=dpi)
-    except OSError as e:
+    try:  # the format from the name's extension, any case (out.PNG); the file replaced only when complete
+        with replacing(path, what="plot") as tmp:
+            fig.savefig(tmp, dpi=dpi, format=Path(path).suffix.lower().lstrip(".") or None)
+    except BaseException:
         plt.close(fig)
-        raise output_error(path, "plot", e) from None
+        raise
     hip_line, tilt_line = ax1.get_lines()[0], ax2.get_lines()[0]
     drawn = {"time_s": np.asarray(hip_line.get_xdata()), "hip_flexion_deg": np.asarray(hip_line.get_ydata()),
              "pelvic_tilt_deg": np.asarray(tilt_line.get_ydata()), "title": ax1.get_title(),

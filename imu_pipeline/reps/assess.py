@@ -19,13 +19,16 @@ from imu_pipeline.reps.measures import AngleWindow, measure_rep
 from imu_pipeline.reps.rules import (
     LABEL_ABDOMINAL,
     LABEL_HIP_FLEXOR,
+    MOMENTUM_REASONS,
     back_arch_rule,
     bounce_rule,
     drop_rule,
     fast_rule,
     label_rule,
+    swing_after_amplitude,
     swing_amplitude,
     swing_rule,
+    unsettled_rule,
 )
 from imu_pipeline.reps.segmenter import RepBounds, RepSegmenter
 
@@ -60,6 +63,7 @@ class Rep:
     sparc_up: float | None
     sparc_down: float | None
     swing_amplitude_deg: float | None
+    swing_after_amplitude_deg: float | None
     ended_by: str
     has_gap: bool
     pelvis_coverage: float = 1.0
@@ -96,8 +100,15 @@ class Rep:
 
 def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, index: int,
                prev_end_s: float | None, sensor_rate_hz: float | None = None) -> Rep:
-    """Measures, label and flags of one rep (pure function of the samples and the bounds)."""
+    """Measures, label and flags of one rep (pure function of the samples and the bounds).
+
+    Hanging, the swing after the rep is judged on ``w`` up to ``momentum.swing_after_s`` past the
+    rep's end (:func:`~imu_pipeline.reps.rules.swing_after_window`): the live path calls this once
+    it has those samples."""
     lc, mc = cfg.labels, cfg.momentum
+    hanging = pose == "hanging"
+    # the rep's measured end lies at most phase_search_s + bounce_window_s past the segmenter's
+    after_w = w.between(b.start_s, b.end_s + cfg.reps.phase_search_s + mc.bounce_window_s + mc.swing_after_s)
     w = w.between(b.start_s - lc.tilt_reference_lookback_s - mc.swing_lookback_s,
                   b.end_s + cfg.reps.phase_search_s + mc.bounce_window_s)
     top_seen = not b.partial or b.ended_by == "gap" or _rose_after(w, b, cfg.reps.reversal_deg)
@@ -109,7 +120,9 @@ def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, ind
         "hip_at_peak_tilt_deg": None if m.hip_at_peak_tilt_deg is None else round(m.hip_at_peak_tilt_deg, 1),
         "needed_hip_deg": lc.abdominal_min_hip_deg,
     }
-    swing_amp = swing_amplitude(w, m.start_s, prev_end_s, mc) if pose == "hanging" else None
+    swing_amp = swing_amplitude(w, m.start_s, prev_end_s, mc) if hanging else None
+    swing_after = swing_after_amplitude(after_w, m.end_s, mc, cfg.reps.onset_deg) if hanging else None
+    kicked = swing_rule(swing_amp, swing_after, mc)
     reasons: list[str] = []
     # a rule whose time threshold spans fewer than momentum.min_samples_per_threshold sample
     # intervals of the slower sensor cannot be judged at that rate: said, not guessed
@@ -119,7 +132,7 @@ def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, ind
         decided["bounce"] = (f"not judged: at {sensor_rate_hz:g} Hz a pause of {mc.bounce_max_pause_s:g} s spans "
                              f"fewer than {mc.min_samples_per_threshold:g} samples")
     for name, why in (("fast", fast_rule(m, b, mc)), ("drop", drop_rule(m, b, mc)), ("bounce", bounce),
-                      ("swing", swing_rule(swing_amp, mc))):
+                      ("swing", kicked), ("unsettled", unsettled_rule(swing_amp, kicked is not None, mc))):
         if why is not None:
             reasons.append(name)
             decided[name] = why
@@ -151,7 +164,7 @@ def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, ind
         decided["partial"] = (f"the thigh sensor saw {100 * m.thigh_coverage:.0f} % of this rep: counted once; "
                               "tempo, momentum and back arch are not judged from what is missing")
         momentum, reasons, back_arch = None, [], None
-        for k in ("fast", "drop", "bounce", "swing"):
+        for k in MOMENTUM_REASONS:
             decided.pop(k, None)
         m.concentric_s = m.top_s = m.eccentric_s = math.nan
     return Rep(index=index, start_s=m.start_s, peak_s=m.peak_s, end_s=m.end_s, label=label_or_none,
@@ -162,7 +175,8 @@ def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, ind
                concentric_s=m.concentric_s, top_s=m.top_s, eccentric_s=m.eccentric_s,
                pause_before_next_s=None if not math.isfinite(b.pause_s) else b.pause_s,
                peak_rate_up_deg_s=m.peak_rate_up_deg_s, peak_rate_down_deg_s=m.peak_rate_down_deg_s,
-               sparc_up=m.sparc_up, sparc_down=m.sparc_down, swing_amplitude_deg=swing_amp, ended_by=b.ended_by,
+               sparc_up=m.sparc_up, sparc_down=m.sparc_down, swing_amplitude_deg=swing_amp,
+               swing_after_amplitude_deg=swing_after, ended_by=b.ended_by,
                has_gap=b.has_gap or partial or m.pelvis_coverage < 1.0, pelvis_coverage=m.pelvis_coverage,
                thigh_coverage=m.thigh_coverage,
                label_confidence=confidence, partial=partial, decided_by=decided)

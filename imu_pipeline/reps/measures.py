@@ -42,7 +42,7 @@ class AngleWindow:
     pelvis_rate_deg_s: np.ndarray
     fs_hz: float
 
-    def between(self, t0: float, t1: float) -> "AngleWindow":
+    def between(self, t0: float, t1: float) -> AngleWindow:
         """The samples with ``t0 <= time_s <= t1`` (views, no copies)."""
         a = int(np.searchsorted(self.time_s, t0, side="left"))
         b = int(np.searchsorted(self.time_s, t1, side="right"))
@@ -50,7 +50,7 @@ class AngleWindow:
                            self.thigh_deg[a:b], self.hip_rate_deg_s[a:b], self.thigh_rate_deg_s[a:b],
                            self.pelvis_rate_deg_s[a:b], self.fs_hz)
 
-    def mask(self, m: np.ndarray) -> "AngleWindow":
+    def mask(self, m: np.ndarray) -> AngleWindow:
         return AngleWindow(self.time_s[m], self.hip_deg[m], self.hip_measured[m], self.tilt_deg[m],
                            self.thigh_deg[m], self.hip_rate_deg_s[m], self.thigh_rate_deg_s[m],
                            self.pelvis_rate_deg_s[m], self.fs_hz)

@@ -20,9 +20,36 @@ All maths in SI units and radians; degrees only in options and truth files.
 """
 
 from imu_pipeline.simulate.motion import Knots, RepPlan
-from imu_pipeline.simulate.options import (MOMENTUM_KINDS, PLACEMENTS, POSE_MATRIX, POSES, REP_KINDS, SWING_TRUTH_DEG,
-                                          SimulationOptions)
-from imu_pipeline.simulate.session import SimResult, load_truth, simulate_session, truth_paths, write_simulation
+from imu_pipeline.simulate.options import (
+                                          MOMENTUM_KINDS,
+                                          PLACEMENTS,
+                                          POSE_MATRIX,
+                                          POSES,
+                                          REP_KINDS,
+                                          SWING_TRUTH_DEG,
+                                          SimulationOptions,
+)
+from imu_pipeline.simulate.session import (
+                                          SimResult,
+                                          load_truth,
+                                          simulate_session,
+                                          truth_paths,
+                                          write_simulation,
+)
 
-__all__ = ["Knots", "MOMENTUM_KINDS", "PLACEMENTS", "POSES", "POSE_MATRIX", "REP_KINDS", "RepPlan", "SWING_TRUTH_DEG",
-           "SimResult", "SimulationOptions", "load_truth", "simulate_session", "truth_paths", "write_simulation"]
+__all__ = [
+                                          "MOMENTUM_KINDS",
+                                          "PLACEMENTS",
+                                          "POSES",
+                                          "POSE_MATRIX",
+                                          "REP_KINDS",
+                                          "SWING_TRUTH_DEG",
+                                          "Knots",
+                                          "RepPlan",
+                                          "SimResult",
+                                          "SimulationOptions",
+                                          "load_truth",
+                                          "simulate_session",
+                                          "truth_paths",
+                                          "write_simulation",
+]

@@ -15,8 +15,19 @@ from imu_pipeline.errors import OutputError, OutputExistsError
 from imu_pipeline.frames import mounting_matrix
 from imu_pipeline.io.recording import Recording, SensorSamples
 from imu_pipeline.io.writer import write_recording
-from imu_pipeline.simulate.body import ACC_RANGE, GYR_RANGE, Body, ideal_imu, random_rotation
-from imu_pipeline.simulate.options import DEG, PLACEMENTS, SWING_TRUTH_DEG, SimulationOptions
+from imu_pipeline.simulate.body import (
+    ACC_RANGE,
+    GYR_RANGE,
+    Body,
+    ideal_imu,
+    random_rotation,
+)
+from imu_pipeline.simulate.options import (
+    DEG,
+    PLACEMENTS,
+    SWING_TRUTH_DEG,
+    SimulationOptions,
+)
 
 
 @dataclass
@@ -52,7 +63,7 @@ def simulate_session(opts: SimulationOptions) -> SimResult:
     """Simulate a whole session; see :class:`SimulationOptions`."""
     rng = np.random.default_rng(opts.seed)
     body = Body(opts, rng)
-    duration = float(body.hip_knots.t[-1])
+    duration = body.duration_s
     sensors: dict[str, SensorSamples] = {}
     meta_sensors: dict[str, Any] = {}
     events: list[dict[str, Any]] = []
@@ -125,7 +136,9 @@ def simulate_session(opts: SimulationOptions) -> SimResult:
         m = (tt >= p.t_start) & (tt <= p.t_end)
         pre = (tt >= p.t_start - 3.0) & (tt < p.t_start)
         swing_amp = float((swing[pre].max() - swing[pre].min()) / 2) if pre.any() else 0.0
-        momentum_kind = p.kind if p.momentum else ("swing" if swing_amp >= SWING_TRUTH_DEG else None)
+        # a momentum rep keeps its kind (a kick is 'swing'); a controlled one started while the
+        # body still swings from an earlier kick is 'unsettled'
+        momentum_kind = p.kind if p.momentum else ("unsettled" if swing_amp >= SWING_TRUTH_DEG else None)
         hip = ang["hip"][m]
         tilt = ang["tilt"][m]
         peak_i = int(np.argmax(hip))
@@ -147,7 +160,12 @@ def simulate_session(opts: SimulationOptions) -> SimResult:
             "label_observable": _seen(disc_window, tt[m][hip > 0.8 * hip.max()], at_least=0.5),
         })
     truth_meta = {"mounting": truth_mount, "disconnect": disc_window, "fidgets": body.fidgets,
-                  "pose": opts.pose, "duration_s": duration}
+                  "pose": opts.pose, "duration_s": duration,
+                  # the set and what is not exercise around it (walk in and out)
+                  "set": [round(body.approach.lead_s, 3), round(body.approach.lead_s + body.set_s, 3)]
+                  if body.approach else [0.0, round(duration, 3)],
+                  "not_exercise": [{"start_s": round(a, 3), "end_s": round(b, 3), "what": w}
+                                   for a, b, w in (body.approach.spans if body.approach else [])]}
     rec = Recording(sensors=sensors, meta=meta, path=None)
     return SimResult(opts, rec, truth, truth_reps, truth_meta)
 

@@ -10,11 +10,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from imu_pipeline.errors import ConfigError
-from imu_pipeline.ble.profile import Advertisement, DeviceProfile
-from imu_pipeline.ble.devices.generic import GenericConfigError, GenericProfile, load_generic_spec
+from imu_pipeline.ble.devices.generic import (
+    GenericConfigError,
+    GenericProfile,
+    load_generic_spec,
+)
 from imu_pipeline.ble.devices.movesense import MovesenseImu6
 from imu_pipeline.ble.devices.witmotion import WitMotionBle5
+from imu_pipeline.ble.profile import Advertisement, DeviceProfile
+from imu_pipeline.errors import ConfigError
 
 #: Built-in families by profile name.
 BUILTIN_PROFILES: dict[str, type[DeviceProfile]] = {

@@ -27,8 +27,13 @@ from typing import Any
 
 import numpy as np
 
+from imu_pipeline.ble.profile import (
+    DecodeError,
+    DeviceProfile,
+    SampleBatch,
+    normalise_uuid,
+)
 from imu_pipeline.errors import ConfigError
-from imu_pipeline.ble.profile import DecodeError, DeviceProfile, SampleBatch, normalise_uuid
 
 SAMPLE_FIELDS = ("acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z")
 KNOWN_FIELDS = set(SAMPLE_FIELDS) | {"counter", "timestamp", "_"}

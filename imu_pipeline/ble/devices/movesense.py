@@ -24,7 +24,13 @@ from typing import ClassVar
 
 import numpy as np
 
-from imu_pipeline.ble.profile import DEG_TO_RAD, STANDARD_GRAVITY_M_S2, DecodeError, DeviceProfile, SampleBatch
+from imu_pipeline.ble.profile import (
+    DEG_TO_RAD,
+    STANDARD_GRAVITY_M_S2,
+    DecodeError,
+    DeviceProfile,
+    SampleBatch,
+)
 
 CMD_HELLO = 0
 CMD_SUBSCRIBE = 1

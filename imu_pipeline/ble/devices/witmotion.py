@@ -28,7 +28,13 @@ from typing import ClassVar
 
 import numpy as np
 
-from imu_pipeline.ble.profile import DEG_TO_RAD, STANDARD_GRAVITY_M_S2, DecodeError, DeviceProfile, SampleBatch
+from imu_pipeline.ble.profile import (
+    DEG_TO_RAD,
+    STANDARD_GRAVITY_M_S2,
+    DecodeError,
+    DeviceProfile,
+    SampleBatch,
+)
 
 FRAME_LEN = 20
 HEADER = 0x55
