@@ -134,7 +134,7 @@ def masked(sig: GridSignals, keep: np.ndarray) -> GridSignals:
     k = keep[:, None]
     return GridSignals(sig.time_s, {s: np.where(k, v, np.nan) for s, v in sig.up.items()},
                        {s: np.where(k, v, np.nan) for s, v in sig.gyr.items()},
-                       {s: v & keep for s, v in sig.rest.items()}, sig.acc_norm)
+                       {s: v & keep for s, v in sig.rest.items()}, sig.acc)
 
 
 def principal_axis(gyr: np.ndarray, min_rate_rad_s: float, min_samples: int) -> tuple[np.ndarray | None, float, float]:
@@ -211,7 +211,7 @@ class Calibrator:
             rate = {s: np.where(self.exercise_, r, np.inf) for s, r in rate.items()}
         self.neutral_ = self.find_start_pose(sig, mounting, rate, pose, both, where)
         neutral_s = float(self.neutral_.sum() * sig.dt)
-        up0 = {s: _norm_rows(np.nanmean(sig.up[s][self.neutral_], axis=0)[None])[0] for s in SENSORS}
+        up0 = {s: self.start_pose_up(sig, s) for s in SENSORS}
         segments, provisional = self.fit_axes(sig, mounting, up0, pose, where, notes)
         self.fix_undeclared_signs(sig, segments, provisional, up0, pose, notes)
         checks = self.run_checks(sig, segments, pose, where)
@@ -405,6 +405,17 @@ class Calibrator:
         out[first[0]:first[-1] + 1] = mask[first[0]:first[-1] + 1]
         calm = out & (rate < cfg.start_pose_max_rate_deg_s * DEG)
         return calm if calm.sum() >= cfg.neutral_min_samples else out
+
+    def start_pose_up(self, sig: GridSignals, s: str) -> np.ndarray:
+        """'Up' of a sensor in the start pose (sensor frame): the mean specific force of its still
+        start-pose rows — gravity itself, measured — else the filter's mean 'up' there. The
+        accelerometer does not depend on how far a filter has converged (a causal one, just after a
+        walk to the mat, can still be a few degrees off), so both paths get the same zero."""
+        acc = sig.acc_of(s)[self.neutral_]
+        acc = acc[np.isfinite(acc[:, 0])]
+        if len(acc) >= self.cfg.neutral_min_samples:
+            return _unit(acc.mean(axis=0))
+        return _norm_rows(np.nanmean(sig.up[s][self.neutral_], axis=0)[None])[0]
 
     # ------------------------------------------------------------------ 4. axes
     def fit_axes(self, sig: GridSignals, mounting: dict[str, np.ndarray | None], up0: dict[str, np.ndarray],

@@ -82,7 +82,7 @@ class CalibrationConfig:
     start_pose_max_rate_deg_s: float = _p(5.0, "deg/s", "... of which the rows turning slower than this (both "
                                                        "sensors) give the zero, when there are enough")
     start_pose_max_gap_s: float = _p(0.1, "s", "a still run may have breaks up to this long")
-    axis_min_elevation_deg: float = _p(45.0, "deg", "flexion axes come from rows with the thigh raised at least this "
+    axis_min_elevation_deg: float = _p(30.0, "deg", "flexion axes come from rows with the thigh raised at least this "
                                                     "far from its start pose (the reps)")
     neutral_band_deg: float = _p(6.0, "deg", "declared: start-pose moments within this of the thigh's low end")
     neutral_band_undeclared_deg: float = _p(10.0, "deg", "undeclared: still moments within this of the session ends")

@@ -41,20 +41,25 @@ class GridSignals:
     up : sensor -> (N, 3) unit 'up' direction in the sensor frame
     gyr : sensor -> (N, 3) bias-corrected angular rate, rad/s, sensor frame
     rest : sensor -> (N,) bool, VQF rest detection
-    acc_norm : sensor -> (N,) |specific force|, m/s² (foot strikes; None where not computed)
+    acc : sensor -> (N, 3) specific force, m/s², sensor frame (the start pose's gravity, foot strikes;
+        None where not kept)
     """
 
     time_s: np.ndarray
     up: dict[str, np.ndarray]
     gyr: dict[str, np.ndarray]
     rest: dict[str, np.ndarray]
-    acc_norm: dict[str, np.ndarray] | None = None
+    acc: dict[str, np.ndarray] | None = None
+
+    def acc_of(self, sensor: str) -> np.ndarray:
+        """(N, 3) specific force of a sensor, m/s², sensor frame (NaN where unknown)."""
+        if self.acc is None:
+            return np.full((len(self.time_s), 3), np.nan)
+        return self.acc[sensor]
 
     def norm_of(self, sensor: str) -> np.ndarray:
         """(N,) |specific force| of a sensor, m/s² (NaN where unknown)."""
-        if self.acc_norm is None:
-            return np.full(len(self.time_s), np.nan)
-        return self.acc_norm[sensor]
+        return np.linalg.norm(self.acc_of(sensor), axis=1)
 
     @property
     def dt(self) -> float:
@@ -78,18 +83,18 @@ class GridSignals:
                    {s: np.concatenate([p.up[s] for p in parts]) for s in SENSORS},
                    {s: np.concatenate([p.gyr[s] for p in parts]) for s in SENSORS},
                    {s: np.concatenate([p.rest[s] for p in parts]) for s in SENSORS},
-                   {s: np.concatenate([p.norm_of(s) for p in parts]) for s in SENSORS})
+                   {s: np.concatenate([p.acc_of(s) for p in parts]) for s in SENSORS})
 
     def tail(self, n: int) -> GridSignals:
         """The last ``n`` rows."""
         return GridSignals(self.time_s[-n:], {s: v[-n:] for s, v in self.up.items()},
                            {s: v[-n:] for s, v in self.gyr.items()}, {s: v[-n:] for s, v in self.rest.items()},
-                           {s: self.norm_of(s)[-n:] for s in SENSORS})
+                           {s: self.acc_of(s)[-n:] for s in SENSORS})
 
 
-def acc_norms(rows: GridBatch) -> dict[str, np.ndarray]:
-    """Per sensor (N,) |specific force| of the grid rows, m/s² (NaN where missing)."""
-    return {s: np.linalg.norm(rows.acc[s], axis=1) for s in SENSORS}
+def grid_acc(rows: GridBatch) -> dict[str, np.ndarray]:
+    """Per sensor (N, 3) specific force of the grid rows, m/s² (NaN where missing)."""
+    return {s: rows.acc[s] for s in SENSORS}
 
 
 def vqf_params(cfg: OrientationConfig) -> dict[str, object]:
@@ -182,7 +187,7 @@ class OfflineOrientation:
             if s not in out:
                 out[s] = one(s)
         self.result_ = GridSignals(rows.time_s, {s: out[s][0] for s in SENSORS}, {s: out[s][1] for s in SENSORS},
-                                   {s: out[s][2] for s in SENSORS}, acc_norms(rows))
+                                   {s: out[s][2] for s in SENSORS}, grid_acc(rows))
         return self
 
 
@@ -296,7 +301,7 @@ class StreamingOrientation:
                 up[s][a:b] = up_in_sensor_frame(out["quat6D"])
                 gyr[s][a:b] = g - out["bias"]
                 rest[s][a:b] = out["restDetected"].astype(bool)
-        return GridSignals(rows.time_s, up, gyr, rest, acc_norms(rows))
+        return GridSignals(rows.time_s, up, gyr, rest, grid_acc(rows))
 
     def _restart(self, s: str, blk: int, acc: np.ndarray, gyr: np.ndarray) -> None:
         old = self._filter[s]
