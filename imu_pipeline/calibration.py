@@ -41,7 +41,7 @@ from imu_pipeline.joint_angles import (
     segment_angle,
     to_segment,
 )
-from imu_pipeline.mounting_checks import INCONCLUSIVE, run_checks
+from imu_pipeline.mounting_checks import INCONCLUSIVE, masked, run_checks
 from imu_pipeline.orientation import GridSignals
 
 DEG = np.pi / 180.0
@@ -129,14 +129,6 @@ def frame_from(up0: np.ndarray, z: np.ndarray, pose: str) -> np.ndarray:
     return np.vstack([x, y, z])
 
 
-def masked(sig: GridSignals, keep: np.ndarray) -> GridSignals:
-    """The signals with rows outside ``keep`` set missing (NaN) for both sensors."""
-    k = keep[:, None]
-    return GridSignals(sig.time_s, {s: np.where(k, v, np.nan) for s, v in sig.up.items()},
-                       {s: np.where(k, v, np.nan) for s, v in sig.gyr.items()},
-                       {s: v & keep for s, v in sig.rest.items()}, sig.acc)
-
-
 def principal_axis(gyr: np.ndarray, min_rate_rad_s: float, min_samples: int) -> tuple[np.ndarray | None, float, float]:
     """Principal axis of the angular rate over samples faster than ``min_rate_rad_s``, the ratio of
     the two largest eigenvalues, and the rms rate (rad/s) about the axis."""
@@ -173,6 +165,10 @@ class Calibrator:
     ----------
     cfg : CalibrationConfig
         thresholds in deg, deg/s and s.
+    set_cfg : SetFindingConfig
+        what is not the exercise (walking, out of the pose) is not calibrated on.
+    wait_for_declared_pose : a stream that has not been still in the sidecar's declared pose yet
+        raises CalibrationError (try again later) instead of taking the pose from gravity.
 
     Attributes
     ----------
@@ -186,9 +182,11 @@ class Calibrator:
     >>> cal = Calibrator().fit(sig, {"thigh": M_thigh, "pelvis": None}, pose="lying").calibration_  # doctest: +SKIP
     """
 
-    def __init__(self, cfg: CalibrationConfig | None = None, set_cfg: SetFindingConfig | None = None) -> None:
+    def __init__(self, cfg: CalibrationConfig | None = None, set_cfg: SetFindingConfig | None = None, *,
+                 wait_for_declared_pose: bool = False) -> None:
         self.cfg = cfg or CalibrationConfig()
         self.set_cfg = set_cfg or SetFindingConfig()
+        self.wait_for_declared_pose = wait_for_declared_pose
 
     def fit(self, sig: GridSignals, mounting: dict[str, np.ndarray | None], *, pose: str | None = None,
             exercise: str | None = None, where: str = "recording") -> Calibrator:
@@ -205,6 +203,7 @@ class Calibrator:
         pose, pose_source = self.find_pose(sig, mounting, rate, pose, exercise, where, notes)
         # only the exercise is calibrated on: not walking over, lying down or getting up
         self.exercise_ = self.exercise_rows(sig, mounting, pose)
+        full = sig
         if not self.exercise_.all():
             sig = masked(sig, self.exercise_)
             both = both & self.exercise_
@@ -214,7 +213,7 @@ class Calibrator:
         up0 = {s: self.start_pose_up(sig, s) for s in SENSORS}
         segments, provisional = self.fit_axes(sig, mounting, up0, pose, where, notes)
         self.fix_undeclared_signs(sig, segments, provisional, up0, pose, notes)
-        checks = self.run_checks(sig, segments, pose, where)
+        checks = run_checks(self.cfg, full, segments, pose, where, exercise=self.exercise_)
         if segments["thigh"].axis_source == "none":
             raise CalibrationError(f"{where}: the thigh sensor has no declared mounting and did not rotate enough "
                                    "to find its flexion axis; declare sensors.thigh.mounting in the sidecar or "
@@ -251,12 +250,17 @@ class Calibrator:
         if pose is None and declared is not None:
             # the recorder's declared exercise, confirmed by gravity: standing before a lying set
             # (or a long walk in) must not outvote it
-            if not self._gravity_shows(sig, mounting, rate, declared):
-                raise CalibrationError(
-                    f"{where}: the recording's exercise is {exercise!r} but the declared mounting never shows the "
-                    f"{declared} pose in still moments (not yet, if this is a live stream): check the exercise and "
-                    "the mounting in the sidecar, or pass --pose lying|hanging")
-            pose, source = declared, "sidecar exercise (seen in gravity)"
+            shows = self._gravity_shows(sig, mounting, rate, declared)
+            if shows is None:
+                pose, source = declared, "sidecar exercise"
+            elif shows:
+                pose, source = declared, "sidecar exercise, seen in gravity"
+            elif self.wait_for_declared_pose:
+                raise CalibrationError(f"{where}: the recording's exercise is {exercise!r}, but the sensors have not "
+                                       f"been still in the {declared} pose yet")
+            else:
+                notes.append(f"the recording's exercise is {exercise!r} but the sensors were never still in the "
+                             f"{declared} pose; the pose was taken from gravity instead")
         if pose is None:
             pose, source = self._pose_from_gravity(sig, mounting, rate, where)
         if pose is None:
@@ -292,9 +296,9 @@ class Calibrator:
         return None, ""
 
     def _gravity_shows(self, sig: GridSignals, mounting: dict[str, np.ndarray | None], rate: dict[str, np.ndarray],
-                       pose: str) -> bool:
+                       pose: str) -> bool | None:
         """Whether the declared pelvis (else thigh) mounting shows the pose's vertical in still
-        rows at all (True when neither is declared: nothing to check against)."""
+        rows at all (None when neither is declared: nothing to check against)."""
         thr = self.cfg.neutral_max_rate_deg_s * DEG
         for s in ("pelvis", "thigh"):
             M = mounting.get(s)
@@ -303,7 +307,7 @@ class Calibrator:
             still = (rate[s] < thr) & sig.valid(s)
             u = to_segment(M, sig.up[s][still])
             return int((_angle_deg(u, POSE_UP[pose]) < self.cfg.pose_tolerance_deg).sum()) >= self.cfg.neutral_min_samples
-        return True
+        return None
 
     def _guess_pose(self, sig: GridSignals, rate: dict[str, np.ndarray]) -> str:
         """Without mounting: a sensor lying flat on the belly or the front of the thigh has gravity
@@ -427,7 +431,8 @@ class Calibrator:
         raised = self.raised_rows(sig, up0)
         for s in SENSORS:
             M = mounting.get(s)
-            axis, ratio, rms = principal_axis(sig.gyr[s][raised], cfg.axis_min_rate_deg_s * DEG, cfg.axis_min_samples)
+            rows = raised if s == "thigh" else slice(None)  # the pelvis: every exercise row (swing included)
+            axis, ratio, rms = principal_axis(sig.gyr[s][rows], cfg.axis_min_rate_deg_s * DEG, cfg.axis_min_samples)
             motion_ok = axis is not None and ratio > cfg.axis_min_eigen_ratio and rms > cfg.axis_min_rms_deg_s * DEG
             if M is None:
                 if motion_ok:
@@ -462,8 +467,10 @@ class Calibrator:
 
     def raised_rows(self, sig: GridSignals, up0: dict[str, np.ndarray]) -> np.ndarray:
         """Rows whose thigh is raised at least ``axis_min_elevation_deg`` from its start pose (an
-        angle that needs no axis): the reps. The flexion axes come from these rows only, so walking,
-        a whole-body swing or fidgets with the legs down do not tilt them."""
+        angle that needs no axis): the reps. The thigh's flexion axis comes from these rows only, so
+        strides or fidgets with the legs down do not tilt it; the pelvis's from every exercise row
+        (walking and getting up are already cut away; a whole-body swing turns it about the same
+        axis as the curl)."""
         elev = _angle_deg(np.nan_to_num(sig.up["thigh"]), up0["thigh"])
         return sig.valid("thigh") & (elev > self.cfg.axis_min_elevation_deg)
 
@@ -494,10 +501,15 @@ class Calibrator:
 
     # ------------------------------------------------------------------ 6. checks
     def run_checks(self, sig: GridSignals, segments: dict[str, SegmentCalibration], pose: str,
-                   where: str) -> dict[str, str]:
-        """The anatomy checks (:func:`~imu_pipeline.mounting_checks.run_checks`); a failed one raises
+                   where: str, only: set[str] | None = None) -> dict[str, str]:
+        """The anatomy checks (:func:`~imu_pipeline.mounting_checks.run_checks`) on ``sig``, the
+        mounting checks on its exercise rows (by the calibrated pelvis); a failed one raises
         :class:`~imu_pipeline.errors.MountingCheckError`."""
-        return run_checks(self.cfg, sig, segments, pose, where)
+        pel = segments["pelvis"]
+        dev = pose_deviation(pel.R_seg_sensor, sig.up["pelvis"], pose) if pel.axis_source != "none" \
+            else np.full(len(sig), np.nan)
+        ex = exercise_rows(sig.time_s, dev, sig.norm_of("pelvis"), self.set_cfg)
+        return run_checks(self.cfg, sig, segments, pose, where, only=only, exercise=ex)
 
     @staticmethod
     def _bad_mounting_msg(where: str, s: str, M: np.ndarray, up0: np.ndarray, pose: str | None,

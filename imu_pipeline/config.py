@@ -74,7 +74,7 @@ class CalibrationConfig:
     thigh_check_min_range_deg: float = _p(20.0, "deg", "the thigh check judges only once the thigh moved this far")
     thigh_max_extension_fraction: float = _p(0.3, "fraction", "hip extension beyond this fraction of the flexion "
                                                               "range (and 20 deg): thigh mounting reversed")
-    swap_min_pelvis_range_deg: float = _p(60.0, "deg", "a 'pelvis' sweeping more than this (more than lying back, which the set finding cuts at 50) ...")
+    swap_min_pelvis_range_deg: float = _p(30.0, "deg", "a 'pelvis' sweeping more than this ...")
     swap_range_ratio: float = _p(1.5, "", "... and this many times the 'thigh': sensors swapped")
     pose_guess_max_deg: float = _p(35.0, "deg", "undeclared: a still sensor's z within this of vertical means lying")
     start_pose_min_s: float = _p(1.0, "s", "the zero is the first still run in the start pose this long (else the "

@@ -24,13 +24,24 @@ PASSED, FAILED, INCONCLUSIVE = "passed", "failed", "inconclusive"
 
 
 def run_checks(cfg: CalibrationConfig, sig: GridSignals, segments: dict[str, SegmentCalibration], pose: str,
-               where: str, only: set[str] | None = None) -> dict[str, str]:
+               where: str, only: set[str] | None = None, exercise: np.ndarray | None = None) -> dict[str, str]:
     """Every check's result by name (``passed`` / ``inconclusive``), or only the ``only`` ones; a
-    failed one raises."""
-    todo: dict[str, Any] = {f"{s}_mounting": (lambda s=s: check_declared(cfg, sig, segments, s, pose, where))
-                            for s in SENSORS if segments[s].declared}
-    todo["sensors_not_swapped"] = lambda: check_not_swapped(cfg, sig, segments, pose, where)
+    failed one raises. The swap check comes first and sees every row (swapped sensors put the
+    'pelvis' out of the pose, which the set finding would cut away); the mounting checks see only
+    the ``exercise`` rows (standing before a lying set is not hip extension)."""
+    ex = sig if exercise is None or exercise.all() else masked(sig, exercise)
+    todo: dict[str, Any] = {"sensors_not_swapped": lambda: check_not_swapped(cfg, sig, segments, pose, where)}
+    todo.update({f"{s}_mounting": (lambda s=s: check_declared(cfg, ex, segments, s, pose, where))
+                 for s in SENSORS if segments[s].declared})
     return {name: run() for name, run in todo.items() if only is None or name in only}
+
+
+def masked(sig: GridSignals, keep: np.ndarray) -> GridSignals:
+    """The signals with rows outside ``keep`` set missing (NaN) for both sensors."""
+    k = keep[:, None]
+    return GridSignals(sig.time_s, {s: np.where(k, v, np.nan) for s, v in sig.up.items()},
+                       {s: np.where(k, v, np.nan) for s, v in sig.gyr.items()},
+                       {s: v & keep for s, v in sig.rest.items()}, sig.acc)
 
 
 def check_not_swapped(cfg: CalibrationConfig, sig: GridSignals, segments: dict[str, SegmentCalibration],

@@ -29,7 +29,7 @@ from imu_pipeline.frames import mounting_matrix
 from imu_pipeline.front import DataQuality, FrontHalf, GridBatch, slower_rate_hz
 from imu_pipeline.io.recording import SENSORS
 from imu_pipeline.joint_angles import JointAngles, joint_angles
-from imu_pipeline.mounting_checks import INCONCLUSIVE, run_checks
+from imu_pipeline.mounting_checks import INCONCLUSIVE
 from imu_pipeline.orientation import GridSignals, StreamingOrientation
 from imu_pipeline.reps import Rep, RepSegmenter, assess_rep
 from imu_pipeline.reps.assess import PelvisGapBridge, angle_window
@@ -83,8 +83,8 @@ class LiveCalibration:
         held = self._seconds() if self._rows else 0.0
         return held + (self._check_n / self.fs if self._check_rows else 0.0)
 
-    def _fit(self, sig: GridSignals) -> Calibration:
-        return Calibrator(self.cfg.calibration, self.cfg.set_finding).fit(sig, self.mounting, pose=self.pose, exercise=self.exercise,
+    def _fit(self, sig: GridSignals, force: bool = True) -> Calibration:
+        return Calibrator(self.cfg.calibration, self.cfg.set_finding, wait_for_declared_pose=not force).fit(sig, self.mounting, pose=self.pose, exercise=self.exercise,
                                                     where=self.where).calibration_
 
     def offer(self, sig: GridSignals, final: bool = False) -> GridSignals | None:
@@ -117,7 +117,7 @@ class LiveCalibration:
         live = self.cfg.live
         sig = self._buffer()
         try:
-            cal = self._fit(sig)
+            cal = self._fit(sig, force)
         except MountingCheckError as e:
             self.refused_ = str(e)
             self._rows = []
@@ -135,7 +135,7 @@ class LiveCalibration:
         # checks that cannot judge yet are run again as the reps come (see _recheck)
         self.calibration_ = cal
         self.error_ = None
-        self._refining = cal.neutral_s < live.min_neutral_s
+        self._refining = not self._settled(cal)
         if not self._refining:
             self._rows, self._n = [], 0
         return sig
@@ -156,7 +156,8 @@ class LiveCalibration:
         assert cal is not None
         try:
             pending = {k for k, v in cal.checks.items() if v == INCONCLUSIVE}  # a passed check stays passed
-            checks = run_checks(self.cfg.calibration, buf, cal.segments, cal.pose, self.where, only=pending)
+            checks = Calibrator(self.cfg.calibration, self.cfg.set_finding).run_checks(buf, cal.segments, cal.pose,
+                                                                                      self.where, only=pending)
         except MountingCheckError as e:
             self.refused_ = f"{e} (found {seconds:.0f} s after the calibration; the reps so far are withdrawn)"
             self.calibration_ = None
@@ -169,8 +170,20 @@ class LiveCalibration:
             keep = int(live.calibration_wait_s * self.fs)
             self._check_rows, self._check_n = [buf.tail(keep)], keep
 
+    def _settled(self, cal: Calibration) -> bool:
+        """At least ``live.min_neutral_s`` of start pose seen, and every declared sensor's axis
+        from the motion (a strap 15° off its declaration tilts the angles until then)."""
+        return cal.neutral_s >= self.cfg.live.min_neutral_s and \
+            all(seg.axis_source == "motion" for seg in cal.segments.values() if seg.declared)
+
+    @staticmethod
+    def _motion_axes(cal: Calibration) -> int:
+        return sum(seg.axis_source == "motion" for seg in cal.segments.values())
+
     def _refine(self, final: bool) -> None:
-        """Refit once ``live.min_neutral_s`` in the start pose has been seen (bounded buffer)."""
+        """Refit on the rows held since the start until the calibration has settled (see
+        :meth:`_settled`; bounded buffer): a refit is taken when it has more start pose or more axes
+        from the motion. Reps already reported keep the calibration they were measured with."""
         live = self.cfg.live
         if not final and self._seconds() - self._last_try < live.calibration_retry_s:
             return
@@ -179,10 +192,13 @@ class LiveCalibration:
             cal = self._fit(self._buffer())
         except CalibrationError:
             cal = None
-        if cal is not None and (cal.neutral_s >= live.min_neutral_s or final):
+        cur = self.calibration_
+        assert cur is not None
+        if cal is not None and (self._motion_axes(cal), min(cal.neutral_s, live.min_neutral_s)) > \
+                (self._motion_axes(cur), min(cur.neutral_s, live.min_neutral_s)):
+            cal.checks = {k: (v if cur.checks.get(k) != "passed" else "passed") for k, v in cal.checks.items()}
             self.calibration_ = cal
-        if (cal is not None and cal.neutral_s >= live.min_neutral_s) or final \
-                or self._seconds() > 3 * live.calibration_wait_s:
+        if (cal is not None and self._settled(cal)) or final or self._seconds() > 3 * live.calibration_wait_s:
             self._refining = False
             self._rows, self._n = [], 0
 
