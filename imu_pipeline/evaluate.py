@@ -37,9 +37,10 @@ def session_matrix(n: int, first_seed: int = 1000) -> list[SimulationOptions]:
 
 
 def fault_matrix() -> list[SimulationOptions]:
-    """12 sessions outside the main matrix: 10 and 12.5 Hz (both sensors, or one with the other at
-    100 Hz), lying and hanging, straps up to 20° off; and 4 at 100 Hz with a disconnect, 3 % loss
-    and 20° straps."""
+    """21 sessions outside the main matrix, straps up to 20° off: 10 and 12.5 Hz (both sensors, or one
+    with the other at 100 Hz), lying and hanging; 4 at 100 Hz with a disconnect and 3 % loss; one
+    sensor silent alone for 15 s at the start, in the middle or at the end (6); walking in and out
+    around a lying and a hanging set (2); hanging with kicks whose swing persists into the next reps."""
     out = []
     for i, (th, pe) in enumerate([(10.0, 10.0), (12.5, 12.5), (10.0, 100.0), (100.0, 12.5)]):
         for pose in ("lying", "hanging"):
@@ -49,6 +50,18 @@ def fault_matrix() -> list[SimulationOptions]:
     for k in range(4):
         out.append(SimulationOptions(seed=2100 + k, pose=("lying", "hanging")[k % 2], n_reps=8, disconnect=True,
                                      misalignment_deg=20.0, packet_loss=0.03))
+    # one sensor silent alone: starts late, drops out, dies
+    for k, silent in enumerate(("pelvis:start", "pelvis:middle", "pelvis:end", "thigh:start", "thigh:middle",
+                                "thigh:end")):
+        out.append(SimulationOptions(seed=2200 + k, pose=("lying", "hanging")[k % 2], n_reps=10, silent=silent,
+                                     misalignment_deg=20.0))
+    # walking in and out around the set; hanging with kicks whose swing persists into the next reps
+    for k, pose in enumerate(("lying", "hanging")):
+        mix = ("hip-flexor", "abdominal", "fast") + (("swing",) if pose == "hanging" else ())
+        out.append(SimulationOptions(seed=2300 + k, pose=pose, n_reps=8, mix=mix, walk_in_out=True,
+                                     misalignment_deg=20.0))
+    out.append(SimulationOptions(seed=2310, pose="hanging", n_reps=10, misalignment_deg=20.0, rest_s=(0.8, 1.6),
+                                 mix=("hip-flexor", "swing", "abdominal", "swing", "hip-flexor")))
     return out
 
 
@@ -66,6 +79,8 @@ class SessionScore:
     momentum_fp: int
     momentum_fn: int
     labelled_reps: int = 0
+    hip_samples_without_pelvis: int = 0  # hip flexion values where the pelvis sensor was silent (must be 0)
+    outages_unreported: int = 0  # silent windows (truth) no data_quality gap overlaps (must be 0)
     confidently_wrong_labels: int = 0  # a label with confidence 'normal' that contradicts the truth
     live_hip_rmse_vs_offline_deg: float | None = None
     live_same_reps: bool | None = None
@@ -144,10 +159,23 @@ def score_session(opts: SimulationOptions, live: bool = True) -> SessionScore:
     tp = sum(t["momentum"] and f.momentum for t, f in judged)
     fp = sum((not t["momentum"]) and f.momentum for t, f in judged) + (len(an.reps) - len(pairs))
     fn = sum(t["momentum"] and not f.momentum for t, f in judged) + (len(truth) - len(pairs))
-    labelled = [(t, f) for t, f in pairs if t["label_observable"]]
+    # scored where the pelvis saw the top and a label was given (no label is 'not measured', not wrong)
+    labelled = [(t, f) for t, f in pairs if t["label_observable"] and f.label is not None]
     sc = SessionScore(opts.seed, opts.pose, (opts.thigh_rate_hz, opts.pelvis_rate_hz), hip_rmse, tilt_rmse,
                       len(truth), len(an.reps), sum(t["label"] == f.label for t, f in labelled), tp, fp, fn,
                       labelled_reps=len(labelled))
+    window = sim.truth_meta.get("disconnect")
+    if window is not None:
+        silent_sensor = (sim.recording.meta.get("simulated", {}).get("options", {}).get("silent") or ":").split(":")[0] \
+            or next((e["sensor"] for e in sim.recording.meta.get("events", [])), "")
+        t = an.angles.time_s
+        inside = (t > window[0] + 0.05) & (t < window[1] - 0.05)
+        if silent_sensor == "pelvis":
+            sc.hip_samples_without_pelvis = int(np.isfinite(an.angles.hip_flexion[inside]).sum())
+        gaps = an.quality.to_dict().get("gaps", [])
+        seen = any(g["sensor"] == silent_sensor and g["start_s"] < window[1] and g["end_s"] > max(window[0], 0.0)
+                   for g in gaps)
+        sc.outages_unreported = 0 if seen else 1
     sc.confidently_wrong_labels = sum(f.label is not None and f.label_confidence == "normal" and f.label != t["label"]
                                       for t, f in pairs)
     if live:

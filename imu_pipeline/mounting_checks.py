@@ -33,7 +33,9 @@ def run_checks(cfg: CalibrationConfig, sig: GridSignals, segments: dict[str, Seg
     todo: dict[str, Any] = {"sensors_not_swapped": lambda: check_not_swapped(cfg, sig, segments, pose, where)}
     todo.update({f"{s}_mounting": (lambda s=s: check_declared(cfg, ex, segments, s, pose, where))
                  for s in SENSORS if segments[s].declared})
-    return {name: run() for name, run in todo.items() if only is None or name in only}
+    done = {name: run() for name, run in todo.items() if only is None or name in only}
+    order = [f"{s}_mounting" for s in SENSORS] + ["sensors_not_swapped"]
+    return {name: done[name] for name in order if name in done}
 
 
 def masked(sig: GridSignals, keep: np.ndarray) -> GridSignals:

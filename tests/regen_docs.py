@@ -36,7 +36,8 @@ def main() -> int:
     assert m, "no ```json block"
     shown = json.loads(m.group(1))
     new = {}
-    for k, v in shown.items():
+    for k in real:  # the real file's keys, in its order; a key the example lacks is shown whole
+        v = shown.get(k, real[k])
         if k == "reps":
             new[k] = [_update(r, real["reps"][r["index"]]) for r in v]
         elif k == "config":

@@ -224,7 +224,8 @@ def test_every_config_reference_exists(path: Path) -> None:
 
 
 UNITS = {"deg": {"°", "deg"}, "deg/s": {"deg/s", "°/s"}, "s": {"s"}, "Hz": {"Hz"}, "fraction": {""},
-         "percent": {"percent", "%"}, "samples": {"samples"}, "sample intervals": {"sample intervals"}, "": {""}}
+         "percent": {"percent", "%"}, "samples": {"samples"}, "sample intervals": {"sample intervals"}, "steps": {"steps"},
+         "m/s^2": {"m/s^2", "m/s²"}, "": {""}}
 
 
 @pytest.mark.parametrize("path", TEXTS, ids=_rel)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 FLAGS = {"thigh_rate_hz": "--thigh-rate", "pelvis_rate_hz": "--pelvis-rate", "packet_loss": "--packet-loss",
          "packet_samples": "--packet-samples", "jitter_s": "--jitter-ms (in s)", "touch_and_go": "--touch-and-go",
          "misalignment_deg": "--misalignment", "n_reps": "--reps", "rest_s": "--rest", "seed": "--seed",
-         "fidgets": "--fidgets", "noise": "--noise", "rep kind(s)": "--mix kind(s)", "rep mix": "--mix"}
+         "fidgets": "--fidgets", "noise": "--noise", "silent": "--silent", "silent_s": "--silent-s", "rep kind(s)": "--mix kind(s)", "rep mix": "--mix"}
 
 
 def options_from_args(args: argparse.Namespace) -> SimulationOptions:
@@ -29,7 +29,8 @@ def options_from_args(args: argparse.Namespace) -> SimulationOptions:
                packet_loss=args.packet_loss, packet_samples=args.packet_samples,
                jitter_s=args.jitter_ms / 1000.0, disconnect=args.disconnect, start_still=not args.no_start_still,
                end_still=not args.no_end_still, rest_s=(args.rest[0], args.rest[1]), touch_and_go=args.touch_and_go,
-               misalignment_deg=args.misalignment, declare_mounting=not args.no_mounting, fidgets=args.fidgets)
+               misalignment_deg=args.misalignment, declare_mounting=not args.no_mounting, fidgets=args.fidgets,
+               walk_in_out=args.walk_in_out, silent=args.silent or "", silent_s=args.silent_s)
 
 
 def add_cli_arguments(p: argparse.ArgumentParser) -> None:
@@ -55,6 +56,11 @@ def add_cli_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--misalignment", type=float, default=12.0, help="strap misalignment up to this, deg")
     p.add_argument("--no-mounting", action="store_true", help="do not declare the mounting in the sidecar")
     p.add_argument("--fidgets", type=int, default=0, help="number of small non-rep twitches")
+    p.add_argument("--walk-in-out", action="store_true",
+                   help="walk in, lie down / step up to the bar, the set, get up / step down, walk out")
+    p.add_argument("--silent", metavar="SENSOR:WHEN", default="",
+                   help="one sensor silent alone: thigh|pelvis : start (starts late) | middle | end (dies)")
+    p.add_argument("--silent-s", type=float, default=15.0, help="how long --silent lasts, s (default 15)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
 
 

@@ -198,6 +198,8 @@ class LiveCalibration:
                 (self._motion_axes(cur), min(cur.neutral_s, live.min_neutral_s)):
             cal.checks = {k: (v if cur.checks.get(k) != "passed" else "passed") for k, v in cal.checks.items()}
             self.calibration_ = cal
+            if cal.conclusive:  # nothing left to re-check: the rows held for it go
+                self._check_rows, self._check_n = [], 0
         if (cal is not None and self._settled(cal)) or final or self._seconds() > 3 * live.calibration_wait_s:
             self._refining = False
             self._rows, self._n = [], 0

@@ -142,6 +142,11 @@ def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, ind
         confidence, label_or_none = "none", None
         decided["label_confidence"] = (f"none: the pelvis sensor saw only {100 * m.pelvis_coverage:.0f} % of the top "
                                        "of this rep; whether the pelvis curled cannot be told")
+    elif not math.isfinite(m.peak_posterior_tilt_deg):
+        confidence, label_or_none = "none", None
+        decided["label_confidence"] = ("none: the pelvis sensor was silent when this rep started and for longer "
+                                       f"than [labels] tilt_reference_lookback_s ({lc.tilt_reference_lookback_s:g} s) "
+                                       "before: its curl has no reference to be measured from")
     elif m.pelvis_coverage < lc.full_pelvis_coverage:
         confidence = "low"
         decided["label_confidence"] = (f"low: the pelvis sensor saw {100 * m.pelvis_coverage:.0f} % of the top of "

@@ -67,6 +67,8 @@ class SimulationOptions:
     clock_drift_ppm: float = 40.0  # |drift| up to this; recorded times use the nominal rate
     quantize: bool = True
     walk_in_out: bool = False  # walk in, lie down / step up to the bar, the set, get up / step down, walk out
+    silent: str = ""  # "SENSOR:WHEN": one sensor silent alone (thigh|pelvis : start|middle|end), e.g. "pelvis:end"
+    silent_s: float = 15.0  # how long it is silent (s): starts late / drops out / dies this long before the end
 
     def __post_init__(self) -> None:
         if self.pose not in POSES:
@@ -100,6 +102,15 @@ class SimulationOptions:
             raise ValueError("touch_and_go is a fraction in [0, 1]")
         if not 0 <= self.misalignment_deg <= 45:
             raise ValueError("misalignment_deg must be 0..45")
+        if self.silent:
+            sensor, _, when = self.silent.partition(":")
+            if sensor not in ("thigh", "pelvis") or when not in ("start", "middle", "end"):
+                raise ValueError(f"silent must be SENSOR:WHEN with SENSOR thigh|pelvis and WHEN start|middle|end, "
+                                 f"got {self.silent!r}")
+            if self.disconnect:
+                raise ValueError("silent and disconnect are two ways of losing a sensor: choose one")
+        if not 0 < self.silent_s <= 600:
+            raise ValueError(f"silent_s must be in (0, 600] s, got {self.silent_s}")
         lo, hi = self.rest_s
         if not 0 <= lo <= hi:
             raise ValueError("rest_s must be [low, high] with 0 <= low <= high")

@@ -80,6 +80,15 @@ def simulate_session(opts: SimulationOptions) -> SimResult:
         disc_window = (start, start + d)
         events.append({"time_s": round(start, 3), "sensor": str(disc_sensor), "kind": "disconnected"})
         events.append({"time_s": round(start + d, 3), "sensor": str(disc_sensor), "kind": "reconnected"})
+    if opts.silent:  # one sensor silent alone: it starts late, drops out in the middle, or dies
+        disc_sensor, _, when = opts.silent.partition(":")
+        d = min(opts.silent_s, 0.6 * duration)
+        start = {"start": -1.0, "middle": 0.5 * (duration - d), "end": duration - d}[when]
+        disc_window = (start, start + d + (1.0 if when == "end" else 0.0))
+        if when != "start":
+            events.append({"time_s": round(max(start, 0.0), 3), "sensor": disc_sensor, "kind": "disconnected"})
+        if when == "middle":
+            events.append({"time_s": round(start + d, 3), "sensor": disc_sensor, "kind": "reconnected"})
     truth_mount: dict[str, Any] = {}
     for s in ("thigh", "pelvis"):
         rate = opts.thigh_rate_hz if s == "thigh" else opts.pelvis_rate_hz
