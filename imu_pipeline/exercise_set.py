@@ -109,21 +109,22 @@ def exercise_rows(time_s: np.ndarray, pelvis_pose_dev: np.ndarray, pelvis_acc_no
     return ok
 
 
-def not_exercise_spans(time_s: np.ndarray, pelvis_pose_dev: np.ndarray, pelvis_acc_norm: np.ndarray,
-                       cfg: SetFindingConfig, pose: str) -> list[NotExercise]:
-    """The stretches that are not the exercise, for the report: out of the pose (at least
-    ``min_span_s``) and walking, merged where they touch."""
-    spans: list[NotExercise] = []
-    out = pelvis_pose_dev > cfg.max_pose_deviation_deg * DEG
-    idx = np.flatnonzero(out)
-    if idx.size:
-        cut = np.flatnonzero(np.diff(idx) > 1) + 1
-        for g in np.split(idx, cut):
-            a, b = float(time_s[g[0]]), float(time_s[g[-1]])
-            if b - a >= cfg.min_span_s:
-                spans.append(NotExercise(a, b, f"not in the {pose} pose"))
-    for a, b, n in walking_spans(strike_times(time_s, pelvis_acc_norm, cfg), cfg):
-        spans.append(NotExercise(max(a, float(time_s[0])), min(b, float(time_s[-1])), f"walking ({n} steps)"))
+def out_of_pose_runs(time_s: np.ndarray, pelvis_pose_dev: np.ndarray, cfg: SetFindingConfig) -> list[tuple[float, float]]:
+    """(start_s, end_s) of the runs of rows whose pelvis is out of the pose (any length)."""
+    idx = np.flatnonzero(pelvis_pose_dev > cfg.max_pose_deviation_deg * DEG)
+    if idx.size == 0:
+        return []
+    cut = np.flatnonzero(np.diff(idx) > 1) + 1
+    return [(float(time_s[g[0]]), float(time_s[g[-1]])) for g in np.split(idx, cut)]
+
+
+def not_exercise_spans(out_runs: list[tuple[float, float]], strikes: np.ndarray, cfg: SetFindingConfig, pose: str,
+                       t0: float, t1: float) -> list[NotExercise]:
+    """The stretches that are not the exercise, for the report: runs out of the pose (at least
+    ``min_span_s``) and walking chains of ``strikes``, within ``t0`` .. ``t1``, merged where they touch."""
+    spans = [NotExercise(a, b, f"not in the {pose} pose") for a, b in out_runs if b - a >= cfg.min_span_s]
+    for a, b, n in walking_spans(strikes, cfg):
+        spans.append(NotExercise(max(a, t0), min(b, t1), f"walking ({n} steps)"))
     spans.sort(key=lambda s: s.start_s)
     merged: list[NotExercise] = []
     for s in spans:
@@ -140,66 +141,103 @@ class SetFinder:
     """Judges each movement the segmenter found — rep or not exercise — and keeps what the report
     needs (the same object in the offline and live paths).
 
+    It holds the pelvis rows of the last ``keep_s`` (bounded memory; None keeps every row) to judge
+    movements on, and for the report only the finished runs out of the pose and the strike times.
+
     Parameters
     ----------
     cfg : SetFindingConfig
     pose : the session's pose
+    keep_s : seconds of rows kept for judging (at least the longest movement plus
+        ``chain_lookback_s`` and ``step_max_s``); None: all
 
     Attributes
     ----------
     rejected_ : movements that were not reps: NotExercise each (with the reason)
     """
 
-    def __init__(self, cfg: SetFindingConfig, pose: str) -> None:
+    def __init__(self, cfg: SetFindingConfig, pose: str, keep_s: float | None = None) -> None:
         self.cfg = cfg
         self.pose = pose
-        self._t: list[np.ndarray] = []
-        self._dev: list[np.ndarray] = []
-        self._acc: list[np.ndarray] = []
+        self.keep_s = keep_s
+        self._t = np.empty(0)
+        self._dev = np.empty(0, np.float32)
+        self._acc = np.empty(0, np.float32)
+        self._runs: list[tuple[float, float]] = []  # finished runs out of the pose
+        self._strikes: list[float] = []  # finished strikes
+        self._done_s = -np.inf  # rows before this are folded into _runs and _strikes
+        self._t0 = np.nan
         self.rejected_: list[NotExercise] = []
 
     def push(self, time_s: np.ndarray, pelvis_pose_dev: np.ndarray | None, pelvis_acc_norm: np.ndarray | None) -> None:
         """Add rows (in time order): the pelvis's deviation from the pose (rad) and |acc| (m/s²)."""
         n = len(time_s)
-        nan = np.full(n, np.nan)
-        self._t.append(np.asarray(time_s, float))
-        self._dev.append(nan if pelvis_pose_dev is None else np.asarray(pelvis_pose_dev, np.float32))
-        self._acc.append(nan if pelvis_acc_norm is None else np.asarray(pelvis_acc_norm, np.float32))
+        if n == 0:
+            return
+        nan = np.full(n, np.nan, np.float32)
+        if not np.isfinite(self._t0):
+            self._t0 = float(time_s[0])
+        self._t = np.concatenate([self._t, np.asarray(time_s, float)])
+        self._dev = np.concatenate([self._dev, nan if pelvis_pose_dev is None else pelvis_pose_dev.astype(np.float32)])
+        self._acc = np.concatenate([self._acc, nan if pelvis_acc_norm is None else pelvis_acc_norm.astype(np.float32)])
+        self._fold(final=False)
+        if self.keep_s is not None:
+            cut = int(np.searchsorted(self._t, min(self._t[-1] - self.keep_s, self._done_s)))
+            if cut > 0:
+                self._t, self._dev, self._acc = self._t[cut:], self._dev[cut:], self._acc[cut:]
+
+    def _fold(self, final: bool) -> None:
+        """Move what can no longer change into the report's runs and strikes: rows up to a margin
+        before the newest, never cutting into a run out of the pose or a strike still open."""
+        if self._t.size == 0:
+            return
+        a = int(np.searchsorted(self._t, self._done_s, side="right"))
+        b = int(np.searchsorted(self._t, self._t[-1] + 1.0 if final else self._t[-1] - self.cfg.step_min_s,
+                                side="right"))
+        if not final and b > a:
+            st = strike_times(self._t[a:b], self._acc[a:b], self.cfg)
+            if st.size and st[-1] >= self._t[b - 1] - self.cfg.step_min_s / 2:  # may still grow
+                b = int(np.searchsorted(self._t, st[-1] - self.cfg.step_min_s / 2))
+            runs = out_of_pose_runs(self._t[a:b], self._dev[a:b], self.cfg) if b > a else []
+            if runs and runs[-1][1] >= self._t[b - 1]:  # still out of the pose: leave it open
+                b = int(np.searchsorted(self._t, runs[-1][0]))
+        if b <= a:
+            return
+        self._runs += out_of_pose_runs(self._t[a:b], self._dev[a:b], self.cfg)
+        self._strikes += [float(x) for x in strike_times(self._t[a:b], self._acc[a:b], self.cfg)]
+        self._done_s = float(self._t[b - 1])
 
     @property
     def seen_until_s(self) -> float:
-        return float(self._t[-1][-1]) if self._t and len(self._t[-1]) else -np.inf
+        return float(self._t[-1]) if self._t.size else -np.inf
 
     def ready(self, end_s: float) -> bool:
         """Whether the rows a movement ending at ``end_s`` is judged on have arrived."""
         return self.seen_until_s >= end_s + self.cfg.margin_s
 
-    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if len(self._t) > 1:
-            self._t = [np.concatenate(self._t)]
-            self._dev = [np.concatenate(self._dev)]
-            self._acc = [np.concatenate(self._acc)]
-        if not self._t:
-            return np.empty(0), np.empty(0), np.empty(0)
-        return self._t[0], self._dev[0], self._acc[0]
-
     def judge(self, start_s: float, end_s: float) -> str | None:
         """Why the movement is not a rep (and it is recorded in ``rejected_``), or None."""
-        t, dev, acc = self._arrays()
+        t = self._t
         a = int(np.searchsorted(t, start_s - self.cfg.chain_lookback_s - self.cfg.step_max_s))
         b = int(np.searchsorted(t, end_s + self.cfg.margin_s, side="right"))
-        strikes = strike_times(t[a:b], acc[a:b], self.cfg)
-        why = rep_not_exercise(start_s, end_s, t[a:b], dev[a:b], strikes, self.cfg)
+        strikes = strike_times(t[a:b], self._acc[a:b], self.cfg)
+        why = rep_not_exercise(start_s, end_s, t[a:b], self._dev[a:b], strikes, self.cfg)
         if why is not None:
             self.rejected_.append(NotExercise(start_s, end_s, why))
         return why
 
     def spans(self) -> list[NotExercise]:
-        """The stretches of the session that were not the exercise (for the report)."""
-        t, dev, acc = self._arrays()
-        if t.size == 0:
+        """The stretches of the session so far that were not the exercise (for the report)."""
+        if self._t.size == 0:
             return []
-        return not_exercise_spans(t, dev, acc, self.cfg, self.pose)
+        runs = list(self._runs)
+        a = int(np.searchsorted(self._t, self._done_s, side="right"))
+        t = self._t[a:]
+        runs += out_of_pose_runs(t, self._dev[a:], self.cfg)  # the open part, as it stands
+        strikes = np.sort(np.array(self._strikes + [float(x) for x in strike_times(t, self._acc[a:], self.cfg)]))
+        if strikes.size > 1:  # a strike split where the folded part ended counts once
+            strikes = strikes[np.concatenate([[True], np.diff(strikes) > self.cfg.step_min_s / 2])]
+        return not_exercise_spans(runs, strikes, self.cfg, self.pose, self._t0, float(self._t[-1]))
 
 
 def blank_outside_exercise(ang: JointAngles, spans: list[NotExercise]) -> JointAngles:  # noqa: F821

@@ -71,3 +71,39 @@ def test_hanging_tilt_zero_is_the_start_pose_with_swing_and_straps_20_degrees_of
         a = analyze_recording(sim.recording).angles
         worst = max(worst, score_angles(sim, a.time_s, a.hip_flexion, a.pelvic_tilt)[1])
     assert worst <= 0.3, worst
+
+
+def test_set_finder_gives_the_same_spans_in_any_chunking_and_holds_bounded_rows() -> None:
+    from imu_pipeline.exercise_set import SetFinder
+
+    cfg = SetFindingConfig()
+    rng = np.random.default_rng(3)
+    t = np.arange(0, 120, 0.01)
+    acc = 9.81 + rng.normal(0, 0.2, t.size)
+    for a, b in ((2.0, 12.0), (60.0, 75.0), (100.0, 118.0)):  # three walks
+        for ts in np.arange(a, b, 0.55):
+            acc[int(ts * 100)] += 5.0
+    dev = np.zeros_like(t)
+    dev[1300:1700] = np.radians(90)  # out of the pose for 4 s
+    dev[8000:8050] = np.radians(90)  # 0.5 s: too short to report
+    whole = SetFinder(cfg, "lying")
+    whole.push(t, dev, acc)
+    ref = [s.to_dict() for s in whole.spans()]
+    # the first walk and the 4 s out of the pose right after it merge; the 0.5 s is not listed
+    assert [(round(s["start_s"]), round(s["end_s"]), s["reason"]) for s in ref] == [
+        (2, 17, "walking (19 steps); not in the lying pose"), (60, 75, "walking (28 steps)"),
+        (100, 118, "walking (33 steps)")], ref
+    for seed in range(3):
+        sizes = np.random.default_rng(seed).integers(1, 400, 200)
+        f = SetFinder(cfg, "lying", keep_s=20.0)
+        i = 0
+        held = 0.0
+        for n in sizes:
+            if i >= t.size:
+                break
+            f.push(t[i:i + n], dev[i:i + n], acc[i:i + n])
+            i += n
+            held = max(held, float(f._t[-1] - f._t[0]))
+        f.push(t[i:], dev[i:], acc[i:])
+        assert [s.to_dict() for s in f.spans()] == ref
+        assert held <= 20.0 + 4.0  # keep_s plus one chunk

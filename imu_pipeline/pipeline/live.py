@@ -407,7 +407,8 @@ class LivePipeline:
         if self.tracker_ is None or self.finder_ is None:
             rate = slower_rate_hz({s: r.quality_ for s, r in self.front_.resamplers_.items()})
             self.tracker_ = RepTracker(self.cfg, cal.pose, rate)
-            self.finder_ = SetFinder(self.cfg.set_finding, cal.pose)
+            sf = self.cfg.set_finding  # rows kept to judge a movement: as long as the rep window
+            self.finder_ = SetFinder(sf, cal.pose, keep_s=self.cfg.live.buffer_s + sf.chain_lookback_s + sf.step_max_s)
         self.finder_.push(ang.time_s, ang.pelvis_pose_dev, ang.pelvis_acc_norm)
         return self._judge(self.tracker_.push(ang), final=False)
 
