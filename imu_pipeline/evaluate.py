@@ -65,6 +65,42 @@ def fault_matrix() -> list[SimulationOptions]:
     return out
 
 
+#: Sensor rates of :func:`rate_matrix` (Hz): WitMotion's 10 Hz up to a research IMU's 200 Hz.
+RATES_HZ = (10.0, 12.5, 25.0, 52.0, 100.0, 200.0)
+
+
+def rate_matrix(seeds: int = 2) -> list[SimulationOptions]:
+    """Both sensors at each of :data:`RATES_HZ`, lying and hanging, ``seeds`` sessions each, straps
+    up to 15° off, every rep kind, 2 % packet loss: how accurate the angles are at each rate."""
+    out = []
+    for r in RATES_HZ:
+        for pose in ("lying", "hanging"):
+            mix = ("hip-flexor", "abdominal", "fast", "drop", "bounce") + (("swing",) if pose == "hanging" else ())
+            for k in range(seeds):
+                out.append(SimulationOptions(seed=3000 + int(r * 10) + 2 * k + (pose == "hanging"), pose=pose,
+                                             n_reps=8, mix=mix, thigh_rate_hz=r, pelvis_rate_hz=r,
+                                             misalignment_deg=15.0, packet_loss=0.02))
+    return out
+
+
+def per_rate(scores: list["SessionScore"]) -> dict[float, dict[str, float]]:
+    """Worst hip and tilt RMSE (deg), rep counts and labels per sensor rate (both sensors at it)."""
+    out: dict[float, dict[str, float]] = {}
+    for sc in scores:
+        d = out.setdefault(sc.rates_hz[0], {"sessions": 0, "worst_hip_rmse_deg": 0.0, "worst_tilt_rmse_deg": 0.0,
+                                            "reps": 0, "found_reps": 0, "labels_correct": 0, "labelled_reps": 0,
+                                            "confidently_wrong_labels": 0})
+        d["sessions"] += 1
+        d["worst_hip_rmse_deg"] = max(d["worst_hip_rmse_deg"], sc.hip_rmse_deg)
+        d["worst_tilt_rmse_deg"] = max(d["worst_tilt_rmse_deg"], sc.tilt_rmse_deg)
+        d["reps"] += sc.truth_reps
+        d["found_reps"] += sc.found_reps
+        d["labels_correct"] += sc.labels_correct
+        d["labelled_reps"] += sc.labelled_reps
+        d["confidently_wrong_labels"] += sc.confidently_wrong_labels
+    return out
+
+
 @dataclass
 class SessionScore:
     seed: int

@@ -87,3 +87,16 @@ def test_low_rates_straps_20_degrees_off_disconnects_silent_sensors_and_walking(
         assert s.hip_samples_without_pelvis == 0 and s.outages_unreported == 0, s
         tp, fp = tp + s.momentum_tp, fp + s.momentum_fp
     assert tp / (tp + fp) >= 0.95, (tp, fp)
+
+
+def test_per_rate_accuracy_10_to_200_hz() -> None:
+    """docs/accuracy.md 'Accuracy per sensor rate': both sensors at 10-200 Hz."""
+    from imu_pipeline.evaluate import per_rate, rate_matrix
+
+    scores = [score_session(o, live=False) for o in rate_matrix()]
+    table = per_rate(scores)
+    assert sorted(table) == [10.0, 12.5, 25.0, 52.0, 100.0, 200.0]
+    for rate, d in table.items():
+        assert d["found_reps"] == d["reps"] and d["confidently_wrong_labels"] == 0, (rate, d)
+        assert d["labels_correct"] == d["labelled_reps"], (rate, d)
+        assert d["worst_hip_rmse_deg"] <= 1.5 and d["worst_tilt_rmse_deg"] <= 0.5, (rate, d)

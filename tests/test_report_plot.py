@@ -79,3 +79,16 @@ def test_outages_are_marked_on_the_plot(tmp_path) -> None:
     (o,) = an.quality.outages
     assert drawn["outage_spans"] == [(o.start_s, o.end_s)]
     assert len(drawn["rep_spans"]) == len(an.reps)
+
+
+def test_walking_around_the_set_is_shaded_as_not_exercise(tmp_path) -> None:
+    """A walk to the mat and away: those stretches are grey 'not exercise' bands with no angle
+    line over them, and only the set's reps have label bands."""
+    sim = simulate_session(SimulationOptions(seed=21, pose="lying", n_reps=4, walk_in_out=True))
+    an = analyze_recording(sim.recording)
+    drawn = plot_session(an, tmp_path / "walk.png")
+    assert drawn["not_exercise_spans"] == [(x.start_s, x.end_s) for x in an.not_exercise]
+    assert len(drawn["not_exercise_spans"]) == 2 and len(drawn["rep_spans"]) == len(an.reps) == 4
+    t, hip = drawn["time_s"], drawn["hip_flexion_deg"]
+    for a, b in drawn["not_exercise_spans"]:
+        assert not np.isfinite(hip[(t >= a) & (t <= b)]).any()

@@ -15,7 +15,7 @@ def _fmt(x: Any) -> str:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from imu_pipeline.errors import UsageError
-    from imu_pipeline.evaluate import score_session, session_matrix, summarize
+    from imu_pipeline.evaluate import fault_matrix, per_rate, rate_matrix, score_session, session_matrix, summarize
     from imu_pipeline.report.files import check_output_file, write_text
 
     if args.sessions < 1:
@@ -24,7 +24,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise UsageError(f"--first-seed must be >= 0, got {args.first_seed}")
     if args.json:  # before the sessions run: a folder, a missing or read-only folder
         check_output_file(args.json, what="--json")
-    opts = session_matrix(args.sessions, args.first_seed)
+    opts = {"sessions": lambda: session_matrix(args.sessions, args.first_seed), "faults": fault_matrix,
+            "rates": rate_matrix}[args.matrix]()
     scores = []
     for o in opts:
         s = score_session(o, live=not args.no_live)
@@ -38,6 +39,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                   f"{live}", flush=True)
     summ = summarize(scores)
     print("\n".join(f"{k}: {_fmt(v)}" for k, v in summ.items()))
+    if args.matrix == "rates":
+        for rate, d in per_rate(scores).items():
+            print(f"{rate:g} Hz: hip RMSE worst {d['worst_hip_rmse_deg']:.2f}°, tilt worst {d['worst_tilt_rmse_deg']:.2f}°, "
+                  f"reps {d['found_reps']}/{d['reps']}, labels {d['labels_correct']}/{d['labelled_reps']}, "
+                  f"confidently wrong {d['confidently_wrong_labels']}")
     if args.json:
         text = json.dumps({"summary": summ, "sessions": [asdict(s) for s in scores]}, indent=2,
                           default=lambda o: None if isinstance(o, float) and math.isnan(o) else o)
@@ -49,6 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="measure accuracy against simulated sessions with ground truth",
                        description="Simulate a matrix of hard sessions and score angles, rep counts, labels, "
                                    "momentum flags and the live path against the truth.")
+    p.add_argument("--matrix", choices=("sessions", "faults", "rates"), default="sessions",
+                   help="sessions: the main matrix (--sessions of them); faults: low rates, 20° straps, disconnects, "
+                        "a sensor silent alone, walking in and out, a persisting swing; rates: both sensors at "
+                        "10-200 Hz")
     p.add_argument("--sessions", type=int, default=24, help="number of sessions (default 24)")
     p.add_argument("--first-seed", type=int, default=1000, help="seed of the first session")
     p.add_argument("--no-live", action="store_true", help="skip the live-path comparison")

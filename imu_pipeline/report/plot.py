@@ -65,6 +65,11 @@ def plot_session(an: SessionAnalysis, path: str | Path, *, width_in: float = 12.
             ax.axvspan(o.start_s, o.end_s, facecolor="none", hatch="xx", edgecolor="#999", lw=0, gid="outage")
         ax1.annotate(f"no {o.sensor} data", ((o.start_s + o.end_s) / 2, 0), ha="center", va="bottom", fontsize=7,
                      color="#666")
+    for x in an.not_exercise:  # walking over, lying down, getting up: no angles, labelled as such
+        for ax in (ax1, ax2):
+            ax.axvspan(x.start_s, x.end_s, facecolor="#e9ecef", alpha=0.8, lw=0, gid="not-exercise")
+        ax1.annotate("not exercise\n" + x.reason.split(" (")[0].split(";")[0], ((x.start_s + x.end_s) / 2, 0),
+                     ha="center", va="bottom", fontsize=7, color="#666")
     ax1.plot(t, hip, color="#264653", lw=1.4, label="hip flexion")
     ax1.axhline(90, color="#555", ls="--", lw=0.9)
     ax1.text(t[0], 91, " legs vertical (90°)" if an.pose == "lying" else " legs horizontal (90°)", fontsize=8,
@@ -112,8 +117,10 @@ def plot_session(an: SessionAnalysis, path: str | Path, *, width_in: float = 12.
     drawn = {"time_s": np.asarray(hip_line.get_xdata()), "hip_flexion_deg": np.asarray(hip_line.get_ydata()),
              "pelvic_tilt_deg": np.asarray(tilt_line.get_ydata()), "title": ax1.get_title(),
              "rep_spans": [(float(p.get_x()), float(p.get_x() + p.get_width())) for p in ax1.patches
-                           if p.get_width() > 0 and p.get_height() >= 1 and p.get_gid() != "outage"],
+                           if p.get_width() > 0 and p.get_height() >= 1 and p.get_gid() not in ("outage", "not-exercise")],
              "outage_spans": [(float(p.get_x()), float(p.get_x() + p.get_width())) for p in ax1.patches
-                              if p.get_gid() == "outage"]}
+                              if p.get_gid() == "outage"],
+             "not_exercise_spans": [(float(p.get_x()), float(p.get_x() + p.get_width())) for p in ax1.patches
+                                    if p.get_gid() == "not-exercise"]}
     plt.close(fig)
     return drawn
