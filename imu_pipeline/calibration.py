@@ -211,6 +211,7 @@ class Calibrator:
         self.neutral_ = self.find_start_pose(sig, mounting, rate, pose, both, where)
         neutral_s = float(self.neutral_.sum() * sig.dt)
         up0 = {s: self.start_pose_up(sig, s) for s in SENSORS}
+        self.gyro_bias_ = {s: self.start_pose_bias(sig, s) for s in SENSORS}
         segments, provisional = self.fit_axes(sig, mounting, up0, pose, where, notes)
         self.fix_undeclared_signs(sig, segments, provisional, up0, pose, notes)
         checks = run_checks(self.cfg, full, segments, pose, where, exercise=self.exercise_)
@@ -409,6 +410,22 @@ class Calibrator:
         out[first[0]:first[-1] + 1] = mask[first[0]:first[-1] + 1]
         calm = out & (rate < cfg.start_pose_max_rate_deg_s * DEG)
         return calm if calm.sum() >= cfg.neutral_min_samples else out
+
+    def start_pose_bias(self, sig: GridSignals, s: str) -> tuple[np.ndarray, float] | None:
+        """The gyro's bias measured in the still start pose (rad/s) and its standard error (rad/s,
+        at least ``start_pose_bias_min_sigma_deg_s``): the raw rate there (the filter's output plus
+        the bias it removed) — a still sensor turns at 0. Only where the signals carry the causal
+        filter's bias (the live path: a filter that met no rest before the start pose, e.g. during a
+        walk to the mat, has not learnt it yet); None otherwise."""
+        if sig.bias is None:
+            return None
+        raw = (sig.gyr[s] + sig.bias[s])[self.neutral_]
+        raw = raw[np.isfinite(raw).all(axis=1)]
+        if len(raw) < self.cfg.neutral_min_samples:
+            return None
+        sigma = max(float(np.linalg.norm(raw.std(axis=0))) / np.sqrt(len(raw)),
+                    self.cfg.start_pose_bias_min_sigma_deg_s * DEG)
+        return raw.mean(axis=0), sigma
 
     def start_pose_up(self, sig: GridSignals, s: str) -> np.ndarray:
         """'Up' of a sensor in the start pose (sensor frame): the mean specific force of its still

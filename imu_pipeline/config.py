@@ -81,6 +81,8 @@ class CalibrationConfig:
                                            "longest)")
     start_pose_max_rate_deg_s: float = _p(5.0, "deg/s", "... of which the rows turning slower than this (both "
                                                        "sensors) give the zero, when there are enough")
+    start_pose_bias_min_sigma_deg_s: float = _p(0.05, "deg/s", "live: the gyro bias measured in the still start pose "
+                                                              "is given the filter with at least this uncertainty")
     start_pose_max_gap_s: float = _p(0.1, "s", "a still run may have breaks up to this long")
     axis_min_elevation_deg: float = _p(30.0, "deg", "flexion axes come from rows with the thigh raised at least this "
                                                     "far from its start pose (the reps)")

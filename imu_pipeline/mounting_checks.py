@@ -43,7 +43,7 @@ def masked(sig: GridSignals, keep: np.ndarray) -> GridSignals:
     k = keep[:, None]
     return GridSignals(sig.time_s, {s: np.where(k, v, np.nan) for s, v in sig.up.items()},
                        {s: np.where(k, v, np.nan) for s, v in sig.gyr.items()},
-                       {s: v & keep for s, v in sig.rest.items()}, sig.acc)
+                       {s: v & keep for s, v in sig.rest.items()}, sig.acc, sig.bias)
 
 
 def check_not_swapped(cfg: CalibrationConfig, sig: GridSignals, segments: dict[str, SegmentCalibration],

@@ -43,6 +43,8 @@ class GridSignals:
     rest : sensor -> (N,) bool, VQF rest detection
     acc : sensor -> (N, 3) specific force, m/s², sensor frame (the start pose's gravity, foot strikes;
         None where not kept)
+    bias : sensor -> (N, 3) the gyro bias estimate removed from ``gyr``, rad/s (the causal filter's;
+        None offline)
     """
 
     time_s: np.ndarray
@@ -50,6 +52,7 @@ class GridSignals:
     gyr: dict[str, np.ndarray]
     rest: dict[str, np.ndarray]
     acc: dict[str, np.ndarray] | None = None
+    bias: dict[str, np.ndarray] | None = None
 
     def acc_of(self, sensor: str) -> np.ndarray:
         """(N, 3) specific force of a sensor, m/s², sensor frame (NaN where unknown)."""
@@ -83,13 +86,16 @@ class GridSignals:
                    {s: np.concatenate([p.up[s] for p in parts]) for s in SENSORS},
                    {s: np.concatenate([p.gyr[s] for p in parts]) for s in SENSORS},
                    {s: np.concatenate([p.rest[s] for p in parts]) for s in SENSORS},
-                   {s: np.concatenate([p.acc_of(s) for p in parts]) for s in SENSORS})
+                   {s: np.concatenate([p.acc_of(s) for p in parts]) for s in SENSORS},
+                   None if any(p.bias is None for p in parts) else
+                   {s: np.concatenate([p.bias[s] for p in parts]) for s in SENSORS})  # type: ignore[index]
 
     def tail(self, n: int) -> GridSignals:
         """The last ``n`` rows."""
         return GridSignals(self.time_s[-n:], {s: v[-n:] for s, v in self.up.items()},
                            {s: v[-n:] for s, v in self.gyr.items()}, {s: v[-n:] for s, v in self.rest.items()},
-                           {s: self.acc_of(s)[-n:] for s in SENSORS})
+                           {s: self.acc_of(s)[-n:] for s in SENSORS},
+                           None if self.bias is None else {s: v[-n:] for s, v in self.bias.items()})
 
 
 def grid_acc(rows: GridBatch) -> dict[str, np.ndarray]:
@@ -287,10 +293,18 @@ class StreamingOrientation:
         self._held = []
         return self._run(buf)
 
+    def set_bias(self, sensor: str, bias: np.ndarray, sigma: float) -> None:
+        """Set a sensor's gyro bias estimate (rad/s) and its uncertainty (rad/s), e.g. measured in
+        a still start pose; no effect before the sensor's filter has started."""
+        f = self._filter[sensor]
+        if f is not None:
+            f.setBiasEstimate(np.asarray(bias, float), float(sigma))
+
     def _run(self, rows: GridBatch) -> GridSignals:
-        up, gyr, rest = {}, {}, {}
+        up, gyr, rest, bias = {}, {}, {}, {}
         for s in SENSORS:
             up[s], gyr[s], rest[s] = _empty_like(len(rows))
+            bias[s] = np.full((len(rows), 3), np.nan)
             for a, b, blk in _runs(rows.block[s]):
                 if blk != self._block[s] or self._filter[s] is None:
                     self._restart(s, blk, rows.acc[s][a:b], rows.gyr[s][a:b])
@@ -300,8 +314,9 @@ class StreamingOrientation:
                 out = f.updateBatch(g, np.ascontiguousarray(rows.acc[s][a:b]))
                 up[s][a:b] = up_in_sensor_frame(out["quat6D"])
                 gyr[s][a:b] = g - out["bias"]
+                bias[s][a:b] = out["bias"]
                 rest[s][a:b] = out["restDetected"].astype(bool)
-        return GridSignals(rows.time_s, up, gyr, rest, grid_acc(rows))
+        return GridSignals(rows.time_s, up, gyr, rest, grid_acc(rows), bias)
 
     def _restart(self, s: str, blk: int, acc: np.ndarray, gyr: np.ndarray) -> None:
         old = self._filter[s]

@@ -62,6 +62,8 @@ class LiveCalibration:
         self.exercise = exercise
         self.where = where
         self.calibration_: Calibration | None = None
+        self.gyro_bias_: dict[str, tuple[np.ndarray, float]] = {}  # to hand to the filters (then emptied)
+        self._fit_bias: dict[str, tuple[np.ndarray, float] | None] = {}
         self.error_: str | None = None
         self.refused_: str | None = None
         self._rows: list[GridSignals] = []
@@ -84,8 +86,15 @@ class LiveCalibration:
         return held + (self._check_n / self.fs if self._check_rows else 0.0)
 
     def _fit(self, sig: GridSignals, force: bool = True) -> Calibration:
-        return Calibrator(self.cfg.calibration, self.cfg.set_finding, wait_for_declared_pose=not force).fit(sig, self.mounting, pose=self.pose, exercise=self.exercise,
-                                                    where=self.where).calibration_
+        c = Calibrator(self.cfg.calibration, self.cfg.set_finding, wait_for_declared_pose=not force)
+        cal = c.fit(sig, self.mounting, pose=self.pose, exercise=self.exercise, where=self.where).calibration_
+        self._fit_bias = c.gyro_bias_
+        return cal
+
+    def _adopt(self, cal: Calibration) -> None:
+        """Take a calibration, and the gyro bias measured in its start pose for the filters."""
+        self.calibration_ = cal
+        self.gyro_bias_ = {s: b for s, b in self._fit_bias.items() if b is not None}
 
     def offer(self, sig: GridSignals, final: bool = False) -> GridSignals | None:
         """Add rows. Returns the rows to analyse now: every buffered row when the calibration is
@@ -133,7 +142,7 @@ class LiveCalibration:
         if not force and cal.segments["thigh"].axis_source != "motion":
             return None  # wait for the reps that show the flexion axis
         # checks that cannot judge yet are run again as the reps come (see _recheck)
-        self.calibration_ = cal
+        self._adopt(cal)
         self.error_ = None
         self._refining = not self._settled(cal)
         if not self._refining:
@@ -197,7 +206,7 @@ class LiveCalibration:
         if cal is not None and (self._motion_axes(cal), min(cal.neutral_s, live.min_neutral_s)) > \
                 (self._motion_axes(cur), min(cur.neutral_s, live.min_neutral_s)):
             cal.checks = {k: (v if cur.checks.get(k) != "passed" else "passed") for k, v in cal.checks.items()}
-            self.calibration_ = cal
+            self._adopt(cal)
             if cal.conclusive:  # nothing left to re-check: the rows held for it go
                 self._check_rows, self._check_n = [], 0
         if (cal is not None and self._settled(cal)) or final or self._seconds() > 3 * live.calibration_wait_s:
@@ -399,6 +408,9 @@ class LivePipeline:
             return []
         ready = self.calibrator_.offer(sig, final=final)
         cal = self.calibrator_.calibration_
+        for s, (b, sigma) in self.calibrator_.gyro_bias_.items():  # measured in the start pose
+            self.orientation_.set_bias(s, b, sigma)
+        self.calibrator_.gyro_bias_ = {}
         if ready is None or cal is None or len(ready) == 0:
             return []
         ang = joint_angles(ready, cal)
