@@ -208,7 +208,13 @@ class Calibrator:
             sig = masked(sig, self.exercise_)
             both = both & self.exercise_
             rate = {s: np.where(self.exercise_, r, np.inf) for s, r in rate.items()}
-        self.neutral_ = self.find_start_pose(sig, mounting, rate, pose, both, where)
+        try:
+            self.neutral_ = self.find_start_pose(sig, mounting, rate, pose, both, where)
+        except CalibrationError as e:  # a --pose that gravity contradicts is the likelier cause: say it first
+            contradiction = [n for n in notes if n.startswith("--pose")]
+            if contradiction:
+                raise CalibrationError(f"{where}: {contradiction[0]}. ({e})") from None
+            raise
         neutral_s = float(self.neutral_.sum() * sig.dt)
         up0 = {s: self.start_pose_up(sig, s) for s in SENSORS}
         self.gyro_bias_ = {s: self.start_pose_bias(sig, s) for s in SENSORS}
@@ -247,6 +253,11 @@ class Calibrator:
                   pose: str | None, exercise: str | None, where: str, notes: list[str]) -> tuple[str, str]:
         """The start pose and how it was decided."""
         source = "option"
+        if pose is not None and pose in POSES and self._gravity_shows(sig, mounting, rate, pose) is False:
+            other = next(p for p in POSES if p != pose)
+            seen = " (it shows " + other + ")" if self._gravity_shows(sig, mounting, rate, other) else ""
+            notes.append(f"--pose {pose} was given, but the sensors were never still in the {pose} pose by their "
+                         f"declared mounting{seen}: check --pose and the mounting")
         declared = infer_pose(exercise)
         if pose is None and declared is not None:
             # the recorder's declared exercise, confirmed by gravity: standing before a lying set

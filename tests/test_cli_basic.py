@@ -284,3 +284,14 @@ def test_console_fallback_mapping() -> None:
     assert "78.6° ±2 → 1–2 s, x° ≥ 3 ∑".encode("ascii", CONSOLE_ERRORS) == b"78.6 deg +/-2 -> 1-2 s, x? >= 3 ?"
     assert "r\udce9c.csv".encode("utf-8", CONSOLE_ERRORS) == b"r\xe9c.csv"
     assert "90°".encode("latin-1", CONSOLE_ERRORS) == "90°".encode("latin-1")  # only what cannot be encoded
+
+
+def test_a_pose_option_that_gravity_contradicts_is_named_first(capsys) -> None:
+    from pathlib import Path
+
+    from imu_pipeline.cli import main
+
+    rec = Path(__file__).resolve().parent.parent / "recordings" / "lying-mixed.csv"
+    assert main(["analyze", str(rec), "--pose", "hanging"]) != 0
+    err = capsys.readouterr().err
+    assert "--pose hanging was given" in err and "it shows lying" in err and "Traceback" not in err
