@@ -34,13 +34,7 @@ from imu_pipeline.errors import CalibrationError, MountingCheckError
 from imu_pipeline.exercise_set import exercise_rows
 from imu_pipeline.frames import direction_word
 from imu_pipeline.io.recording import SENSORS
-from imu_pipeline.joint_angles import (
-    POSE_UP,
-    POSES,
-    pose_deviation,
-    segment_angle,
-    to_segment,
-)
+from imu_pipeline.joint_angles import POSE_UP, POSES, impact_norm, pose_deviation, segment_angle, to_segment
 from imu_pipeline.mounting_checks import INCONCLUSIVE, masked, run_checks
 from imu_pipeline.orientation import GridSignals
 
@@ -227,7 +221,8 @@ class Calibrator:
                                    "the sensor config")
         if segments["pelvis"].axis_source == "none":
             notes.append("pelvic tilt unavailable: the pelvis sensor has no declared mounting and did not rotate "
-                         "enough to find its axis; hip flexion assumes a still pelvis. Declare sensors.pelvis.mounting")
+                         "enough to find its axis, so there is no hip flexion (the thigh's angle is reported) and no "
+                         "label. Declare sensors.pelvis.mounting")
         reduced = (pose_source == "guessed" or neutral_s < self.cfg.min_neutral_s
                    or any(not c.declared for c in segments.values()))
         self.calibration_ = Calibration(pose, pose_source, segments, neutral_s, "reduced" if reduced else "normal",
@@ -336,7 +331,8 @@ class Calibrator:
         (:func:`~imu_pipeline.exercise_set.exercise_rows`)."""
         M = mounting.get("pelvis")
         dev = pose_deviation(M, sig.up["pelvis"], pose) if M is not None else np.full(len(sig), np.nan)
-        return exercise_rows(sig.time_s, dev, sig.norm_of("pelvis"), self.set_cfg)
+        return exercise_rows(sig.time_s, dev, impact_norm(sig, mounting.get("thigh"), self.set_cfg.strike_max_thigh_tilt_deg), self.set_cfg,
+                             unknown_pose_ok=M is None)
 
     # ------------------------------------------------------------------ 3. start pose
     def find_start_pose(self, sig: GridSignals, mounting: dict[str, np.ndarray | None], rate: dict[str, np.ndarray],
@@ -432,8 +428,9 @@ class Calibrator:
             return None
         raw = (sig.gyr[s] + sig.bias[s])[self.neutral_]
         raw = raw[np.isfinite(raw).all(axis=1)]
-        if len(raw) < self.cfg.neutral_min_samples:
-            return None
+        if len(raw) < self.cfg.neutral_min_samples or \
+                float(raw.std(axis=0).max()) > self.cfg.start_pose_bias_max_std_deg_s * DEG:
+            return None  # not still enough (a hanging body still swinging): its mean rate is not the bias
         sigma = max(float(np.linalg.norm(raw.std(axis=0))) / np.sqrt(len(raw)),
                     self.cfg.start_pose_bias_min_sigma_deg_s * DEG)
         return raw.mean(axis=0), sigma
@@ -467,8 +464,9 @@ class Calibrator:
                     assert axis is not None
                     provisional[s] = axis
                     segments[s] = SegmentCalibration(frame_from(up0[s], axis, pose), False, "motion", np.nan)
-                else:
-                    segments[s] = SegmentCalibration(np.eye(3), False, "none", np.nan)
+                else:  # no axis; its 'up' still says how far it is from the start pose (set finding)
+                    any_z = np.cross(up0[s], [1.0, 0.0, 0.0] if abs(up0[s][0]) < 0.9 else [0.0, 1.0, 0.0])
+                    segments[s] = SegmentCalibration(frame_from(up0[s], any_z, pose), False, "none", np.nan)
                 notes.append(f"no mounting declared for the {s} sensor: its axes were estimated from the motion "
                              "(reduced confidence)")
                 continue
@@ -536,7 +534,8 @@ class Calibrator:
         pel = segments["pelvis"]
         dev = pose_deviation(pel.R_seg_sensor, sig.up["pelvis"], pose) if pel.axis_source != "none" \
             else np.full(len(sig), np.nan)
-        ex = exercise_rows(sig.time_s, dev, sig.norm_of("pelvis"), self.set_cfg)
+        ex = exercise_rows(sig.time_s, dev, impact_norm(sig, segments["thigh"].R_seg_sensor, self.set_cfg.strike_max_thigh_tilt_deg), self.set_cfg,
+                           unknown_pose_ok=pel.axis_source == "none")
         return run_checks(self.cfg, sig, segments, pose, where, only=only, exercise=ex)
 
     @staticmethod

@@ -83,6 +83,8 @@ class CalibrationConfig:
                                                        "sensors) give the zero, when there are enough")
     start_pose_bias_min_sigma_deg_s: float = _p(0.05, "deg/s", "live: the gyro bias measured in the still start pose "
                                                               "is given the filter with at least this uncertainty")
+    start_pose_bias_max_std_deg_s: float = _p(1.0, "deg/s", "... only when its raw rate varies less than this (per "
+                                                            "axis): a still sensor, not a swinging one")
     start_pose_max_gap_s: float = _p(0.1, "s", "a still run may have breaks up to this long")
     axis_min_elevation_deg: float = _p(30.0, "deg", "flexion axes come from rows with the thigh raised at least this "
                                                     "far from its start pose (the reps)")
@@ -113,6 +115,8 @@ class RepConfig:
     settle_s: float = _p(0.25, "s", "the angle stays near its minimum this long -> the rep has ended")
     reversal_deg: float = _p(5.0, "deg", "or it rises again this much above the minimum (touch-and-go)")
     smoothing_hz: float = _p(6.0, "Hz", "low-pass applied before segmentation (measures use raw angles)")
+    max_extension_deg: float = _p(45.0, "deg", "the thigh further than this below its start pose: not the exercise "
+                                              "(no hip extends that far); no rep is looked for there")
     resume_min_deg: float = _p(20.0, "deg", "data resuming after a gap this far above the rest level: a rep")
     gap_reset_s: float = _p(0.4, "s", "a gap in hip flexion longer than this ends a rep under way (counted once)")
     resume_new_rep_after_s: float = _p(2.0, "s", "after a gap that closed a rep, data resuming high this long after "
@@ -191,8 +195,10 @@ class SetFindingConfig:
 
     max_pose_deviation_deg: float = _p(50.0, "deg", "the pelvis further than this from the pose's vertical: not "
                                                     "the exercise pose")
-    impact_min_m_s2: float = _p(2.5, "m/s^2", "a foot strike: the pelvis's specific force departs from g by more "
+    impact_min_m_s2: float = _p(2.0, "m/s^2", "a foot strike: the pelvis's specific force departs from g by more "
                                               "than this")
+    strike_max_thigh_tilt_deg: float = _p(45.0, "deg", "strikes count only with the thigh this close to upright "
+                                                       "(a foot on the ground)")
     step_min_s: float = _p(0.3, "s", "successive strikes at least this far apart ...")
     step_max_s: float = _p(0.9, "s", "... and at most this far are steps")
     walking_min_steps: int = _p(3, "steps", "this many strikes in a row at step intervals: walking")

@@ -10,7 +10,7 @@ pelvis sensor (SI units inside; thresholds in ``[set_finding]`` of the config):
 * **stepping up or down**: a movement with a jolt at the pelvis (a strike) that begins within
   ``after_walking_s`` of walking — stepping up to the bar, jumping down;
 * **walking**: foot strikes — the pelvis's specific force departing from g by more than
-  ``impact_min_m_s2`` — in a chain of at least ``walking_min_steps`` at step intervals
+  ``impact_min_m_s2`` (the loading side) — in a chain of at least ``walking_min_steps`` at step intervals
   (``step_min_s`` .. ``step_max_s``). Leg raises shake the pelvis too (a fast or dropped rep, a
   kick), but once per rep, not at a walking rhythm. This is what tells a hanging set (pelvis
   upright) from walking up to the bar.
@@ -46,9 +46,10 @@ class NotExercise:
 
 
 def strike_times(time_s: np.ndarray, acc_norm: np.ndarray, cfg: SetFindingConfig) -> np.ndarray:
-    """Times (s) of foot strikes: peaks of ``| |acc| - g |`` above ``impact_min_m_s2``; rows above
-    it closer than ``step_min_s`` / 2 belong to one strike."""
-    dev = np.abs(np.nan_to_num(acc_norm, nan=GRAVITY_M_S2) - GRAVITY_M_S2)
+    """Times (s) of foot strikes: peaks of ``|acc| - g`` above ``impact_min_m_s2`` (a strike pushes
+    the pelvis up: only the loading side counts, so the unloading half a step later is not a second
+    strike); rows above it closer than ``step_min_s`` / 2 belong to one strike."""
+    dev = np.nan_to_num(acc_norm, nan=GRAVITY_M_S2) - GRAVITY_M_S2
     idx = np.flatnonzero(dev > cfg.impact_min_m_s2)
     if idx.size == 0:
         return np.empty(0)
@@ -99,12 +100,15 @@ def rep_not_exercise(start_s: float, end_s: float, time_s: np.ndarray, pelvis_po
     return None
 
 
-def exercise_rows(time_s: np.ndarray, pelvis_pose_dev: np.ndarray, pelvis_acc_norm: np.ndarray,
-                  cfg: SetFindingConfig) -> np.ndarray:
-    """(N,) bool: rows in the exercise pose and not within a walking chain (unknown pose counts
-    as in it)."""
-    ok = ~(pelvis_pose_dev > cfg.max_pose_deviation_deg * DEG)
-    for a, b, _ in walking_spans(strike_times(time_s, pelvis_acc_norm, cfg), cfg):
+def exercise_rows(time_s: np.ndarray, pelvis_pose_dev: np.ndarray, impact_acc_norm: np.ndarray,
+                  cfg: SetFindingConfig, unknown_pose_ok: bool = False) -> np.ndarray:
+    """(N,) bool: rows in the exercise pose and not within a walking chain. A row whose pose is
+    unknown (NaN: the pelvis missing there) is not the exercise; pass ``pelvis_pose_dev`` all NaN
+    and ``unknown_pose_ok`` when nothing can tell the pose (no declared pelvis mounting)."""
+    ok = pelvis_pose_dev <= cfg.max_pose_deviation_deg * DEG
+    if unknown_pose_ok:
+        ok |= ~np.isfinite(pelvis_pose_dev)
+    for a, b, _ in walking_spans(strike_times(time_s, impact_acc_norm, cfg), cfg):
         ok &= ~((time_s >= a) & (time_s <= b))
     return ok
 
@@ -169,7 +173,7 @@ class SetFinder:
         self._t0 = np.nan
         self.rejected_: list[NotExercise] = []
 
-    def push(self, time_s: np.ndarray, pelvis_pose_dev: np.ndarray | None, pelvis_acc_norm: np.ndarray | None) -> None:
+    def push(self, time_s: np.ndarray, pelvis_pose_dev: np.ndarray | None, impact_acc_norm: np.ndarray | None) -> None:
         """Add rows (in time order): the pelvis's deviation from the pose (rad) and |acc| (m/s²)."""
         n = len(time_s)
         if n == 0:
@@ -179,7 +183,7 @@ class SetFinder:
             self._t0 = float(time_s[0])
         self._t = np.concatenate([self._t, np.asarray(time_s, float)])
         self._dev = np.concatenate([self._dev, nan if pelvis_pose_dev is None else pelvis_pose_dev.astype(np.float32)])
-        self._acc = np.concatenate([self._acc, nan if pelvis_acc_norm is None else pelvis_acc_norm.astype(np.float32)])
+        self._acc = np.concatenate([self._acc, nan if impact_acc_norm is None else impact_acc_norm.astype(np.float32)])
         self._fold(final=False)
         if self.keep_s is not None:
             cut = int(np.searchsorted(self._t, min(self._t[-1] - self.keep_s, self._done_s)))

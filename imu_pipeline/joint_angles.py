@@ -74,7 +74,8 @@ class JointAngles:
     thigh_rate, pelvis_rate : (N,) rad/s, sagittal angular rates from the gyros
     calibration : the Calibration used
     pelvis_pose_dev : (N,) rad, the pelvis's 'up' from the pose's vertical (finding the set)
-    pelvis_acc_norm : (N,) m/s², |specific force| at the pelvis (foot strikes)
+    impact_acc_norm : (N,) m/s², |specific force| for foot strikes: the pelvis's, the thigh's where the
+        pelvis is missing (a thigh feels the strikes too)
     """
 
     time_s: np.ndarray
@@ -85,7 +86,7 @@ class JointAngles:
     pelvis_rate: np.ndarray
     calibration: Calibration  # noqa: F821  (imu_pipeline.calibration.Calibration)
     pelvis_pose_dev: np.ndarray | None = None
-    pelvis_acc_norm: np.ndarray | None = None
+    impact_acc_norm: np.ndarray | None = None
 
     @property
     def hip_rate(self) -> np.ndarray:
@@ -101,21 +102,36 @@ class JointAngles:
                              "thigh_angle_deg": np.degrees(self.thigh_angle)})
 
 
-def joint_angles(sig: GridSignals, cal: Calibration) -> JointAngles:  # noqa: F821
-    """Hip flexion and pelvic tilt from calibrated gravity directions (pure function)."""
+def joint_angles(sig: GridSignals, cal: Calibration, strike_max_thigh_tilt_deg: float = 45.0  # noqa: F821
+                 ) -> JointAngles:
+    """Hip flexion and pelvic tilt from calibrated gravity directions (pure function); also the
+    pelvis's distance from the pose and the specific force for foot strikes (:func:`impact_norm`)."""
     th = {}
     rate = {}
     for s in SENSORS:
         sc = cal.segments[s]
         th[s] = segment_angle(sc.R_seg_sensor, sig.up[s], cal.pose)
         rate[s] = sig.gyr[s] @ sc.R_seg_sensor[2]
-    if cal.segments["pelvis"].axis_source == "none":
-        th["pelvis"] = np.where(sig.valid("pelvis"), 0.0, np.nan)
-        rate["pelvis"] = np.where(sig.valid("pelvis"), 0.0, np.nan)
+    if cal.segments["pelvis"].axis_source == "none":  # no axis, no tilt: and no hip flexion, which needs it
+        th["pelvis"] = np.full(len(sig.time_s), np.nan)
+        rate["pelvis"] = np.full(len(sig.time_s), np.nan)
     tilt = wrap(th["pelvis"], -np.pi)
     thigh = wrap(th["thigh"], -np.pi / 2)
     hip = wrap(th["thigh"] - th["pelvis"], -2 * np.pi / 3)
+    # needs no axis: the pelvis's 'up' against the pose's vertical (its start pose's 'up')
     dev = pose_deviation(cal.segments["pelvis"].R_seg_sensor, sig.up["pelvis"], cal.pose)
-    if cal.segments["pelvis"].axis_source == "none":
-        dev = np.full(len(sig.time_s), np.nan)
-    return JointAngles(sig.time_s, hip, tilt, thigh, rate["thigh"], rate["pelvis"], cal, dev, sig.norm_of("pelvis"))
+    return JointAngles(sig.time_s, hip, tilt, thigh, rate["thigh"], rate["pelvis"], cal, dev,
+                       impact_norm(sig, cal.segments["thigh"].R_seg_sensor, strike_max_thigh_tilt_deg))
+
+
+def impact_norm(sig: GridSignals, R_thigh: np.ndarray | None = None, max_thigh_tilt_deg: float = 45.0) -> np.ndarray:
+    """(N,) |specific force| (m/s²) to find foot strikes in: the pelvis's, the thigh's where the
+    pelvis is missing; NaN where the thigh (segment frame ``R_thigh``, when known) is further than
+    ``max_thigh_tilt_deg`` from upright (``[set_finding] strike_max_thigh_tilt_deg``: no foot on the
+    ground)."""
+    p = sig.norm_of("pelvis")
+    out = np.where(np.isfinite(p), p, sig.norm_of("thigh"))
+    if R_thigh is not None:
+        upright = to_segment(R_thigh, sig.up["thigh"])[:, 1]  # the thigh's superior axis against 'up'
+        out = np.where(upright > np.cos(np.radians(max_thigh_tilt_deg)), out, np.nan)
+    return out

@@ -52,10 +52,11 @@ def check_not_swapped(cfg: CalibrationConfig, sig: GridSignals, segments: dict[s
     flexion plus pelvic tilt). A 'pelvis' that swept far more than the 'thigh' means the two
     sensors were swapped (in the recorder's config or on the body)."""
     rng = {}
+    both = sig.valid("thigh") & sig.valid("pelvis")  # a sensor's turns while the other was silent compare with nothing
     for s in SENSORS:
         if segments[s].axis_source == "none":
             return INCONCLUSIVE
-        th = segment_angle(segments[s].R_seg_sensor, sig.up[s], pose)
+        th = segment_angle(segments[s].R_seg_sensor, sig.up[s][both], pose)
         if not np.isfinite(th).any():
             return INCONCLUSIVE
         lo, hi = np.nanpercentile(th, [cfg.check_range_percentile, 100 - cfg.check_range_percentile])

@@ -58,8 +58,8 @@ def test_live_path_agrees_with_offline(scores) -> None:
         transient = not opts.start_still and opts.noise >= 2
         if not transient:
             assert s.live_same_reps, s
-        assert s.live_hip_rmse_vs_offline_deg <= (2.0 if transient else 1.0), s
-        assert s.live_max_peak_diff_deg <= (4.5 if transient else 1.5), s
+        assert s.live_hip_rmse_vs_offline_deg <= (2.5 if transient else 1.0), s
+        assert s.live_max_peak_diff_deg <= (5.0 if transient else 1.5), s
         # while one sensor is silent, rows wait front.absent_after_s for it before going on without it
         # (and a restarted filter's rows wait for its warm-start window)
         cfg = PipelineConfig()

@@ -28,7 +28,7 @@ from imu_pipeline.exercise_set import NotExercise, SetFinder
 from imu_pipeline.frames import mounting_matrix
 from imu_pipeline.front import DataQuality, FrontHalf, GridBatch, slower_rate_hz
 from imu_pipeline.io.recording import SENSORS
-from imu_pipeline.joint_angles import JointAngles, joint_angles
+from imu_pipeline.joint_angles import POSE_UP, JointAngles, joint_angles
 from imu_pipeline.mounting_checks import INCONCLUSIVE
 from imu_pipeline.orientation import GridSignals, StreamingOrientation
 from imu_pipeline.reps import Rep, RepSegmenter, assess_rep
@@ -139,8 +139,8 @@ class LiveCalibration:
                 self._n = keep
                 self._last_try = self._seconds()
             return None
-        if not force and cal.segments["thigh"].axis_source != "motion":
-            return None  # wait for the reps that show the flexion axis
+        if not force and (cal.segments["thigh"].axis_source != "motion" or cal.segments["pelvis"].axis_source == "none"):
+            return None  # wait for the reps that show the flexion axis (and an undeclared pelvis's)
         # checks that cannot judge yet are run again as the reps come (see _recheck)
         self._adopt(cal)
         self.error_ = None
@@ -180,14 +180,29 @@ class LiveCalibration:
             self._check_rows, self._check_n = [buf.tail(keep)], keep
 
     def _settled(self, cal: Calibration) -> bool:
-        """At least ``live.min_neutral_s`` of start pose seen, and every declared sensor's axis
-        from the motion (a strap 15° off its declaration tilts the angles until then)."""
+        """At least ``live.min_neutral_s`` of start pose seen, every declared sensor's axis from the
+        motion (a strap 15° off its declaration tilts the angles until then) and every sensor with an
+        axis (an undeclared pelvis that has not moved yet gives no tilt)."""
         return cal.neutral_s >= self.cfg.live.min_neutral_s and \
-            all(seg.axis_source == "motion" for seg in cal.segments.values() if seg.declared)
+            all(seg.axis_source == "motion" for seg in cal.segments.values() if seg.declared) and \
+            all(seg.axis_source != "none" for seg in cal.segments.values())
 
     @staticmethod
     def _motion_axes(cal: Calibration) -> int:
         return sum(seg.axis_source == "motion" for seg in cal.segments.values())
+
+    def _legs_down(self, sig: GridSignals, cal: Calibration) -> bool:
+        """The newest row's thigh is down (within ``[calibration] axis_min_elevation_deg`` of its
+        start pose, an angle that needs no axis) and turning slower than ``[calibration]
+        neutral_max_rate_deg_s``: no rep under way (or nothing known)."""
+        up = sig.up["thigh"][-1] if len(sig) else np.full(3, np.nan)
+        if not np.isfinite(up).all():
+            return True
+        cc = self.cfg.calibration
+        up0 = cal.segments["thigh"].R_seg_sensor.T @ POSE_UP[cal.pose]
+        elev = float(np.degrees(np.arccos(np.clip(up @ up0, -1.0, 1.0))))
+        rate = float(np.degrees(np.linalg.norm(np.nan_to_num(sig.gyr["thigh"][-1]))))
+        return elev < cc.axis_min_elevation_deg and rate < cc.neutral_max_rate_deg_s
 
     def _refine(self, final: bool) -> None:
         """Refit on the rows held since the start until the calibration has settled (see
@@ -197,12 +212,15 @@ class LiveCalibration:
         if not final and self._seconds() - self._last_try < live.calibration_retry_s:
             return
         self._last_try = self._seconds()
+        buf = self._buffer()
         try:
-            cal = self._fit(self._buffer())
+            cal = self._fit(buf)
         except CalibrationError:
             cal = None
         cur = self.calibration_
         assert cur is not None
+        if cal is not None and not final and not self._legs_down(buf, cal):
+            return  # a new zero or axis in the middle of a rep would bend it: wait until the legs are down
         if cal is not None and (self._motion_axes(cal), min(cal.neutral_s, live.min_neutral_s)) > \
                 (self._motion_axes(cur), min(cur.neutral_s, live.min_neutral_s)):
             cal.checks = {k: (v if cur.checks.get(k) != "passed" else "passed") for k, v in cal.checks.items()}
@@ -245,7 +263,7 @@ class RepTracker:
         if len(ang.time_s) == 0:
             return []
         w = angle_window(ang.time_s, ang.hip_flexion, ang.pelvic_tilt, ang.thigh_angle, ang.thigh_rate,
-                         ang.pelvis_rate, self.fs, self.bridge)
+                         ang.pelvis_rate, self.fs, self.bridge, self.cfg.reps.max_extension_deg)
         self._chunks.append(w)
         self._trim()
         return self._assess(self.segmenter.push(w.time_s, w.hip_deg), final=False)
@@ -387,7 +405,7 @@ class LivePipeline:
         cat = {f: np.concatenate([getattr(x, f) for x in a]) for f in
                ("time_s", "hip_flexion", "pelvic_tilt", "thigh_angle", "thigh_rate", "pelvis_rate")}
         extra = {f: np.concatenate([getattr(x, f) if getattr(x, f) is not None else np.full(len(x.time_s), np.nan)
-                                    for x in a]) for f in ("pelvis_pose_dev", "pelvis_acc_norm")}
+                                    for x in a]) for f in ("pelvis_pose_dev", "impact_acc_norm")}
         return JointAngles(**cat, calibration=self.calibration or a[-1].calibration, **extra)
 
     @property
@@ -413,7 +431,7 @@ class LivePipeline:
         self.calibrator_.gyro_bias_ = {}
         if ready is None or cal is None or len(ready) == 0:
             return []
-        ang = joint_angles(ready, cal)
+        ang = joint_angles(ready, cal, self.cfg.set_finding.strike_max_thigh_tilt_deg)
         if self.keep_angles:
             self._angles.append(ang)
         if self.tracker_ is None or self.finder_ is None:
@@ -421,7 +439,7 @@ class LivePipeline:
             self.tracker_ = RepTracker(self.cfg, cal.pose, rate)
             sf = self.cfg.set_finding  # rows kept to judge a movement: as long as the rep window
             self.finder_ = SetFinder(sf, cal.pose, keep_s=self.cfg.live.buffer_s + sf.chain_lookback_s + sf.step_max_s)
-        self.finder_.push(ang.time_s, ang.pelvis_pose_dev, ang.pelvis_acc_norm)
+        self.finder_.push(ang.time_s, ang.pelvis_pose_dev, ang.impact_acc_norm)
         return self._judge(self.tracker_.push(ang), final=False)
 
     def _judge(self, new: list[Rep], final: bool) -> list[Rep]:

@@ -84,10 +84,11 @@ def analyze_recording(rec: Recording, cfg: PipelineConfig | None = None, *, pose
     mnt = mounting if mounting is not None else declared_mounting(rec)
     cal = Calibrator(cfg.calibration, cfg.set_finding).fit(sig, mnt, pose=pose, exercise=rec.meta.get("exercise"),
                                           where=rec.name).calibration_
-    ang = joint_angles(sig, cal)
-    reps = analyze_reps(window_from_angles(ang, cfg.front.grid_rate_hz), cfg, cal.pose, slower_rate_hz(quality.sensors))
+    ang = joint_angles(sig, cal, cfg.set_finding.strike_max_thigh_tilt_deg)
+    reps = analyze_reps(window_from_angles(ang, cfg.front.grid_rate_hz, cfg.reps.max_extension_deg), cfg, cal.pose,
+                        slower_rate_hz(quality.sensors))
     finder = SetFinder(cfg.set_finding, cal.pose)
-    finder.push(ang.time_s, ang.pelvis_pose_dev, ang.pelvis_acc_norm)
+    finder.push(ang.time_s, ang.pelvis_pose_dev, ang.impact_acc_norm)
     reps = keep_exercise(reps, finder)
     spans = finder.spans()
     return SessionAnalysis(rec, quality, blank_outside_exercise(ang, spans), reps, cfg, not_exercise=spans,

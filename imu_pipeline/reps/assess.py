@@ -111,7 +111,10 @@ def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, ind
     after_w = w.between(b.start_s, b.end_s + cfg.reps.phase_search_s + mc.bounce_window_s + mc.swing_after_s)
     w = w.between(b.start_s - lc.tilt_reference_lookback_s - mc.swing_lookback_s,
                   b.end_s + cfg.reps.phase_search_s + mc.bounce_window_s)
-    top_seen = not b.partial or b.ended_by == "gap" or _rose_after(w, b, cfg.reps.reversal_deg)
+    # a rep the thigh went silent in: its top was seen only if it had come down before the gap; a
+    # rep the data resumed into: only if it still rose after
+    top_seen = not b.partial or (_fell_before(w, b, cfg.reps.reversal_deg) if b.ended_by == "gap"
+                                 else _rose_after(w, b, cfg.reps.reversal_deg))
     m, b = measure_rep(w, b, cfg, prev_end_s)
     label = label_rule(m, lc)
     decided: dict[str, Any] = {
@@ -159,15 +162,19 @@ def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, ind
     peak_hip = m.peak_hip_deg
     if not top_seen:  # the data resumed with the rep under way and on its way down: its top is unknown
         confidence, label_or_none, peak_hip = "none", None, math.nan
-        decided["label_confidence"] = ("none: the thigh sensor came back with this rep under way; its top was "
+        decided["label_confidence"] = ("none: the thigh sensor went silent before this rep came down; its top "
+                                       "was not seen" if b.ended_by == "gap" else
+                                       "none: the thigh sensor came back with this rep under way; its top was "
                                        "not seen")
     elif partial and confidence == "normal":
         confidence = "low"
         decided["label_confidence"] = ("low: the thigh sensor missed part of this rep; the label rests on the "
                                        "part it saw")
     if partial:
-        decided["partial"] = (f"the thigh sensor saw {100 * m.thigh_coverage:.0f} % of this rep: counted once; "
-                              "tempo, momentum and back arch are not judged from what is missing")
+        seen = ("the thigh sensor went silent during this rep" if b.ended_by == "gap" and m.thigh_coverage >= 0.999
+                else f"the thigh sensor saw {100 * m.thigh_coverage:.0f} % of this rep")
+        decided["partial"] = (f"{seen}: counted once; tempo, momentum and back arch are not judged from what is "
+                              "missing")
         momentum, reasons, back_arch = None, [], None
         for k in MOMENTUM_REASONS:
             decided.pop(k, None)
@@ -185,6 +192,14 @@ def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, ind
                has_gap=b.has_gap or partial or m.pelvis_coverage < 1.0, pelvis_coverage=m.pelvis_coverage,
                thigh_coverage=m.thigh_coverage,
                label_confidence=confidence, partial=partial, decided_by=decided)
+
+
+def _fell_before(w: AngleWindow, b: RepBounds, fall_deg: float) -> bool:
+    """A rep the thigh went silent in: had hip flexion come down by ``fall_deg`` from its highest
+    before the gap (so its top was seen)?"""
+    seg = w.between(b.start_s, b.end_s)
+    hip = seg.hip_deg[np.isfinite(seg.hip_deg)]
+    return bool(hip.size) and float(np.max(hip) - hip[-1]) >= fall_deg
 
 
 def _rose_after(w: AngleWindow, b: RepBounds, rise_deg: float) -> bool:
@@ -237,19 +252,23 @@ class PelvisGapBridge:
 
 def angle_window(t: np.ndarray, hip_rad: np.ndarray, tilt_rad: np.ndarray, thigh_rad: np.ndarray,
                  thigh_rate: np.ndarray, pelvis_rate: np.ndarray, fs_hz: float,
-                 bridge: PelvisGapBridge | None = None) -> AngleWindow:
-    """Degrees for the rep stage, with pelvis-only gaps of hip flexion bridged for segmentation."""
+                 bridge: PelvisGapBridge | None = None, max_extension_deg: float = 45.0) -> AngleWindow:
+    """Degrees for the rep stage, with pelvis-only gaps of hip flexion bridged for segmentation.
+    Where the thigh is further than ``max_extension_deg`` below its start pose (``[reps]
+    max_extension_deg``: no hip extends that far; standing up beside a lying set) the segmenter sees
+    no hip flexion: it is not the exercise, and its level must not become a rep's baseline."""
     bridge = bridge or PelvisGapBridge()
     hip = bridge.bridge(hip_rad, thigh_rad, tilt_rad)
+    hip = np.where(thigh_rad < -np.radians(max_extension_deg), np.nan, hip)
     hip_rate = thigh_rate - np.nan_to_num(pelvis_rate)
     return AngleWindow(t, np.degrees(hip), np.isfinite(hip_rad), np.degrees(tilt_rad), np.degrees(thigh_rad),
                        np.degrees(hip_rate), np.degrees(thigh_rate), np.degrees(pelvis_rate), fs_hz)
 
 
-def window_from_angles(ang: JointAngles, fs_hz: float) -> AngleWindow:
+def window_from_angles(ang: JointAngles, fs_hz: float, max_extension_deg: float = 45.0) -> AngleWindow:
     """The rep stage's window of a whole session."""
     return angle_window(ang.time_s, ang.hip_flexion, ang.pelvic_tilt, ang.thigh_angle, ang.thigh_rate,
-                        ang.pelvis_rate, fs_hz)
+                        ang.pelvis_rate, fs_hz, max_extension_deg=max_extension_deg)
 
 
 def rep_totals(reps: list[Rep]) -> dict[str, Any]:

@@ -11,8 +11,9 @@ expressed relative to the exercise pose (degrees and metres at this edge):
 * ``offset(t)`` — the pelvis centre's displacement from where the set puts it (m, world frame):
   walking forward, the vertical bounce with a heel strike every step, the floor below the bar.
 
-Heel strikes are acceleration pulses (``STRIKE_M_S2``, ~25 ms wide) integrated twice on a 1 ms grid,
-so the accelerometers see them as a real pelvis sensor does; leg raises have none.
+The pelvis rises and falls once per step (``BOUNCE_M``, ±2.6 m/s² at 1.8 steps/s) and each heel
+strike adds a sharp pulse (``STRIKE_M_S2``, ~25 ms wide), integrated twice on a 1 ms grid, so the
+accelerometers see them as a real pelvis sensor does, at any sample rate; leg raises have neither.
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ import numpy as np
 
 from imu_pipeline.simulate.motion import Knots
 
-#: Peak vertical acceleration of a heel strike at the pelvis (m/s²); walking pelvis sensors
-#: read roughly 0.3-0.6 g peaks.
+#: Peak vertical acceleration of the sharp part of a heel strike at the pelvis (m/s²), on top of the
+#: once-per-step rise and fall (``BOUNCE_M``); walking pelvis sensors read roughly 0.3-0.6 g peaks.
 STRIKE_M_S2 = 5.0
 #: Walking speed (m/s), stride frequency (Hz, one stride = two steps) and the strides' hip range (deg).
 WALK_SPEED_M_S = 1.2
 STRIDE_HZ = 0.9
 STRIDE_FLEXION_DEG = (-12.0, 28.0)
+#: Half the pelvis's vertical excursion per step while walking (m).
+BOUNCE_M = 0.02
 
 
 @dataclass
@@ -183,4 +186,8 @@ def _bounce(walks: list[tuple[float, float]], t_end: float, rng: np.random.Gener
             acc += amp * (pulse - 0.5 * broad * 0.012 / 0.06)
     vel = np.cumsum(acc) * dt
     pos = np.cumsum(vel) * dt
+    # the pelvis rises and falls once per step, ~4 cm from lowest to highest (the centre of mass's
+    # vertical excursion in walking): ±2.6 m/s² at 1.8 steps/s, lowest just after each strike
+    for a, b in walks:
+        pos += BOUNCE_M * _envelope(tg, a, b) * -np.cos(2 * np.pi * 2 * STRIDE_HZ * (tg - a - 0.3))
     return CubicSpline(tg, pos)
