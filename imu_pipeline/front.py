@@ -111,6 +111,8 @@ class DataQuality:
     sensors : sensor -> SensorQuality
     outages : every stretch a sensor delivered nothing, at the start, middle or end
     coverage : sensor -> fraction of the session's span not inside one of its outages
+    clock_offset_s : offline, when the two sensors' movements correlate best at a lag beyond
+        ``[front] sync_max_lag_s``: that lag (s, pelvis later than thigh positive); else None
     """
 
     start_s: float
@@ -118,6 +120,7 @@ class DataQuality:
     sensors: dict[str, SensorQuality]
     outages: list[Outage]
     coverage: dict[str, float]
+    clock_offset_s: float | None = None  # suspected: the pelvis's data late against the thigh's by this (s)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -130,6 +133,7 @@ class DataQuality:
                             "dropped_frozen": q.dropped_frozen}
                         for s, q in self.sensors.items()},
             "gaps": [o.to_dict() for o in self.outages],
+            "suspected_clock_offset_s": _r(self.clock_offset_s, 2) if self.clock_offset_s is not None else None,
         }
 
 
@@ -294,8 +298,42 @@ def slower_rate_hz(sensors: Mapping[str, SensorQuality]) -> float | None:
 
 
 def front_half_offline(rec: Recording, cfg: FrontConfig | None = None) -> tuple[GridBatch, DataQuality]:
-    """The whole recording through the front half: every grid row and the data quality."""
+    """The whole recording through the front half: every grid row and the data quality (with the
+    clock check, :func:`movement_lag`)."""
+    cfg = cfg or FrontConfig()
     fh = FrontHalf(cfg, {s: rec.sensor_meta(s).get("sample_rate_hz") for s in SENSORS})
     rows = GridBatch.concat([fh.push_recording(rec), fh.finish()])
     assert fh.quality_ is not None
+    lag = movement_lag(rows, cfg.grid_rate_hz)
+    if lag is not None and abs(lag[0]) > cfg.sync_max_lag_s and lag[1] >= cfg.sync_min_correlation:
+        fh.quality_.clock_offset_s = lag[0]
     return rows, fh.quality_
+
+
+def movement_lag(rows: GridBatch, grid_rate_hz: float, max_lag_s: float = 1.0) -> tuple[float, float] | None:
+    """The lag (s, pelvis later positive) at which the two sensors' angular speeds (smoothed over
+    0.2 s, mean removed, rows both have) correlate best within ``max_lag_s``, and that normalised
+    correlation. The pelvis moves with the legs (it tilts as they rise and curls at the top), so
+    their movements line up within a few tenths of a second; a larger lag points at clocks out of
+    step. None without 10 s of both."""
+    both = np.isfinite(rows.gyr["thigh"][:, 0]) & np.isfinite(rows.gyr["pelvis"][:, 0])
+    if both.sum() < 10 * grid_rate_hz:
+        return None
+    k = max(1, int(round(0.2 * grid_rate_hz)))
+    kern = np.ones(k) / k
+
+    def speed(s: str) -> np.ndarray:
+        v = np.where(both, np.linalg.norm(np.nan_to_num(rows.gyr[s]), axis=1), 0.0)
+        v = np.convolve(v, kern, mode="same")
+        v = np.where(both, v - v[both].mean(), 0.0)
+        return v
+
+    a, b = speed("thigh"), speed("pelvis")
+    norm = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    if norm == 0:
+        return None
+    n = int(round(max_lag_s * grid_rate_hz))
+    lags = np.arange(-n, n + 1)
+    corr = np.array([float((a[max(0, -L):len(a) - max(0, L)] * b[max(0, L):len(b) - max(0, -L)]).sum()) for L in lags])
+    i = int(np.argmax(corr))
+    return float(lags[i] / grid_rate_hz), float(corr[i] / norm)

@@ -333,3 +333,23 @@ def test_a_sensor_frozen_mid_movement_becomes_an_outage() -> None:
     tk = out.time_s
     assert not out.valid("thigh")[(tk > 4.7) & (tk < 6.99)].any()
     assert out.valid("pelvis").mean() > 0.99
+
+
+def test_clocks_out_of_step_are_suspected_offline_and_in_step_ones_are_not() -> None:
+    """The pelvis's time stamps 0.6 s late against the thigh's: the movements line up at that lag,
+    the summary says so; unshifted, nothing (the simulator's natural lag is <= 0.09 s)."""
+    from imu_pipeline.front import front_half_offline
+    from imu_pipeline.io.recording import Recording, SensorSamples
+    from imu_pipeline.report.quality import quality_sentences
+    from imu_pipeline.simulate import SimulationOptions, simulate_session
+
+    rec = simulate_session(SimulationOptions(seed=40, n_reps=6)).recording
+    _, q = front_half_offline(rec)
+    assert q.clock_offset_s is None
+    p = rec.sensors["pelvis"]
+    shifted = Recording({"thigh": rec.sensors["thigh"], "pelvis": SensorSamples(p.time_s + 0.6, p.acc, p.gyr)},
+                        rec.meta, None)
+    _, q = front_half_offline(shifted)
+    assert q.clock_offset_s is not None and abs(q.clock_offset_s - 0.6) < 0.15
+    assert any("out of step" in s for s in quality_sentences(q, 0.05))
+    assert q.to_dict()["suspected_clock_offset_s"] == round(q.clock_offset_s, 2)

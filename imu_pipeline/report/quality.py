@@ -10,6 +10,11 @@ def quality_sentences(quality: DataQuality, rate_tolerance: float) -> list[str]:
     sensor whose repeated or backward time stamps were dropped, and per sensor whose measured rate
     is not the declared one (beyond ``rate_tolerance``, relative)."""
     out = []
+    if quality.clock_offset_s is not None:
+        later = "pelvis" if quality.clock_offset_s > 0 else "thigh"
+        out.append(f"the two sensors' movements line up best with the {later} sensor's data "
+                   f"{abs(quality.clock_offset_s):.2f} s late: their clocks may be out of step (time stamps from two "
+                   "hosts or devices?); hip flexion and labels may be wrong")
     for s, q in quality.sensors.items():
         if q.dropped_duplicate:
             share = 100 * q.dropped_duplicate / max(1, q.samples + q.dropped_duplicate)

@@ -41,6 +41,9 @@ def verdict(an: SessionAnalysis) -> str:
     t = rep_totals(an.reps)
     n = t["reps"]
     if n == 0:
+        if an.not_reps:
+            return (f"No reps found in the exercise pose: {len(an.not_reps)} movement(s) were not the exercise "
+                    "(walking, standing, getting up); see exercise_set.")
         return (f"No reps found: hip flexion never rose {an.config.reps.min_rep_deg:g}° above its resting level "
                 "and came back.")
     parts = []
@@ -79,9 +82,17 @@ def verdict(an: SessionAnalysis) -> str:
 
 
 def warnings_of(an: SessionAnalysis) -> list[str]:
-    """Loading warnings, outages and calibration notes, in plain words."""
+    """Loading warnings, outages, calibration notes and plausibility warnings, in plain words."""
     quality = quality_sentences(an.quality, an.config.front.declared_rate_tolerance)
-    return list(an.recording.warnings) + quality + list(an.angles.calibration.notes)
+    out = list(an.recording.warnings) + quality + list(an.angles.calibration.notes)
+    cal = an.angles.calibration
+    pose_rejects = [x for x in an.not_reps if "from the exercise pose" in x.reason]
+    if pose_rejects and len(pose_rejects) >= max(1, len(an.reps)):
+        undeclared = not all(c.declared for c in cal.segments.values())
+        out.append(f"{len(pose_rejects)} movement(s) were out of the {cal.pose} pose, more than the reps found"
+                   + (": with no mounting declared the start pose may have been taken while standing or walking; "
+                      "declare the mounting" if undeclared else "") + " — check the exercise (--pose)")
+    return out
 
 
 def exercise_set(an: SessionAnalysis) -> dict[str, Any]:
