@@ -100,10 +100,12 @@ def exercise_set(an: SessionAnalysis) -> dict[str, Any]:
     the reps, the stretches that were not (walking, out of the pose) and the movements not counted."""
     t0, t1 = an.recording.t_start, an.recording.t_end
     start, end = t0, t1
-    if an.reps:
-        first, last = an.reps[0].start_s, an.reps[-1].end_s
-        start = max([s.end_s for s in an.not_exercise if s.end_s <= first] + [t0])
-        end = min([s.start_s for s in an.not_exercise if s.start_s >= last] + [t1])
+    # between the stretches that were not exercise before the first rep and after the last (with no
+    # rep: between those touching the recording's ends)
+    first, last = (an.reps[0].start_s, an.reps[-1].end_s) if an.reps else (t0, t1)
+    before = [s.end_s for s in an.not_exercise if (s.end_s <= first if an.reps else s.start_s <= t0 + 1.0)]
+    after = [s.start_s for s in an.not_exercise if (s.start_s >= last if an.reps else s.end_s >= t1 - 1.0)]
+    start, end = max(before + [t0]), min(after + [t1])
     return {
         "start_s": _r(start, 2), "end_s": _r(end, 2),
         "found_by": ("the pelvis's gravity direction in the exercise pose, and no foot strikes at a walking "
