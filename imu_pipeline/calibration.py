@@ -197,6 +197,12 @@ class Calibrator:
         pose, pose_source = self.find_pose(sig, mounting, rate, pose, exercise, where, notes)
         # only the exercise is calibrated on: not walking over, lying down or getting up
         self.exercise_ = self.exercise_rows(sig, mounting, pose)
+        if pose == "lying" and mounting.get("pelvis") is None and not self.exercise_.all():
+            raise CalibrationError(
+                f"{where}: the recording includes walking, but no mounting is declared for the pelvis sensor: "
+                "without it, standing cannot be told from the lying start pose, and the angles would be wrong. "
+                "Declare sensors.pelvis.mounting (which way its printed x and y axes point), or cut the "
+                "recording to the set")
         full = sig
         if not self.exercise_.all():
             sig = masked(sig, self.exercise_)
@@ -262,7 +268,10 @@ class Calibrator:
                 pose, source = declared, "sidecar exercise"
             elif shows:
                 pose, source = declared, "sidecar exercise, seen in gravity"
-            elif self.wait_for_declared_pose:
+            elif self.wait_for_declared_pose and self._gravity_shows(sig, mounting, rate,
+                                                                     next(p for p in POSES if p != declared)):
+                # still in the other pose (standing, walking to the mat): wait; in neither pose, the
+                # gravity path below says the declared mounting is wrong
                 raise CalibrationError(f"{where}: the recording's exercise is {exercise!r}, but the sensors have not "
                                        f"been still in the {declared} pose yet")
             else:

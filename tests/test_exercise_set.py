@@ -107,3 +107,33 @@ def test_set_finder_gives_the_same_spans_in_any_chunking_and_holds_bounded_rows(
         f.push(t[i:], dev[i:], acc[i:])
         assert [s.to_dict() for s in f.spans()] == ref
         assert held <= 20.0 + 4.0  # keep_s plus one chunk
+
+
+def test_lying_walk_in_without_a_pelvis_mounting_is_refused_not_guessed() -> None:
+    """Without the pelvis's mounting, standing cannot be told from the lying start pose: the strides
+    became 'normal' reps and the set was thrown away. Now a clear refusal."""
+    from imu_pipeline.errors import CalibrationError
+
+    sim = simulate_session(SimulationOptions(seed=7, pose="lying", n_reps=4, walk_in_out=True, declare_mounting=False))
+    with pytest.raises(CalibrationError, match="declare"):
+        analyze_recording(sim.recording)
+
+
+def test_a_swinging_body_lowers_the_label_confidence() -> None:
+    """Hanging, a pendulum swing tilts the pelvis too: a label from a rep the body swung around is
+    never 'normal' (it was confidently wrong on an all-kick session)."""
+    sim = simulate_session(SimulationOptions(seed=115, pose="hanging", n_reps=8, mix=("swing",)))
+    an = analyze_recording(sim.recording)
+    swung = [r for r in an.reps if max(r.swing_amplitude_deg or 0, r.swing_after_amplitude_deg or 0)
+             >= an.config.momentum.swing_min_amplitude_deg]
+    assert swung and all(r.label_confidence != "normal" for r in swung)
+    assert all("swung" in r.decided_by["label_confidence"] for r in swung if r.label_confidence == "low")
+
+
+def test_walking_only_has_no_set() -> None:
+    sim = simulate_session(SimulationOptions(seed=18, pose="hanging", n_reps=0, walk_in_out=True))
+    an = analyze_recording(sim.recording)
+    st = summary_dict(an)["exercise_set"]
+    assert an.reps == [] and st["not_exercise"]
+    assert (st["start_s"] is None) == (st["end_s"] is None)
+    assert st["start_s"] is None or st["start_s"] < st["end_s"]

@@ -353,3 +353,17 @@ def test_clocks_out_of_step_are_suspected_offline_and_in_step_ones_are_not() -> 
     assert q.clock_offset_s is not None and abs(q.clock_offset_s - 0.6) < 0.15
     assert any("out of step" in s for s in quality_sentences(q, 0.05))
     assert q.to_dict()["suspected_clock_offset_s"] == round(q.clock_offset_s, 2)
+
+
+def test_labels_are_not_confident_when_the_clocks_look_out_of_step() -> None:
+    from imu_pipeline.io.recording import Recording, SensorSamples
+    from imu_pipeline.pipeline.offline import analyze_recording
+    from imu_pipeline.simulate import SimulationOptions, simulate_session
+
+    rec = simulate_session(SimulationOptions(seed=40, n_reps=6)).recording
+    p = rec.sensors["pelvis"]
+    shifted = Recording({"thigh": rec.sensors["thigh"], "pelvis": SensorSamples(p.time_s + 0.6, p.acc, p.gyr)},
+                        rec.meta, None)
+    an = analyze_recording(shifted)
+    assert an.quality.clock_offset_s is not None
+    assert an.reps and all(r.label_confidence != "normal" for r in an.reps)

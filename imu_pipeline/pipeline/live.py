@@ -32,7 +32,7 @@ from imu_pipeline.joint_angles import POSE_UP, JointAngles, joint_angles
 from imu_pipeline.mounting_checks import INCONCLUSIVE
 from imu_pipeline.orientation import GridSignals, StreamingOrientation
 from imu_pipeline.reps import Rep, RepSegmenter, assess_rep
-from imu_pipeline.reps.assess import PelvisGapBridge, angle_window
+from imu_pipeline.reps.assess import PelvisGapBridge, angle_window, doubt_label
 from imu_pipeline.reps.measures import AngleWindow
 from imu_pipeline.reps.rules import swing_after_window
 
@@ -79,6 +79,15 @@ class LiveCalibration:
         return self._n / self.fs
 
     @property
+    def provisional(self) -> bool:
+        """The calibration is being refined and rests on little: a sensor without a declared
+        mounting (its axes from the few reps seen so far) or a start pose shorter than
+        ``live.min_neutral_s``."""
+        cal = self.calibration_
+        return cal is not None and self._refining and (
+            any(not seg.declared for seg in cal.segments.values()) or cal.neutral_s < self.cfg.live.min_neutral_s)
+
+    @property
     def held_s(self) -> float:
         """Stream time (s) of rows held while calibrating or re-checking (each bounded by 3 x
         ``live.calibration_wait_s``)."""
@@ -86,7 +95,9 @@ class LiveCalibration:
         return held + (self._check_n / self.fs if self._check_rows else 0.0)
 
     def _fit(self, sig: GridSignals, force: bool = True) -> Calibration:
-        c = Calibrator(self.cfg.calibration, self.cfg.set_finding, wait_for_declared_pose=not force)
+        # a stream waits for the pose its sidecar declares, however long (still walking to the mat):
+        # falling back to gravity there would take standing for the exercise (force or not)
+        c = Calibrator(self.cfg.calibration, self.cfg.set_finding, wait_for_declared_pose=True)
         cal = c.fit(sig, self.mounting, pose=self.pose, exercise=self.exercise, where=self.where).calibration_
         self._fit_bias = c.gyro_bias_
         return cal
@@ -452,6 +463,9 @@ class LivePipeline:
             r = self._pending.pop(0)
             if self.finder_.judge(r.start_s, r.end_s) is None:
                 r = dataclasses.replace(r, index=len(self._reps))
+                if self.calibrator_.provisional:
+                    r = doubt_label(r, "low: measured while the live calibration was still provisional (its start "
+                                       "pose or axes not yet settled from the motion)")
                 self._reps.append(r)
                 out.append(r)
         return out

@@ -19,6 +19,7 @@ from imu_pipeline.io.recording import SENSORS, Recording
 from imu_pipeline.joint_angles import JointAngles, joint_angles
 from imu_pipeline.orientation import GridSignals, OfflineOrientation
 from imu_pipeline.reps import Rep, analyze_reps, window_from_angles
+from imu_pipeline.reps.assess import doubt_label
 
 
 @dataclass
@@ -90,6 +91,10 @@ def analyze_recording(rec: Recording, cfg: PipelineConfig | None = None, *, pose
     finder = SetFinder(cfg.set_finding, cal.pose)
     finder.push(ang.time_s, ang.pelvis_pose_dev, ang.impact_acc_norm)
     reps = keep_exercise(reps, finder)
+    if quality.clock_offset_s is not None:  # hip flexion = thigh - pelvis from different moments
+        reps = [doubt_label(r, f"low: the sensors' clocks look {abs(quality.clock_offset_s):.2f} s out of step "
+                               "(data_quality.suspected_clock_offset_s); hip flexion and tilt may be wrong")
+                for r in reps]
     spans = finder.spans()
     return SessionAnalysis(rec, quality, blank_outside_exercise(ang, spans), reps, cfg, not_exercise=spans,
                            not_reps=finder.rejected_)

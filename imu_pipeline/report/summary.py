@@ -106,6 +106,10 @@ def exercise_set(an: SessionAnalysis) -> dict[str, Any]:
     before = [s.end_s for s in an.not_exercise if (s.end_s <= first if an.reps else s.start_s <= t0 + 1.0)]
     after = [s.start_s for s in an.not_exercise if (s.start_s >= last if an.reps else s.end_s >= t1 - 1.0)]
     start, end = max(before + [t0]), min(after + [t1])
+    if end <= start:  # not exercise from end to end: no set
+        return {"start_s": None, "end_s": None, "found_by": "no set found: the whole recording was not the exercise",
+                "not_exercise": [s.to_dict() for s in an.not_exercise],
+                "movements_not_counted": [s.to_dict() for s in an.not_reps]}
     return {
         "start_s": _r(start, 2), "end_s": _r(end, 2),
         "found_by": ("the pelvis's gravity direction in the exercise pose, and no foot strikes at a walking "

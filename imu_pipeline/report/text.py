@@ -15,7 +15,8 @@ def summary_text(an: SessionAnalysis) -> str:
              f"  (calibration: {cal.pose_source}, {cal.neutral_s:.1f} s in the start pose, confidence {cal.confidence})"]
     if an.not_exercise or an.not_reps:
         st = exercise_set(an)
-        lines.append(f"  set: {st['start_s']:.1f}-{st['end_s']:.1f} s; not exercise: "
+        where = "none found" if st["start_s"] is None else f"{st['start_s']:.1f}-{st['end_s']:.1f} s"
+        lines.append(f"  set: {where}; not exercise: "
                      + ("; ".join(f"{s.start_s:.1f}-{s.end_s:.1f} s {s.reason}" for s in an.not_exercise) or "none"))
         for s in an.not_reps[:3]:
             lines.append(f"  not counted: {s.start_s:.1f}-{s.end_s:.1f} s, {s.reason}")

@@ -7,6 +7,7 @@ paths give the same reps.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -179,7 +180,7 @@ def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, ind
         for k in MOMENTUM_REASONS:
             decided.pop(k, None)
         m.concentric_s = m.top_s = m.eccentric_s = math.nan
-    return Rep(index=index, start_s=m.start_s, peak_s=m.peak_s, end_s=m.end_s, label=label_or_none,
+    rep = Rep(index=index, start_s=m.start_s, peak_s=m.peak_s, end_s=m.end_s, label=label_or_none,
                momentum=momentum, momentum_reasons=reasons, back_arch=back_arch, peak_hip_flexion_deg=peak_hip,
                thigh_elevation_at_peak_deg=m.thigh_at_peak_deg if pose == "lying" else None,
                peak_posterior_tilt_deg=m.peak_posterior_tilt_deg, hip_at_peak_tilt_deg=m.hip_at_peak_tilt_deg,
@@ -192,6 +193,18 @@ def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, ind
                has_gap=b.has_gap or partial or m.pelvis_coverage < 1.0, pelvis_coverage=m.pelvis_coverage,
                thigh_coverage=m.thigh_coverage,
                label_confidence=confidence, partial=partial, decided_by=decided)
+    swung = max((a for a in (swing_amp, swing_after) if a is not None), default=0.0)
+    if swung >= mc.swing_min_amplitude_deg:  # the pendulum tilts the pelvis too: it may make or hide a curl
+        rep = doubt_label(rep, f"low: the body swung about ±{swung:.1f}° around this rep; part of the pelvic tilt "
+                               "may be the swing, not a curl")
+    return rep
+
+
+def doubt_label(r: Rep, why: str) -> Rep:
+    """The rep with a 'normal' label lowered to 'low' confidence, saying why (``decided_by``)."""
+    if r.label is None or r.label_confidence != "normal":
+        return r
+    return dataclasses.replace(r, label_confidence="low", decided_by={**r.decided_by, "label_confidence": why})
 
 
 def _fell_before(w: AngleWindow, b: RepBounds, fall_deg: float) -> bool:
