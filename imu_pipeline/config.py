@@ -220,6 +220,8 @@ class LiveConfig:
     min_neutral_s: float = _p(1.0, "s", "less start-pose time than this: refit once more of it has been seen")
     end_wait_s: float = _p(1.0, "s", "a finished rep waits at most this long for its movement to come to rest")
     buffer_s: float = _p(60.0, "s", "angles kept for the rep measures (bounded memory)")
+    bias_doubt_deg_s: float = _p(0.3, "deg/s", "the start pose's gyro bias this far from the filter's: reps started "
+                                               "before it was handed over get a low label confidence")
 
 
 @dataclass

@@ -293,6 +293,11 @@ class StreamingOrientation:
         self._held = []
         return self._run(buf)
 
+    def bias(self, sensor: str) -> np.ndarray | None:
+        """A sensor's current gyro bias estimate (rad/s), None before its filter started."""
+        f = self._filter[sensor]
+        return None if f is None else np.asarray(f.getBiasEstimate()[0], float)
+
     def set_bias(self, sensor: str, bias: np.ndarray, sigma: float) -> None:
         """Set a sensor's gyro bias estimate (rad/s) and its uncertainty (rad/s), e.g. measured in
         a still start pose; no effect before the sensor's filter has started."""

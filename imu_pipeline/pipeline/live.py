@@ -364,6 +364,8 @@ class LivePipeline:
                                            exercise=exercise, where=where)
         self.tracker_: RepTracker | None = None
         self.finder_: SetFinder | None = None
+        self._bias_fixed_at_s = -math.inf  # stream time up to which the filters ran with a bias far off
+        self._bias_fix_deg_s = 0.0
         self._pending: list[Rep] = []
         self._reps: list[Rep] = []
         self.keep_angles = keep_angles
@@ -438,7 +440,13 @@ class LivePipeline:
         ready = self.calibrator_.offer(sig, final=final)
         cal = self.calibrator_.calibration_
         for s, (b, sigma) in self.calibrator_.gyro_bias_.items():  # measured in the start pose
+            before = self.orientation_.bias(s)
             self.orientation_.set_bias(s, b, sigma)
+            if before is not None and float(np.degrees(np.linalg.norm(b - before))) > self.cfg.live.bias_doubt_deg_s \
+                    and len(sig):
+                # the rows so far were estimated with a bias this far off: reps from them are doubtful
+                self._bias_fixed_at_s = float(sig.time_s[-1])
+                self._bias_fix_deg_s = float(np.degrees(np.linalg.norm(b - before)))
         self.calibrator_.gyro_bias_ = {}
         if ready is None or cal is None or len(ready) == 0:
             return []
@@ -466,6 +474,9 @@ class LivePipeline:
                 if self.calibrator_.provisional:
                     r = doubt_label(r, "low: measured while the live calibration was still provisional (its start "
                                        "pose or axes not yet settled from the motion)")
+                elif r.start_s < self._bias_fixed_at_s:
+                    r = doubt_label(r, f"low: measured before the live filter knew the gyro bias (corrected by "
+                                       f"{self._bias_fix_deg_s:.1f} deg/s from the still start pose afterwards)")
                 self._reps.append(r)
                 out.append(r)
         return out
