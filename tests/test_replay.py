@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from imu_pipeline.cli import main
@@ -71,3 +72,33 @@ def test_a_mirrored_mounting_is_refused_by_replay_as_by_analyze(tmp_path: Path, 
         assert rc == 2, f"{cmd} accepted a mirrored {sensor} mounting:\n{out}"
         assert "mounting" in err and "Traceback" not in err
         assert " rep " not in out and not (tmp_path / f"{cmd}.summary.json").exists()
+
+
+@pytest.mark.parametrize("silent", ["pelvis:start", "pelvis:end", "thigh:middle"])
+def test_a_sensor_silent_alone_through_analyze_replay_and_info(silent: str) -> None:
+    """One sensor silent for 15 s (it starts late, dies, or drops out): analyze and replay count the
+    same reps (those the thigh saw), neither gives a wrong label with 'normal' confidence, no hip
+    flexion where the pelvis was silent, and info names the outage."""
+    from imu_pipeline.evaluate import match_reps
+    from imu_pipeline.pipeline.offline import analyze_recording
+    from imu_pipeline.pipeline.replay import live_session, replay
+    from imu_pipeline.report.info import info_dict
+
+    sim = simulate_session(SimulationOptions(seed=61, pose="lying", n_reps=10, silent=silent, misalignment_deg=20.0))
+    sensor = silent.split(":")[0]
+    a, b = sim.truth_meta["disconnect"]
+    seen = [r for r in sim.truth_reps if r["observable"]]
+    for an in (analyze_recording(sim.recording),
+               live_session(sim.recording, replay(sim.recording, keep_angles=True)[0])):
+        assert len(an.reps) == len(seen), (an.path, len(an.reps), len(seen))
+        pairs = match_reps(seen, an.reps)
+        assert len(pairs) == len(seen)
+        assert not [f for t, f in pairs if f.label_confidence == "normal" and f.label != t["label"]], an.path
+        t = an.angles.time_s
+        inside = (t > a + 0.05) & (t < b - 0.05)
+        if sensor == "pelvis":
+            assert not np.isfinite(an.angles.hip_flexion[inside]).any(), an.path
+        assert any(g.sensor == sensor and g.start_s < b and g.end_s > max(a, 0.0) for g in an.quality.outages)
+    info = info_dict(sim.recording)
+    assert any(g["sensor"] == sensor and g["start_s"] < b and g["end_s"] > max(a, 0.0) for g in info["gaps"])
+    assert any(sensor in w for w in info["warnings"])
