@@ -150,8 +150,11 @@ class LiveCalibration:
                 self._n = keep
                 self._last_try = self._seconds()
             return None
-        if not force and (cal.segments["thigh"].axis_source != "motion" or cal.segments["pelvis"].axis_source == "none"):
-            return None  # wait for the reps that show the flexion axis (and an undeclared pelvis's)
+        if not force and (cal.segments["thigh"].axis_source != "motion" or cal.segments["pelvis"].axis_source == "none"
+                          or cal.neutral_s < self.cfg.calibration.min_neutral_s):
+            # wait for the reps that show the flexion axis (and an undeclared pelvis's), and for a
+            # start pose long enough to trust (a sensor arriving mid-rep gives none)
+            return None
         # checks that cannot judge yet are run again as the reps come (see _recheck)
         self._adopt(cal)
         self.error_ = None
@@ -390,6 +393,13 @@ class LivePipeline:
     @property
     def reps(self) -> list[Rep]:
         return self._reps
+
+    @property
+    def doubtful_until_s(self) -> float:
+        """Stream time up to which the filters ran with a gyro bias more than ``[live]
+        bias_doubt_deg_s`` off the one the start pose then measured (-inf: none): angles before it
+        are not to be trusted."""
+        return self._bias_fixed_at_s
 
     @property
     def not_exercise(self) -> list[NotExercise]:

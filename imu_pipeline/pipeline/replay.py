@@ -8,6 +8,7 @@ the pipeline with the reps and the stream time at which each was reported.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 
@@ -89,5 +90,10 @@ def live_session(rec: Recording, lp: LivePipeline) -> SessionAnalysis:
         raise CalibrationError(lp.calibration_error or f"{rec.name}: the stream never showed the start pose; "
                                "no angles could be computed")
     spans = lp.not_exercise
-    return SessionAnalysis(rec, lp.quality_, blank_outside_exercise(ang, spans), list(lp.reps), lp.cfg, path="live",
-                           not_exercise=spans, not_reps=lp.not_reps)
+    ang = blank_outside_exercise(ang, spans)
+    if np.isfinite(lp.doubtful_until_s):  # estimated with a gyro bias far off: no angle rather than a wrong one
+        bad = np.where(ang.time_s <= lp.doubtful_until_s, np.nan, 1.0)
+        ang = dataclasses.replace(ang, hip_flexion=ang.hip_flexion * bad, pelvic_tilt=ang.pelvic_tilt * bad,
+                                  thigh_angle=ang.thigh_angle * bad)
+    return SessionAnalysis(rec, lp.quality_, ang, list(lp.reps), lp.cfg, path="live", not_exercise=spans,
+                           not_reps=lp.not_reps)
