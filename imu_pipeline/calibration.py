@@ -8,10 +8,13 @@ offline and the live path:
 2. :meth:`~Calibrator.find_pose` — ``lying`` (pelvis anterior axis vertical) or ``hanging``
    (superior axis vertical): the option, else gravity in the declared mounting, else the
    sidecar's exercise, else a guess (reduced confidence);
-3. :meth:`~Calibrator.find_start_pose` — still moments in the start pose ('neutral'); their mean
-   'up' per sensor is the zero of both angles;
+3. :meth:`~Calibrator.find_start_pose` — on the exercise rows only (not walking over, lying down
+   or getting up: :mod:`imu_pipeline.exercise_set`), the still start pose: the last still run
+   before the first raise of the legs; each sensor's mean accelerometer there ('up', gravity
+   measured) is the zero of both angles, and live its mean raw gyro rate is the gyro bias;
 4. :meth:`~Calibrator.fit_axes` — the flexion axis from the motion (principal axis of the angular
-   rate) when the segment rotated enough, else the declared one; made perpendicular to 'up';
+   rate; the thigh's over the rows where it is raised, the reps) when the segment rotated enough,
+   else the declared one; made perpendicular to 'up';
 5. :meth:`~Calibrator.fix_undeclared_signs` — signs of axes found from the motion alone;
 6. :meth:`~Calibrator.run_checks` — the anatomy checks: the declared thigh mounting gives flexion
    (not extension), the declared pelvis does not tilt anteriorly with the legs high, the sensors
@@ -322,7 +325,8 @@ class Calibrator:
                 continue
             still = (rate[s] < thr) & sig.valid(s)
             u = to_segment(M, sig.up[s][still])
-            return int((_angle_deg(u, POSE_UP[pose]) < self.cfg.pose_tolerance_deg).sum()) >= self.cfg.neutral_min_samples
+            seen = int((_angle_deg(u, POSE_UP[pose]) < self.cfg.pose_tolerance_deg).sum())
+            return seen >= self.cfg.neutral_min_samples
         return None
 
     def _guess_pose(self, sig: GridSignals, rate: dict[str, np.ndarray]) -> str:
@@ -340,8 +344,8 @@ class Calibrator:
         (:func:`~imu_pipeline.exercise_set.exercise_rows`)."""
         M = mounting.get("pelvis")
         dev = pose_deviation(M, sig.up["pelvis"], pose) if M is not None else np.full(len(sig), np.nan)
-        return exercise_rows(sig.time_s, dev, impact_norm(sig, mounting.get("thigh"), self.set_cfg.strike_max_thigh_tilt_deg), self.set_cfg,
-                             unknown_pose_ok=M is None)
+        impacts = impact_norm(sig, mounting.get("thigh"), self.set_cfg.strike_max_thigh_tilt_deg)
+        return exercise_rows(sig.time_s, dev, impacts, self.set_cfg, unknown_pose_ok=M is None)
 
     # ------------------------------------------------------------------ 3. start pose
     def find_start_pose(self, sig: GridSignals, mounting: dict[str, np.ndarray | None], rate: dict[str, np.ndarray],

@@ -94,7 +94,7 @@ class LiveCalibration:
         held = self._seconds() if self._rows else 0.0
         return held + (self._check_n / self.fs if self._check_rows else 0.0)
 
-    def _fit(self, sig: GridSignals, force: bool = True) -> Calibration:
+    def _fit(self, sig: GridSignals) -> Calibration:
         # a stream waits for the pose its sidecar declares, however long (still walking to the mat):
         # falling back to gravity there would take standing for the exercise (force or not)
         c = Calibrator(self.cfg.calibration, self.cfg.set_finding, wait_for_declared_pose=True)
@@ -137,7 +137,7 @@ class LiveCalibration:
         live = self.cfg.live
         sig = self._buffer()
         try:
-            cal = self._fit(sig, force)
+            cal = self._fit(sig)
         except MountingCheckError as e:
             self.refused_ = str(e)
             self._rows = []
