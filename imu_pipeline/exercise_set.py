@@ -1,8 +1,9 @@
 """Find the set: which movement is the exercise, and which is walking over, lying down or getting up.
 
 People press record, walk to the mat or the bar, lie down or step up, do the set, get up and walk
-away. Only movement in the exercise pose is a rep. Two signs tell the rest apart, both from the
-pelvis sensor (SI units inside; thresholds in ``[set_finding]`` of the config):
+away. Only movement in the exercise pose is a rep. These signs tell the rest apart, from the
+pelvis sensor (the thigh's specific force where the pelvis is missing; SI units inside; thresholds
+in ``[set_finding]`` of the config):
 
 * **the pose**: the pelvis's 'up' direction further than ``max_pose_deviation_deg`` from the
   pose's vertical (lying: anterior; hanging: superior) is not the exercise pose — standing, sitting,
@@ -10,10 +11,12 @@ pelvis sensor (SI units inside; thresholds in ``[set_finding]`` of the config):
 * **stepping up or down**: a movement with a jolt at the pelvis (a strike) that begins within
   ``after_walking_s`` of walking — stepping up to the bar, jumping down;
 * **walking**: foot strikes — the pelvis's specific force departing from g by more than
-  ``impact_min_m_s2`` (the loading side) — in a chain of at least ``walking_min_steps`` at step intervals
-  (``step_min_s`` .. ``step_max_s``). Leg raises shake the pelvis too (a fast or dropped rep, a
-  kick), but once per rep, not at a walking rhythm. This is what tells a hanging set (pelvis
-  upright) from walking up to the bar.
+  ``impact_min_m_s2`` (the loading side), counted only while the thigh is within
+  ``strike_max_thigh_tilt_deg`` of upright (a foot on the ground) — in a chain of at least
+  ``walking_min_steps`` at step intervals (``step_min_s`` .. ``step_max_s``). Leg raises shake
+  the pelvis too (a fast or dropped rep, a kick), but once per rep, not at a walking rhythm and
+  mostly with the thigh far from upright. This is what tells a hanging set (pelvis upright) from
+  walking up to the bar.
 
 Everything here is a pure function of arrays, so the offline and live paths judge a rep from the
 same samples: a rep is judged on the strikes within ``chain_lookback_s`` before it and
