@@ -185,4 +185,5 @@ def test_batch_analyses_a_folder_and_reports_bad_files(tmp_path: Path, capsys) -
     for seed in (1, 2):
         d = json.loads((out / f"s{seed}.summary.json").read_text())
         assert d["totals"]["reps"] == 3
-    assert "skipped" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "failed" in printed and "broken.csv" in printed
