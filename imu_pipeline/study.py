@@ -105,7 +105,16 @@ def up_to_date(item: BatchItem, out: Path) -> bool:
     return all(s.stat().st_mtime >= f.stat().st_mtime for f in sources if f.exists())
 
 
-def analyze_one(path: str, key: str, cfg: PipelineConfig, pose: str | None, out: str | None) -> SessionResult:
+def angles_path(out: Path, key: str) -> Path:
+    """Where a session's per-sample angles go in the partitioned Parquet dataset ``OUT/angles``
+    (hive-style ``session=<key>``, '/' in the key written as '%2F' so each session is one partition)."""
+    from urllib.parse import quote
+
+    return out / "angles" / f"session={quote(key, safe='')}" / "part-0.parquet"
+
+
+def analyze_one(path: str, key: str, cfg: PipelineConfig, pose: str | None, out: str | None,
+                angles: bool = False) -> SessionResult:
     """Analyse one recording (offline path) and write its summary under ``out`` (when given). A
     recording that cannot be analysed is a result with status 'error', never an exception (this
     runs in worker processes)."""
@@ -123,6 +132,13 @@ def analyze_one(path: str, key: str, cfg: PipelineConfig, pose: str | None, out:
             target = summary_path(Path(out), key)
             target.parent.mkdir(parents=True, exist_ok=True)
             write_text(target, summary_json(d), what="summary")
+            if angles:
+                from imu_pipeline.report.files import replacing
+
+                ap = angles_path(Path(out), key)
+                ap.parent.mkdir(parents=True, exist_ok=True)
+                with replacing(ap, what="angles") as tmp:
+                    an.angles.to_frame().to_parquet(tmp, index=False, engine="pyarrow")
     except OutputError:
         raise  # the output folder, not the recording: every other session would fail the same way
     except ImuPipelineError as e:
@@ -176,18 +192,22 @@ def make_executor(jobs: int, scheduler: str | None) -> tuple[Executor | None, Ca
 
 def run(items: list[BatchItem], *, cfg: PipelineConfig | None = None, pose: str | None = None,
         out: str | Path | None = None, jobs: int = 1, scheduler: str | None = None, force: bool = False,
+        angles: bool = False,
         on_result: Callable[[SessionResult, int, int], None] | None = None) -> list[SessionResult]:
     """Analyse ``items`` (see the module docstring); results in the items' order.
 
     ``on_result(result, done, total)`` is called as each finishes (progress). With ``out``, a
-    recording whose summary there is newer than it is reused unless ``force``.
+    recording whose summary there is newer than it is reused unless ``force`` (or ``angles`` is
+    asked and its angles are not there yet); ``angles`` also writes each session's per-sample angles
+    into the partitioned Parquet dataset ``OUT/angles`` (:func:`angles_path`).
     """
     cfg = cfg or PipelineConfig()
     out_p = Path(out) if out is not None else None
     results: dict[str, SessionResult] = {}
     todo = []
     for it in items:
-        if out_p is not None and not force and up_to_date(it, out_p):
+        if out_p is not None and not force and up_to_date(it, out_p) and \
+                (not angles or angles_path(out_p, it.key).exists()):
             results[it.key] = _reused(it, out_p)
         else:
             todo.append(it)
@@ -199,14 +219,15 @@ def run(items: list[BatchItem], *, cfg: PipelineConfig | None = None, pose: str 
     try:
         if executor is None:
             for it in todo:
-                r = analyze_one(str(it.path), it.key, cfg, pose, None if out_p is None else str(out_p))
+                r = analyze_one(str(it.path), it.key, cfg, pose, None if out_p is None else str(out_p), angles)
                 results[it.key] = r
                 done += 1
                 if on_result:
                     on_result(r, done, len(items))
         else:
             futures: dict[Future, BatchItem] = {
-                executor.submit(analyze_one, str(it.path), it.key, cfg, pose, None if out_p is None else str(out_p)): it
+                executor.submit(analyze_one, str(it.path), it.key, cfg, pose, None if out_p is None else str(out_p),
+                                angles): it
                 for it in todo}
             for fut in as_completed(futures):
                 it = futures[fut]

@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from imu_pipeline.study import discover, run, tables
 from imu_pipeline.cli import main
 from imu_pipeline.simulate import SimulationOptions, simulate_session, write_simulation
+from imu_pipeline.study import discover, run, tables
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,8 @@ def study(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("study")
     for subj, seed in (("patientA", 1), ("patientB", 2)):
         for k in (1, 2):
-            write_simulation(simulate_session(SimulationOptions(seed=seed * 10 + k, n_reps=3)), root / subj / f"s{k}.csv")
+            sim = simulate_session(SimulationOptions(seed=seed * 10 + k, n_reps=3))
+            write_simulation(sim, root / subj / f"s{k}.csv")
     (root / "patientB" / "broken.csv").write_text("time_s,sensor\n")
     for junk in (root / ".cache", root / ".venv" / "lib"):
         junk.mkdir(parents=True)
@@ -101,3 +102,14 @@ def test_python_api_for_notebooks(study: Path) -> None:
     assert res.summary["totals"]["reps"] == 3
     sessions, reps = imu_pipeline.batch([study / "patientA"], jobs=1)
     assert sorted(sessions.key) == ["s1", "s2"] and len(reps) == 6
+
+
+def test_angles_as_a_partitioned_parquet_dataset(study: Path, tmp_path: Path) -> None:
+    out = tmp_path / "res"
+    assert main(["batch", str(study / "patientA"), str(study / "patientB" / "s1.csv"), "--out", str(out),
+                 "--jobs", "1", "--angles"]) == 0
+    ds = pd.read_parquet(out / "angles")
+    assert sorted(ds["session"].astype(str).unique()) == ["s1", "s1-2", "s2"]
+    assert {"time_s", "hip_flexion_deg", "pelvic_tilt_deg"} <= set(ds.columns)
+    one = ds[ds["session"].astype(str) == "s2"]
+    assert len(one) > 1000 and one["hip_flexion_deg"].max() > 60

@@ -58,7 +58,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     check_folder_writable(out, what=f"--out {out}")  # before the first recording is analysed
     jobs = args.jobs or os.cpu_count() or 1
     results = run(items, cfg=cfg, pose=args.pose, out=out, jobs=jobs, scheduler=args.scheduler, force=args.force,
-                  on_result=_progress(len(items)))
+                  angles=args.angles, on_result=_progress(len(items)))
     sessions, reps = tables(results)
     write_tables(out, sessions, reps)
     failed = [r for r in results if r.status == "error"]
@@ -85,5 +85,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on an existing Dask cluster, e.g. tcp://host:8786 (pip install 'imu-pipeline[cluster]')")
     p.add_argument("--force", action="store_true", help="redo sessions whose summary is up to date")
+    p.add_argument("--angles", action="store_true",
+                   help="also write every session's per-sample angles as a partitioned Parquet dataset OUT/angles "
+                        "(one partition session=<key>; pandas.read_parquet(OUT/'angles') reads them all)")
     add_analysis_options(p)
     p.set_defaults(func=_cmd_batch)
