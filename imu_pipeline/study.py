@@ -96,13 +96,24 @@ def summary_path(out: Path, key: str) -> Path:
     return out / f"{key}.summary.json"
 
 
-def up_to_date(item: BatchItem, out: Path) -> bool:
-    """A summary from an earlier run that is newer than the recording and its sidecar."""
+def up_to_date(item: BatchItem, out: Path, cfg: PipelineConfig | None = None, pose: str | None = None) -> bool:
+    """A summary from an earlier run that is newer than the recording and its sidecar, and made
+    with the same config and the same ``--pose`` (or none)."""
+    from imu_pipeline.config import config_to_dict
+
     s = summary_path(out, item.key)
     if not s.exists():
         return False
     sources = [item.path, item.path.with_suffix(".json")]
-    return all(s.stat().st_mtime >= f.stat().st_mtime for f in sources if f.exists())
+    if not all(s.stat().st_mtime >= f.stat().st_mtime for f in sources if f.exists()):
+        return False
+    try:
+        d = json.loads(s.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    by_option = d.get("calibration", {}).get("pose_source") == "option"
+    same_pose = (pose is None and not by_option) or (pose is not None and by_option and d.get("exercise") == pose)
+    return same_pose and d.get("config") == config_to_dict(cfg or PipelineConfig())
 
 
 def angles_path(out: Path, key: str) -> Path:
@@ -180,8 +191,9 @@ def make_executor(jobs: int, scheduler: str | None) -> tuple[Executor | None, Ca
             raise UsageError("--scheduler needs the Dask cluster extra: pip install 'imu-pipeline[cluster]'") from None
         try:
             client = Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError) as e:
-            raise UsageError(f"--scheduler {scheduler}: cannot connect ({e})") from None
+        except Exception as e:  # noqa: BLE001  a bad address, a refusal, or something else answering there
+            raise UsageError(f"--scheduler {scheduler}: cannot connect to a Dask scheduler there "
+                             f"({type(e).__name__}: {str(e)[:200]}); expected e.g. tcp://host:8786") from None
         return client.get_executor(), client.close
     if jobs <= 1:
         return None, lambda: None
@@ -206,15 +218,16 @@ def run(items: list[BatchItem], *, cfg: PipelineConfig | None = None, pose: str 
     results: dict[str, SessionResult] = {}
     todo = []
     for it in items:
-        if out_p is not None and not force and up_to_date(it, out_p) and \
+        if out_p is not None and not force and up_to_date(it, out_p, cfg, pose) and \
                 (not angles or angles_path(out_p, it.key).exists()):
             results[it.key] = _reused(it, out_p)
         else:
             todo.append(it)
-    done = len(results)
+    done = 0
     for r in list(results.values()):
+        done += 1
         if on_result:
-            on_result(r, len(results), len(items))
+            on_result(r, done, len(items))
     executor, close = make_executor(jobs, scheduler)
     try:
         if executor is None:

@@ -113,3 +113,23 @@ def test_angles_as_a_partitioned_parquet_dataset(study: Path, tmp_path: Path) ->
     assert {"time_s", "hip_flexion_deg", "pelvic_tilt_deg"} <= set(ds.columns)
     one = ds[ds["session"].astype(str) == "s2"]
     assert len(one) > 1000 and one["hip_flexion_deg"].max() > 60
+
+
+def test_a_changed_pose_or_config_is_not_served_from_old_summaries(study: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "res"
+    assert main(["batch", str(study / "patientA"), "--out", str(out), "--jobs", "1"]) == 0
+    assert main(["batch", str(study / "patientA"), "--out", str(out), "--jobs", "1"]) == 0
+    assert "2 up to date" in capsys.readouterr().out
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[reps]\nmin_rep_deg = 40.0\n")
+    assert main(["batch", str(study / "patientA"), "--out", str(out), "--jobs", "1", "--config", str(cfg)]) == 0
+    assert "up to date" not in capsys.readouterr().out
+    assert main(["batch", str(study / "patientA"), "--out", str(out), "--jobs", "1", "--pose", "lying"]) == 0
+    assert "up to date" not in capsys.readouterr().out
+
+
+def test_a_bad_scheduler_address_is_a_clear_error(study: Path, tmp_path: Path, capsys) -> None:
+    pytest.importorskip("distributed")
+    assert main(["batch", str(study / "patientA"), "--out", str(tmp_path / "r"), "--scheduler", "notanaddress"]) == 2
+    err = capsys.readouterr().err
+    assert "--scheduler notanaddress" in err and "Traceback" not in err

@@ -67,7 +67,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
           + (f" ({reused} up to date from an earlier run)" if reused else "")
           + f"; tables in {out}: sessions and reps, .parquet and .csv")
     for r in failed:
-        print(f"failed: {r.path}: {r.error}")
+        print(f"failed: {r.error if r.path in r.error else f'{r.path}: {r.error}'}", file=sys.stderr)
     return 0 if not failed else 1
 
 
