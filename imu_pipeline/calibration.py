@@ -28,6 +28,7 @@ than turned into wrong angles. Every threshold is in :class:`~imu_pipeline.confi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -295,15 +296,7 @@ class Calibrator:
     def _pose_from_gravity(self, sig: GridSignals, mounting: dict[str, np.ndarray | None],
                            rate: dict[str, np.ndarray], where: str) -> tuple[str | None, str]:
         tol = self.cfg.pose_tolerance_deg
-        thr = self.cfg.neutral_max_rate_deg_s * DEG
-        for s in ("pelvis", "thigh"):
-            M = mounting.get(s)
-            if M is None:
-                continue
-            still = (rate[s] < thr) & sig.valid(s)
-            if still.sum() < 10:
-                still = sig.valid(s)
-            u = to_segment(M, sig.up[s][still])
+        for s, M, u in self._declared_still_ups(sig, mounting, rate, fallback_all=True):
             votes = {p: int((_angle_deg(u, POSE_UP[p]) < tol).sum()) for p in POSES}
             best = max(votes, key=lambda p: votes[p])
             if votes[best] == 0:
@@ -318,16 +311,26 @@ class Calibrator:
                        pose: str) -> bool | None:
         """Whether the declared pelvis (else thigh) mounting shows the pose's vertical in still
         rows at all (None when neither is declared: nothing to check against)."""
+        for _, _, u in self._declared_still_ups(sig, mounting, rate):
+            seen = int((_angle_deg(u, POSE_UP[pose]) < self.cfg.pose_tolerance_deg).sum())
+            return seen >= self.cfg.neutral_min_samples
+        return None
+
+    def _declared_still_ups(self, sig: GridSignals, mounting: dict[str, np.ndarray | None],
+                            rate: dict[str, np.ndarray], fallback_all: bool = False
+                            ) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """Per sensor with a declared mounting, pelvis first: (sensor, ``R_seg_sensor``, its 'up'
+        in the segment frame over its still rows — all its rows when fewer than 10 are still and
+        ``fallback_all``)."""
         thr = self.cfg.neutral_max_rate_deg_s * DEG
         for s in ("pelvis", "thigh"):
             M = mounting.get(s)
             if M is None:
                 continue
             still = (rate[s] < thr) & sig.valid(s)
-            u = to_segment(M, sig.up[s][still])
-            seen = int((_angle_deg(u, POSE_UP[pose]) < self.cfg.pose_tolerance_deg).sum())
-            return seen >= self.cfg.neutral_min_samples
-        return None
+            if fallback_all and still.sum() < 10:
+                still = sig.valid(s)
+            yield s, M, to_segment(M, sig.up[s][still])
 
     def _guess_pose(self, sig: GridSignals, rate: dict[str, np.ndarray]) -> str:
         """Without mounting: a sensor lying flat on the belly or the front of the thigh has gravity
@@ -547,8 +550,8 @@ class Calibrator:
         pel = segments["pelvis"]
         dev = pose_deviation(pel.R_seg_sensor, sig.up["pelvis"], pose) if pel.axis_source != "none" \
             else np.full(len(sig), np.nan)
-        ex = exercise_rows(sig.time_s, dev, impact_norm(sig, segments["thigh"].R_seg_sensor, self.set_cfg.strike_max_thigh_tilt_deg), self.set_cfg,
-                           unknown_pose_ok=pel.axis_source == "none")
+        impacts = impact_norm(sig, segments["thigh"].R_seg_sensor, self.set_cfg.strike_max_thigh_tilt_deg)
+        ex = exercise_rows(sig.time_s, dev, impacts, self.set_cfg, unknown_pose_ok=pel.axis_source == "none")
         return run_checks(self.cfg, sig, segments, pose, where, only=only, exercise=ex)
 
     @staticmethod

@@ -25,7 +25,7 @@ from imu_pipeline.io.recording import (
     SensorSamples,
     sidecar_path,
 )
-from imu_pipeline.report.files import output_error
+from imu_pipeline.report.files import output_error, remove_quietly
 
 
 def _fmt_rows(sensor: str, t: np.ndarray, acc: np.ndarray, gyr: np.ndarray) -> str:
@@ -78,7 +78,7 @@ class RecordingWriter:
         except BaseException:  # nothing recorded yet: leave no empty recording behind
             self._closed = True
             _close_quietly(self._fh)
-            _remove_quietly(self.path)
+            remove_quietly(self.path)
             raise
 
     def write(self, sensor: str, time_s: np.ndarray | float, acc: np.ndarray, gyr: np.ndarray) -> None:
@@ -196,13 +196,6 @@ def _close_quietly(fh: Any) -> None:
         pass
 
 
-def _remove_quietly(p: Path) -> None:
-    try:
-        p.unlink(missing_ok=True)
-    except OSError:
-        pass
-
-
 def _fsync_dir(folder: Path) -> None:
     """Make a rename in ``folder`` durable (POSIX; a no-op where folders cannot be opened)."""
     try:
@@ -248,7 +241,7 @@ def write_recording(path: str | os.PathLike[str], sensors: Mapping[str, SensorSa
         with w:
             w.write_text_rows(body, len(idx))
     except OutputError:  # a full disk: no half recording left under the final name
-        _remove_quietly(path)
-        _remove_quietly(sidecar_path(path))
+        remove_quietly(path)
+        remove_quietly(sidecar_path(path))
         raise
     return path

@@ -79,15 +79,16 @@ def replacing(path: str | os.PathLike[str], *, what: str) -> Iterator[Path]:
             shutil.copymode(final, tmp)
         os.replace(tmp, final)
     except OSError as e:
-        _discard(tmp)
+        remove_quietly(tmp)
         raise output_error(path, what, e) from None
     except BaseException:
-        _discard(tmp)
+        remove_quietly(tmp)
         raise
 
 
-def _discard(tmp: Path) -> None:
-    """Remove a temporary file; failing to (its folder gone or read-only) must not hide the real error."""
+def remove_quietly(tmp: Path) -> None:
+    """Remove a file if it is there; failing to (its folder gone or read-only) must not hide the
+    error being reported."""
     try:
         tmp.unlink(missing_ok=True)
     except OSError:
@@ -128,4 +129,4 @@ def check_folder_writable(folder: str | os.PathLike[str], *, what: str) -> None:
         hint = _HINTS.get(e.errno or 0, "")
         raise OutputError(f"{what}: cannot write in the folder {folder}: {e.strerror or e}"
                           + (f" ({hint})" if hint else "")) from None
-    _discard(probe)
+    remove_quietly(probe)
