@@ -27,6 +27,8 @@ from imu_pipeline.ble.reader import ReconnectPolicy, SensorStatus, SensorStream
 from imu_pipeline.config import SensorSpec
 from imu_pipeline.io.writer import RecordingWriter
 
+#: The sidecar's ``ble_summary`` counters are rewritten this often during a session (s).
+COUNTS_INTERVAL_S = 10.0
 #: Waits shorter than this (s) end the session instead (a float clock cannot always advance by less).
 MIN_WAIT_S = 1e-3
 
@@ -84,7 +86,8 @@ def format_status(t: float, statuses: Mapping[str, SensorStatus], now: float) ->
         bat = f"{st.battery_percent:.0f}%" if st.battery_percent is not None else "--"
         loss = ("~" if st.loss_is_estimate else "") + f"{100 * st.loss_fraction:.1f}%"
         state = "" if st.connected else " (reconnecting)"
-        parts.append(f"{role} {st.rate_hz(now):5.1f} Hz loss {loss} bat {bat}{state}")
+        bad = f" bad {st.decode_errors}" if st.decode_errors else ""
+        parts.append(f"{role} {st.rate_hz(now):5.1f} Hz loss {loss}{bad} bat {bat}{state}")
     return " | ".join(parts)
 
 
@@ -172,7 +175,10 @@ class Recorder:
                 self.out(str(item))
 
     def _on_event(self, t: float, sensor: str, kind: str, extra: dict[str, Any]) -> None:
-        self.writer.add_event(t, sensor, kind, **{k: v for k, v in extra.items() if v is not None})
+        try:
+            self.writer.add_event(t, sensor, kind, **{k: v for k, v in extra.items() if v is not None})
+        except Exception as e:  # the folder turned read-only, the disk is full: stop, keep what is written
+            self._failure = self._failure or e
         if kind != "connected":
             detail = ", ".join(f"{k} {v}" for k, v in extra.items() if v is not None)
             self.out(f"{t:7.1f} s  {sensor} {kind}" + (f" ({detail})" if detail else ""))
@@ -188,6 +194,19 @@ class Recorder:
                              "mounting": spec.mounting}
         return {"sensors": sensors}
 
+    def _counts(self) -> dict[str, dict[str, Any]]:
+        """Per-sensor counters for the sidecar's ``ble_summary``."""
+        return {r: {"samples": st.samples, "lost_samples": st.lost_samples, "loss_is_estimate": st.loss_is_estimate,
+                    "bad_packets": st.decode_errors, "packets": st.packets,
+                    "disconnects": st.disconnects, "stalls": st.stalls}
+                for r, st in ((r, s.status) for r, s in self.streams.items())}
+
+    def _write_counts(self) -> None:
+        try:
+            self.writer.update_meta(ble_summary=self._counts())
+        except Exception as e:  # noqa: BLE001 - reported by the session loop
+            self._failure = self._failure or e
+
     # ------------------------------------------------------------------ session
     async def run(self, duration_s: float | None = None, stop: asyncio.Event | None = None) -> SessionResult:
         """Record until ``duration_s`` (s) passes, ``stop`` is set, or a sensor is lost.
@@ -200,8 +219,8 @@ class Recorder:
         """
         stopping = stop or asyncio.Event()
         self.session_start = self.clock.now()
-        self.writer.update_meta(started_at=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                                recorder="imu-pipeline record", **self._session_meta())
+        started = _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        self.writer.update_meta(started_at=started, recorder="imu-pipeline record", **self._session_meta())
         for role, spec in self.specs.items():
             self.streams[role] = SensorStream(
                 role, self.profiles[role], on_samples=self._on_samples, on_event=self._on_event,
@@ -225,6 +244,7 @@ class Recorder:
         supervisors = {role: asyncio.ensure_future(s.supervise(stopping)) for role, s in self.streams.items()}
         end_reason, lost = "stopped", None
         next_battery = self.battery_interval_s
+        next_counts = COUNTS_INTERVAL_S
         try:
             while True:
                 t = self.clock.now() - self.session_start
@@ -248,32 +268,41 @@ class Recorder:
                 now = self.clock.now()
                 self.writer.maybe_flush()
                 t_now = now - self.session_start
+                if t_now >= next_counts:  # counters in the sidecar as it goes: a killed session keeps them
+                    next_counts += COUNTS_INTERVAL_S
+                    self._write_counts()
                 self.status_out(format_status(t_now, {r: s.status for r, s in self.streams.items()}, t_now))
                 if now - self.session_start >= next_battery:
                     next_battery += self.battery_interval_s
                     await asyncio.gather(*(s.poll_battery() for s in self.streams.values()))
         finally:
             stopping.set()
-            await asyncio.gather(*supervisors.values(), return_exceptions=True)
-            await asyncio.gather(*(s.close() for s in self.streams.values()), return_exceptions=True)
-            duration = self.clock.now() - self.session_start
-            if self.live is not None:
-                try:
-                    for item in self.live.finish() or []:
-                        self.out(str(item))
-                except Exception as e:
-                    self.out(f"live feedback failed at the end ({type(e).__name__}: {e})")
-            result = SessionResult(
-                sensors={r: SensorSummary(s.status.samples, s.status.lost_samples, s.status.loss_is_estimate,
-                                          s.status.decode_errors, s.status.disconnects, s.status.battery_percent)
-                         for r, s in self.streams.items()},
-                duration_s=duration, end_reason=end_reason, lost_sensor=lost)
-            self.writer.update_meta(duration_s=round(duration, 3), end_reason=end_reason,
-                                    ble_summary={r: {"samples": s.samples, "lost_samples": s.lost_samples,
-                                                     "loss_is_estimate": s.loss_is_estimate,
-                                                     "decode_errors": s.decode_errors, "disconnects": s.disconnects}
-                                                 for r, s in result.sensors.items()})
-            self.writer.close()
+            try:
+                await asyncio.gather(*supervisors.values(), return_exceptions=True)
+                await asyncio.gather(*(s.close() for s in self.streams.values()), return_exceptions=True)
+            finally:  # even when cancelled (a second Ctrl-C): the recording is closed with its sidecar
+                result = self._finish(end_reason, lost)
         for line in format_summary(result):
             self.out(line)
+        return result
+
+    def _finish(self, end_reason: str, lost: str | None) -> SessionResult:
+        """End of session: the live feedback's last items, the counters, the recording closed."""
+        duration = self.clock.now() - self.session_start
+        if self.live is not None:
+            try:
+                for item in self.live.finish() or []:
+                    self.out(str(item))
+            except Exception as e:
+                self.out(f"live feedback failed at the end ({type(e).__name__}: {e})")
+        result = SessionResult(
+            sensors={r: SensorSummary(s.status.samples, s.status.lost_samples, s.status.loss_is_estimate,
+                                      s.status.decode_errors, s.status.disconnects, s.status.battery_percent)
+                     for r, s in self.streams.items()},
+            duration_s=duration, end_reason=end_reason, lost_sensor=lost)
+        try:
+            self.writer.update_meta(duration_s=round(duration, 3), end_reason=end_reason,
+                                    ble_summary=self._counts())
+        finally:
+            self.writer.close()
         return result

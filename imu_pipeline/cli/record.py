@@ -19,6 +19,7 @@ from bleak.backends.client import BaseBleakClient
 from bleak.backends.scanner import BaseBleakScanner
 
 from imu_pipeline.ble.clock import Clock
+from imu_pipeline.ble.demo import DEMO_DEFAULT_DURATION_S, DemoWorld
 from imu_pipeline.ble.devices import (
     ProfileConfigError,
     make_profile,
@@ -30,6 +31,7 @@ from imu_pipeline.ble.profile import DeviceProfile
 from imu_pipeline.ble.reader import ReconnectPolicy, device_filter, find_device
 from imu_pipeline.ble.recorder import LiveFeedback, Recorder, SessionResult
 from imu_pipeline.cli.options import add_analysis_options
+from imu_pipeline.cli.view_options import RecordView, add_view_options
 from imu_pipeline.config import (
     ROLES,
     PipelineConfig,
@@ -37,7 +39,10 @@ from imu_pipeline.config import (
     load_config,
     load_sensor_config,
 )
-from imu_pipeline.errors import CalibrationError, RecordingError, UsageError
+from imu_pipeline.errors import CalibrationError, OutputError, RecordingError, UsageError
+
+#: How often a recording is flushed and fsynced (s): a crash loses at most about this much.
+FLUSH_INTERVAL_S = 0.5
 
 # --------------------------------------------------------------------------- record
 
@@ -136,6 +141,46 @@ def check_record_args(args: argparse.Namespace) -> None:
         raise UsageError("--give-up and --scan-timeout must be positive (s)")
 
 
+def demo_world(args: argparse.Namespace, clock: Clock | None) -> DemoWorld | None:
+    """The simulated sensors of ``--demo`` (None without it); refuses real-sensor options beside it."""
+    if not getattr(args, "demo", False):
+        if getattr(args, "demo_disconnects", 0):
+            raise UsageError("--demo-disconnects needs --demo")
+        return None
+    from imu_pipeline.ble.demo import DemoWorld
+
+    if args.sensors or args.thigh or args.pelvis or args.profile or args.rate is not None:
+        raise UsageError("--demo plays two simulated sensors; it takes no --sensors, --thigh, --pelvis, "
+                          "--profile or --rate")
+    if not 0 <= args.demo_disconnects <= 200:
+        raise UsageError(f"--demo-disconnects must be 0..200, got {args.demo_disconnects}")
+    pose = getattr(args, "pose", None) or ("hanging" if "hang" in (args.exercise or "") else "lying")
+    duration = args.duration if args.duration is not None else DEMO_DEFAULT_DURATION_S
+    if duration > 3000:
+        raise UsageError(f"--duration with --demo is at most 3000 s (the simulated session's length), "
+                          f"got {duration:g}")
+    if args.demo_seed < 0:
+        raise UsageError(f"--demo-seed must be >= 0, got {args.demo_seed}")
+    if args.exercise is None:
+        args.exercise = f"{pose}-leg-raise"
+    return DemoWorld(duration + 2.0, pose=pose, seed=args.demo_seed, disconnects=args.demo_disconnects,
+                     clock=clock)
+
+
+def check_distinct_sensors(specs: list[SensorSpec]) -> None:
+    """The thigh and the pelvis must be two devices that can be told apart before connecting."""
+    by_role = {s.role: s for s in specs}
+    th, pe = by_role.get("thigh"), by_role.get("pelvis")
+    if th is None or pe is None:
+        return
+    if th.address and pe.address and th.address.strip().lower() == pe.address.strip().lower():
+        raise UsageError(f"the thigh and the pelvis sensor have the same address ({th.address}); they must be two "
+                          "sensors (addresses from `imu-pipeline scan`)")
+    if not th.address and not pe.address and (th.name or "") == (pe.name or ""):
+        raise UsageError("the thigh and the pelvis sensor cannot be told apart (no address and the same name"
+                          + (f" '{th.name}'" if th.name else "") + "); give each its address or its own name")
+
+
 async def record_async(args: argparse.Namespace, *, backend: type[BaseBleakClient] | None = None,
                        scanner_backend: type[BaseBleakScanner] | None = None, clock: Clock | None = None,
                        out: Callable[[str], None] = print, status_out: Callable[[str], None] | None = None,
@@ -145,13 +190,21 @@ async def record_async(args: argparse.Namespace, *, backend: type[BaseBleakClien
     from imu_pipeline.io.writer import RecordingWriter
 
     check_record_args(args)  # everything that can be wrong without Bluetooth, before touching it
-    specs = sensor_specs_from_args(args)
+    demo = demo_world(args, clock)
+    if demo is not None:  # simulated sensors behind the real BleakClient/BleakScanner
+        specs = demo.sensor_specs()
+        backend, scanner_backend = demo.client_backend(), demo.scanner_backend()
+    else:
+        specs = sensor_specs_from_args(args)
+    check_distinct_sensors(specs)
     cfg = load_config(getattr(args, "config", None))
     await recognise_missing_profiles(specs, timeout_s=args.scan_timeout, scanner_backend=scanner_backend, clock=clock)
     profiles = profiles_for(specs, Path(args.sensors).parent if args.sensors else None)
+    meta: dict[str, Any] = {"exercise": args.exercise} if args.exercise else {}
+    if demo is not None:
+        meta["demo"] = demo.describe()
     try:
-        writer = RecordingWriter(args.out, meta={"exercise": args.exercise} if args.exercise else {},
-                                 overwrite=args.force)
+        writer = RecordingWriter(args.out, meta=meta, overwrite=args.force, flush_interval_s=FLUSH_INTERVAL_S)
     except FileExistsError:
         raise UsageError(f"{args.out} already exists; choose another name or pass --force") from None
     live = (default_live(specs, args.exercise, cfg, getattr(args, "pose", None)) if live_factory is default_live
@@ -161,7 +214,13 @@ async def record_async(args: argparse.Namespace, *, backend: type[BaseBleakClien
                    policy=policy or ReconnectPolicy(give_up_after_s=args.give_up),
                    scan_timeout_s=args.scan_timeout)
     try:
-        return await rec.run(args.duration, stop)
+        if demo is None:
+            return await rec.run(args.duration, stop)
+        async with demo.running():
+            return await rec.run(args.duration or demo.duration_s, stop)
+    except OutputError as e:  # the disk filled, the folder turned read-only: what was written stays
+        raise type(e)(f"recording stopped: {e}; {args.out} keeps the {writer.rows_written} samples received before "
+                      f"that (analyse it with `imu-pipeline analyze {args.out}`)") from None
     except BleError as e:
         if writer.rows_written == 0:  # nothing recorded: leave no empty recording behind
             from imu_pipeline.io.recording import sidecar_path
@@ -198,25 +257,41 @@ class _TtyStatus:
 
 def _cmd_record(args: argparse.Namespace) -> int:
     printer = _TtyStatus()
+    view = RecordView(args, printer.line) if getattr(args, "view", False) else None  # coach view (--view)
+    interrupts = 0
 
     async def main() -> SessionResult:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
 
         def on_signal() -> None:
-            printer.line("stopping (Ctrl-C again to abort at once) ...")
-            stop.set()
-            loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C interrupts for real
+            nonlocal interrupts
+            interrupts += 1
+            if interrupts == 1:
+                printer.line("stopping (Ctrl-C again to stop at once, without the analysis) ...")
+                stop.set()
+            elif interrupts == 2 and task is not None:  # still closes the recording (Recorder.run's finally)
+                printer.line("stopping at once ...")
+                task.cancel()
 
         try:
             loop.add_signal_handler(signal.SIGINT, on_signal)
             loop.add_signal_handler(signal.SIGTERM, stop.set)
         except (NotImplementedError, RuntimeError):  # Windows: Ctrl-C arrives as KeyboardInterrupt
             pass
+        if view is not None:
+            return await record_async(args, out=printer.line, status_out=view.status(printer.status), stop=stop,
+                                      **view.record_kwargs(args))
         return await record_async(args, out=printer.line, status_out=printer.status, stop=stop)
 
-    result = asyncio.run(main())
+    try:
+        result = asyncio.run(main())
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None  # the second Ctrl-C: no analysis; the recording is closed and kept
     _print_session_analysis(args, printer.line)
+    if view is not None:  # the finished session stays on the page until Ctrl-C
+        view.finish(args)
     if result.lost_sensor is not None:
         raise UsageError(f"session ended early: {result.end_reason}; the recording {args.out} is complete "
                           f"up to {result.duration_s:.1f} s")
@@ -262,5 +337,12 @@ def register(subparsers: Any) -> None:
                     help="end the session when a sensor stays disconnected this long (s, default 60)")
     pr.add_argument("--scan-timeout", type=float, default=10.0, help="look for each sensor this long (s, default 10)")
     pr.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    pr.add_argument("--demo", action="store_true",
+                    help="no sensors needed: two simulated sensors stream a leg-raise session in real time through "
+                         f"the real BLE stack (default --duration {DEMO_DEFAULT_DURATION_S:g} s)")
+    pr.add_argument("--demo-disconnects", type=int, default=0, metavar="N",
+                    help="with --demo: N link drops of either sensor (0.5-3 s each), reconnected as real ones")
+    pr.add_argument("--demo-seed", type=int, default=1, metavar="SEED", help="with --demo: which simulated session")
     add_analysis_options(pr)
+    add_view_options(pr)
     pr.set_defaults(func=_cmd_record)
