@@ -110,7 +110,7 @@ def test_ctrl_c_twice_stops_at_once_and_keeps_the_recording(tmp_path: Path) -> N
         _wait_for_rows(out, proc)
         time.sleep(2.0)
         proc.send_signal(signal.SIGINT)
-        time.sleep(0.05)
+        time.sleep(0.01)  # the second while the session closes (two at once may merge into one signal)
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=30)
     finally:
@@ -118,7 +118,14 @@ def test_ctrl_c_twice_stops_at_once_and_keeps_the_recording(tmp_path: Path) -> N
             proc.kill()
             proc.wait()
     assert "Traceback" not in stderr, stderr
-    assert proc.returncode in (0, 130), (proc.returncode, stderr)
+    assert "stopping" in stdout
+    # Stopped at once (the second Ctrl-C while it closed), or - when the session had already closed and
+    # been analysed within those 10 ms, or both signals merged into one - ended normally / died by the
+    # second signal during interpreter exit. Either way the recording is complete (checked below).
+    if proc.returncode == 130:
+        assert "interrupted" in stderr and "verdict" not in stdout
+    else:
+        assert proc.returncode in (0, -signal.SIGINT) and "verdict" in stdout, (proc.returncode, stderr)
     meta = json.loads(sidecar_path(out).read_text())
     rec = read_recording(out, warn=False)
     assert all(np.isfinite(rec.sensors[r].time_s).all() and rec.sensors[r].time_s.size > 100

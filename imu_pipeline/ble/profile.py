@@ -9,18 +9,32 @@ sequence counter where it has one.
 A decoder never guesses: a payload that does not follow the documented layout, or whose
 values are outside the sensor's full-scale range or not finite, raises :class:`DecodeError`
 (the reader counts it and goes on).
+
+Starting and stopping the stream goes through :meth:`DeviceProfile.configure` and
+:meth:`DeviceProfile.shutdown`, which talk to the device over a :class:`ProfileLink`. The
+defaults do what simple families need (notifications on ``notify_uuid``, then the
+:meth:`~DeviceProfile.start_commands`; at the end the stop commands, then notifications
+off). Families with a request/response handshake (a module-info reply, a control-point
+response carrying a conversion factor, a read-back of a setting) override them and use
+:meth:`ProfileLink.request` / :meth:`ProfileLink.read`; a reply that does not come within
+``timeout_s`` (on the stream's clock) or that reports an error becomes a
+:class:`~imu_pipeline.ble.errors.BleError` naming the sensor, never a hang.
 """
 
 from __future__ import annotations
 
 import abc
+import asyncio
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
+
+from imu_pipeline.ble.clock import Clock, sleep_or_until
+from imu_pipeline.ble.errors import ConnectionFailedError
 
 #: Standard gravity (m/s²) used to convert "g" to m/s² (ISO 80000-3).
 STANDARD_GRAVITY_M_S2 = 9.80665
@@ -67,6 +81,149 @@ class SampleBatch:
     def empty(cls, battery_percent: float | None = None) -> SampleBatch:
         """A notification that carries no samples (a command reply, a battery reading)."""
         return cls(np.zeros((0, 3)), np.zeros((0, 3)), None, None, battery_percent)
+
+
+#: Handler of one notification's bytes (a command reply, or samples for :meth:`DeviceProfile.decode`).
+NotifyHandler = Callable[[bytes], None]
+
+
+class ProfileLink(Protocol):
+    """What :meth:`DeviceProfile.configure` / :meth:`DeviceProfile.shutdown` may do on a connected device.
+
+    Attributes
+    ----------
+    label : who the device is, for error messages (e.g. ``"thigh sensor (AA:BB:…)"``)
+    advertised_name : the name the device advertised (may be None)
+    """
+
+    label: str
+    advertised_name: str | None
+
+    async def write(self, uuid: str, data: bytes, *, response: bool = True) -> None:
+        """Write ``data`` to characteristic ``uuid``."""
+        ...
+
+    async def write_command(self, data: bytes) -> None:
+        """Write ``data`` to the profile's ``write_uuid`` (with the profile's response mode)."""
+        ...
+
+    async def read(self, uuid: str) -> bytes:
+        """Read characteristic ``uuid``."""
+        ...
+
+    async def start_notify(self, uuid: str, handler: NotifyHandler | None = None) -> None:
+        """Enable notifications/indications on ``uuid``; ``handler=None`` feeds them to the sample
+        path (:meth:`DeviceProfile.decode`, timing, callbacks)."""
+        ...
+
+    async def stop_notify(self, uuid: str) -> None:
+        """Disable notifications on ``uuid``."""
+        ...
+
+    async def request(self, uuid: str, data: bytes, *, reply_uuid: str, match: Callable[[bytes], bool],
+                      what: str, timeout_s: float = 5.0, response: bool = True) -> bytes:
+        """Write ``data`` to ``uuid`` and return the first notification on ``reply_uuid`` for which
+        ``match`` is true (notifications on ``reply_uuid`` must be enabled first). A matching
+        notification is consumed: it does not reach the handler of ``reply_uuid``.
+
+        Raises
+        ------
+        BleError
+            ``ConnectionFailedError`` naming the sensor and ``what`` when no reply comes within
+            ``timeout_s`` seconds (stream clock).
+        """
+        ...
+
+
+class BleakProfileLink:
+    """:class:`ProfileLink` over a connected :class:`bleak.BleakClient` (used by the reader).
+
+    Parameters
+    ----------
+    client
+        The connected client (``write_gatt_char``, ``read_gatt_char``, ``start_notify``, ``stop_notify``).
+    profile
+        The device profile (its ``write_uuid`` and response mode for :meth:`write_command`).
+    on_samples
+        Receives every notification of a ``handler=None`` subscription (the sample path).
+    clock
+        The stream's clock; reply timeouts are measured on it.
+    label, advertised_name
+        For messages, see :class:`ProfileLink`.
+    write_command_fn
+        Optional replacement for :meth:`write_command` (the reader passes its own write, which
+        reports a profile without a write characteristic).
+    """
+
+    def __init__(self, client: Any, profile: DeviceProfile, *, on_samples: NotifyHandler, clock: Clock,
+                 label: str, advertised_name: str | None = None,
+                 write_command_fn: Callable[[bytes], Awaitable[None]] | None = None) -> None:
+        self.client = client
+        self.profile = profile
+        self.on_samples = on_samples
+        self.clock = clock
+        self.label = label
+        self.advertised_name = advertised_name
+        self._write_command_fn = write_command_fn
+        self._handlers: dict[str, NotifyHandler] = {}
+        self._waiters: list[tuple[str, Callable[[bytes], bool], list[bytes], asyncio.Event]] = []
+
+    async def write(self, uuid: str, data: bytes, *, response: bool = True) -> None:
+        await self.client.write_gatt_char(uuid, bytes(data), response=response)
+
+    async def write_command(self, data: bytes) -> None:
+        if self._write_command_fn is not None:
+            await self._write_command_fn(bytes(data))
+            return
+        if self.profile.write_uuid is None:
+            raise ConnectionFailedError(f"{self.label}: profile has commands but no write characteristic")
+        await self.write(self.profile.write_uuid, data, response=self.profile.write_with_response)
+
+    async def read(self, uuid: str) -> bytes:
+        return bytes(await self.client.read_gatt_char(uuid))
+
+    async def start_notify(self, uuid: str, handler: NotifyHandler | None = None) -> None:
+        key = uuid.lower()
+        self._handlers[key] = handler if handler is not None else self.on_samples
+        await self.client.start_notify(uuid, lambda _char, data: self._dispatch(key, bytes(data)))
+
+    async def stop_notify(self, uuid: str) -> None:
+        self._handlers.pop(uuid.lower(), None)
+        await self.client.stop_notify(uuid)
+
+    def _dispatch(self, key: str, data: bytes) -> None:
+        for i, (uuid, match, box, event) in enumerate(self._waiters):
+            if uuid == key and not event.is_set():
+                try:
+                    ok = match(data)
+                except Exception:  # a predicate failing on odd bytes is a non-match
+                    ok = False
+                if ok:
+                    box.append(data)
+                    event.set()
+                    del self._waiters[i]
+                    return
+        handler = self._handlers.get(key)
+        if handler is not None:
+            handler(data)
+
+    async def request(self, uuid: str, data: bytes, *, reply_uuid: str, match: Callable[[bytes], bool],
+                      what: str, timeout_s: float = 5.0, response: bool = True) -> bytes:
+        box: list[bytes] = []
+        event = asyncio.Event()
+        waiter = (reply_uuid.lower(), match, box, event)
+        self._waiters.append(waiter)  # before writing: the reply may come at once
+        try:
+            await self.write(uuid, data, response=response)
+            await sleep_or_until(self.clock, timeout_s, event)
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+        if not box:
+            raise ConnectionFailedError(
+                f"{self.label}: the {self.profile.model} did not answer {what} within {timeout_s:g} s; "
+                "switch the sensor off and on, make sure no other app is connected to it, and try again")
+        return box[0]
 
 
 @dataclass(frozen=True)
@@ -172,6 +329,30 @@ class DeviceProfile(abc.ABC):
     def battery_request(self) -> bytes | None:
         """Bytes that ask the device for a battery reading over its own protocol (or None)."""
         return None
+
+    async def configure(self, link: ProfileLink) -> None:
+        """Start the stream on a connected device (after the GATT check).
+
+        The default enables notifications on ``notify_uuid`` (fed to :meth:`decode`) and then
+        writes :meth:`start_commands` in order. Families with a handshake override it; they
+        should also reset any decoder state kept from a previous connection here.
+
+        Raises
+        ------
+        BleError
+            When the device refuses, does not answer in time, or is the wrong model; the message
+            names ``link.label``.
+        """
+        await link.start_notify(self.notify_uuid)
+        for cmd in self.start_commands():
+            await link.write_command(cmd)
+
+    async def shutdown(self, link: ProfileLink) -> None:
+        """Stop the stream at the end: the default writes :meth:`stop_commands`, then disables
+        notifications on ``notify_uuid``."""
+        for cmd in self.stop_commands():
+            await link.write_command(cmd)
+        await link.stop_notify(self.notify_uuid)
 
     # ------------------------------------------------------------------ decoding
     @abc.abstractmethod

@@ -2,7 +2,8 @@
 
 :class:`SensorStream` finds the sensor (:class:`bleak.BleakScanner`), connects
 (:class:`bleak.BleakClient`), checks that the device really has its profile's GATT
-service, enables notifications, writes the start commands, decodes every notification,
+service, starts the stream with the profile's start sequence (:meth:`DeviceProfile.configure`:
+by default notifications on, then the start commands), decodes every notification,
 places the samples on the session clock (:mod:`imu_pipeline.ble.timing`) and hands them
 to a callback. When the link drops it reconnects with exponential backoff while the other
 sensor keeps recording; after ``give_up_after_s`` without success it raises
@@ -37,6 +38,7 @@ from imu_pipeline.ble.errors import (
 from imu_pipeline.ble.profile import (
     BATTERY_LEVEL_UUID,
     Advertisement,
+    BleakProfileLink,
     DecodeError,
     DeviceProfile,
     advertisement_from_bleak,
@@ -58,8 +60,11 @@ class ReconnectPolicy:
     initial_delay_s : first wait after a failed attempt (s)
     factor : each further wait is this many times longer
     max_delay_s : waits never exceed this (s)
-    give_up_after_s : the sensor counts as lost this long after the disconnect (s)
+    give_up_after_s : the sensor counts as lost this long after the disconnect (s), or after its
+        last sample when it stays connected but sends nothing
     scan_timeout_s : how long one attempt scans for the advertisement (s)
+    no_data_timeout_s : a connected sensor that sends no sample this long (s) is disconnected and
+        reconnected (a stalled stream; some sensors need their start command again)
     """
 
     initial_delay_s: float = 0.5
@@ -67,6 +72,7 @@ class ReconnectPolicy:
     max_delay_s: float = 8.0
     give_up_after_s: float = 60.0
     scan_timeout_s: float = 5.0
+    no_data_timeout_s: float = 5.0
 
     def delays(self) -> Iterator[float]:
         """The successive waits between attempts (s), capped at ``max_delay_s``."""
@@ -86,11 +92,14 @@ class SensorStatus:
     packets : notifications received
     lost_samples : samples known to be missing (estimated for devices without counters)
     loss_is_estimate : True when the device sends neither counter nor timestamps
-    decode_errors : notifications that did not decode (counted, dropped)
+    decode_errors : notifications that did not decode or time (bad packets: counted, dropped)
     disconnects : unsolicited disconnections
     battery_percent : last battery reading (0-100) or None
     connected : link currently up
     last_error : last connection problem, for the status line
+    last_data_s : session time (s) of the last notification that carried samples (None before the
+        first); the no-data watchdog measures from it or from the last (re)connection, whichever is later
+    stalls : times the stream stalled while connected (no data for the policy's ``no_data_timeout_s``)
     """
 
     samples: int = 0
@@ -102,6 +111,8 @@ class SensorStatus:
     battery_percent: float | None = None
     connected: bool = False
     last_error: str | None = None
+    last_data_s: float | None = None
+    stalls: int = 0
     _recent: collections.deque[tuple[float, int]] = field(default_factory=collections.deque, repr=False)
 
     @property
@@ -230,6 +241,7 @@ class SensorStream:
         self._closing = False
         self._battery_char = False
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._connected_at = 0.0  # session time (s) of the last (re)connection
 
     # ------------------------------------------------------------------ helpers
     def session_time(self) -> float:
@@ -275,9 +287,8 @@ class SensorStream:
         self._client = client
         try:
             self._check_gatt(client)
-            await client.start_notify(self.profile.notify_uuid, self._on_notify)
-            for cmd in self.profile.start_commands():
-                await self._write(client, cmd)
+            # the profile's start sequence (default: notify on notify_uuid, then its start commands)
+            await self.profile.configure(self._link_for(client))
             if self._battery_char:
                 await self._read_battery(client)
         except Exception as e:
@@ -289,6 +300,15 @@ class SensorStream:
             raise explain_bleak_error(e, f"starting the stream of the {self.label}") from None
         self.status.connected = True
         self.status.last_error = None
+        self._connected_at = self.session_time()
+
+    def _link_for(self, client: BleakClient) -> BleakProfileLink:
+        """The :class:`~imu_pipeline.ble.profile.ProfileLink` the profile's start/stop sequence uses:
+        sample notifications go to :meth:`_on_notify`, reply timeouts run on the stream's clock."""
+        return BleakProfileLink(client, self.profile, on_samples=lambda data: self._on_notify(None, bytearray(data)),
+                                clock=self.clock, label=self.label,
+                                advertised_name=self.advertisement.name if self.advertisement else None,
+                                write_command_fn=lambda data: self._write(client, data))
 
     def _check_gatt(self, client: BleakClient) -> None:
         services = client.services
@@ -340,15 +360,20 @@ class SensorStream:
         self.status.packets += 1
         try:
             batch = self.profile.decode(bytes(data))
-        except DecodeError:
+            n = len(batch)
+            if n and not (batch.acc.shape == (n, 3) and batch.gyr.shape == (n, 3)):
+                raise DecodeError(f"{self.profile.model}: decoder gave acc {batch.acc.shape}, gyr {batch.gyr.shape}")
+            if batch.battery_percent is not None:
+                self.status.battery_percent = batch.battery_percent
+            if n == 0:
+                return
+            ing = self.timer.ingest(n, h, batch.device_time_s, batch.counter)
+        except Exception as e:  # noqa: BLE001 - a bad packet (or a decoder bug) must never end the session
             self.status.decode_errors += 1
+            if not isinstance(e, DecodeError):
+                self.status.last_error = f"bad packet: {type(e).__name__}: {e}"
             return
-        if batch.battery_percent is not None:
-            self.status.battery_percent = batch.battery_percent
-        n = len(batch)
-        if n == 0:
-            return
-        ing = self.timer.ingest(n, h, batch.device_time_s, batch.counter)
+        self.status.last_data_s = h
         self.status.samples += n
         self.status.lost_samples += ing.lost_samples
         self.status.note_samples(h, n)
@@ -369,32 +394,69 @@ class SensorStream:
 
     # ------------------------------------------------------------------ supervision
     async def supervise(self, stopping: asyncio.Event) -> None:
-        """Run until ``stopping`` is set; reconnect after every unsolicited disconnection.
+        """Run until ``stopping`` is set; reconnect after every unsolicited disconnection, and after
+        a stall (connected, but no data for the policy's ``no_data_timeout_s``).
 
         Raises
         ------
         SensorLostError
-            When the sensor does not come back within ``policy.give_up_after_s``.
+            When the sensor does not come back within ``policy.give_up_after_s``, or sends no data
+            for that long although it connects.
         """
         while not stopping.is_set():
-            disc = asyncio.ensure_future(self._disconnected.wait())
-            stop = asyncio.ensure_future(stopping.wait())
-            try:
-                await asyncio.wait({disc, stop}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for t in (disc, stop):
-                    if not t.done():
-                        t.cancel()
-                await asyncio.gather(disc, stop, return_exceptions=True)
+            stalled_s = await self._wait_for_trouble(stopping)
             if stopping.is_set():
                 return
             t_drop = self.session_time()
-            self.status.disconnects += 1
+            if stalled_s is not None:
+                self.status.stalls += 1
+                self.status.last_error = f"connected but no data for {stalled_s:.0f} s"
+                self.on_event(t_drop, self.role, "no_data", {"silent_s": round(stalled_s, 3)})
+                if stalled_s >= self.policy.give_up_after_s:
+                    self.on_event(t_drop, self.role, "gave_up", {"reason": "no data"})
+                    raise SensorLostError(
+                        f"{self.label} stayed connected but sent no data for {stalled_s:.0f} s (reconnecting did "
+                        "not help); check that no other app uses it, restart it, and check its profile")
+                await self._hang_up()
+            else:
+                self.status.disconnects += 1
+                self.on_event(t_drop, self.role, "disconnected", {})
             self.release()
-            self.on_event(t_drop, self.role, "disconnected", {})
             self.timer.restart()
             self._client = None
             await self._reconnect(stopping, t_drop)
+
+    async def _wait_for_trouble(self, stopping: asyncio.Event) -> float | None:
+        """Wait for a disconnection or ``stopping`` (None), or for a stall: connected with no data for
+        ``no_data_timeout_s`` (returns the seconds since the last data)."""
+        while not (stopping.is_set() or self._disconnected.is_set()):
+            now = self.session_time()
+            since = max(self._connected_at, self.status.last_data_s if self.status.last_data_s is not None else -1.0)
+            silent = now - since
+            if silent >= self.policy.no_data_timeout_s:
+                return now - (self.status.last_data_s if self.status.last_data_s is not None else 0.0)
+            disc = asyncio.ensure_future(self._disconnected.wait())
+            stop = asyncio.ensure_future(stopping.wait())
+            nap = asyncio.ensure_future(self.clock.sleep(self.policy.no_data_timeout_s - silent + 1e-3))
+            try:
+                await asyncio.wait({disc, stop, nap}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for t in (disc, stop, nap):
+                    if not t.done():
+                        t.cancel()
+                await asyncio.gather(disc, stop, nap, return_exceptions=True)
+        return None
+
+    async def _hang_up(self) -> None:
+        """End a stalled connection ourselves (errors ignored: the link may be half dead)."""
+        client, self._client = self._client, None
+        self.status.connected = False
+        if client is None:
+            return
+        try:
+            await client.disconnect()
+        except Exception as e:  # noqa: BLE001
+            self.status.last_error = f"disconnecting a stalled sensor: {e}"
 
     async def _reconnect(self, stopping: asyncio.Event, t_drop: float) -> None:
         attempts = 0
@@ -431,9 +493,8 @@ class SensorStream:
             return
         try:
             if client.is_connected:
-                for cmd in self.profile.stop_commands():
-                    await self._write(client, cmd)
-                await client.stop_notify(self.profile.notify_uuid)
+                # the profile's stop sequence (default: its stop commands, then notifications off)
+                await self.profile.shutdown(self._link_for(client))
         except Exception as e:  # the link may be gone already; disconnecting is what matters
             self.status.last_error = f"stopping: {e}"
         try:

@@ -15,7 +15,10 @@ from imu_pipeline.ble.devices.generic import (
     GenericProfile,
     load_generic_spec,
 )
+from imu_pipeline.ble.devices.metamotion import MetaMotion
+from imu_pipeline.ble.devices.movella_dot import MovellaDot
 from imu_pipeline.ble.devices.movesense import MovesenseImu6
+from imu_pipeline.ble.devices.polar import PolarVerity
 from imu_pipeline.ble.devices.witmotion import WitMotionBle5
 from imu_pipeline.ble.profile import Advertisement, DeviceProfile
 from imu_pipeline.errors import ConfigError
@@ -24,11 +27,19 @@ from imu_pipeline.errors import ConfigError
 BUILTIN_PROFILES: dict[str, type[DeviceProfile]] = {
     WitMotionBle5.name: WitMotionBle5,
     MovesenseImu6.name: MovesenseImu6,
+    MovellaDot.name: MovellaDot,
+    MetaMotion.name: MetaMotion,
+    PolarVerity.name: PolarVerity,
 }
 #: Accepted spellings of the built-in names.
 ALIASES: dict[str, str] = {
     "witmotion-ble5": "witmotion", "wt901blecl": "witmotion", "wt9011dcl": "witmotion", "bwt901ble": "witmotion",
     "movesense-imu6": "movesense", "movesense-gsp": "movesense",
+    "movella": "movella-dot", "xsens-dot": "movella-dot", "movella-dot-rate-quantities": "movella-dot",
+    "metawear": "metamotion", "metamotion-s": "metamotion", "metamotion-rl": "metamotion", "mms": "metamotion",
+    "mmrl": "metamotion",
+    "polar": "polar-verity", "verity-sense": "polar-verity", "polar-verity-sense": "polar-verity",
+    "polar-sense": "polar-verity",
 }
 
 
@@ -54,6 +65,8 @@ def make_profile(name: str | None, sample_rate_hz: float | None = None,
         Requested output rate (Hz); ``None``: the family default.
     options
         Family options: Movesense ``reference`` (int); generic ``file`` (path).
+        MetaMotion ``chip`` (``"bmi160"``/``"bmi270"``, default: from the module-info reply),
+        ``acc_range_g`` (2/4/8/16), ``gyr_range_dps`` (125…2000).
     base_dir
         Relative generic file paths are resolved against this directory (the sensor
         config's folder), then against the working directory.
@@ -88,6 +101,12 @@ def make_profile(name: str | None, sample_rate_hz: float | None = None,
             if unknown:
                 raise ProfileConfigError(f"movesense: unknown option(s) {sorted(unknown)}; known: reference")
             return MovesenseImu6(sample_rate_hz=sample_rate_hz, **opts)
+        if cls is MetaMotion:
+            unknown = set(opts) - {"chip", "acc_range_g", "gyr_range_dps"}
+            if unknown:
+                raise ProfileConfigError(f"metamotion: unknown option(s) {sorted(unknown)}; "
+                                         "known: chip, acc_range_g, gyr_range_dps")
+            return MetaMotion(sample_rate_hz=sample_rate_hz, **opts)
         if opts:
             raise ProfileConfigError(f"{key}: this profile takes no options (got {sorted(opts)})")
         return cls(sample_rate_hz=sample_rate_hz)
