@@ -23,7 +23,7 @@ from imu_pipeline import __version__
 from imu_pipeline.errors import ImuPipelineError
 
 #: Subcommand modules, each with ``register(subparsers)``; imported only to build the parser.
-COMMAND_MODULES = ("info", "simulate", "analyze", "replay", "batch", "evaluate", "scan", "record")
+COMMAND_MODULES = ("info", "simulate", "analyze", "replay", "batch", "evaluate", "scan", "record", "import_")
 
 
 def build_parser(only: Sequence[str] | None = None) -> argparse.ArgumentParser:

@@ -211,6 +211,11 @@ def read_recording(
     missing = [c for c in CSV_COLUMNS if c not in header]
     extra = [c for c in header if c not in CSV_COLUMNS]
     if missing or extra:
+        from imu_pipeline.io.vendor import import_hint  # a vendor export: say how to convert it
+
+        hint = import_hint(path)
+        if hint is not None:
+            raise _fail(path, 1, None, hint)
         parts = []
         if missing:
             parts.append(f"missing column(s) {', '.join(repr(c) for c in missing)}")
