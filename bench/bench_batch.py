@@ -1,15 +1,25 @@
 """Batch throughput: sessions per minute at 1 and N local processes and on a local Dask cluster.
 
-Input: ``--sessions`` simulated recordings (default 16; 3-minute lying and hanging sessions, 30 reps,
-two sensors at 100 Hz, 2 % packet loss in 5-sample packets, ±1.5 ms host time-stamp jitter) written
-to a temporary study folder. Each configuration runs ``imu_pipeline.study.run`` on all of them
-(``--force``-like: no summary reused), ``--repeats`` times; prints the median wall time, sessions per
-minute and the speed-up over one job. Figures only, no asserts. The Dask cluster (scheduler and
-workers as processes on this machine, one thread each) is started by the benchmark.
+Two studies, each written to a temporary folder by the project's simulator:
+
+* short (``--sessions``, default 16): 3-minute lying and hanging sessions, 30 reps, two sensors at
+  100 Hz, 2 % packet loss in 5-sample packets, ±1.5 ms host time-stamp jitter;
+* long (``--long``, default 8; 0 skips it): realistic ``--long-minutes`` (default 10) sessions, lying
+  and hanging, 12 reps a minute with 1.6–3.6 s rests (as ``bench_offline.py``), two sensors at
+  200 Hz, 1 % packet loss in 5-sample packets, ±1.5 ms jitter — the same as
+  ``imu-pipeline simulate S.csv --reps 120 --rest 1.6 3.6 --thigh-rate 200 --pelvis-rate 200
+  --packet-loss 0.01 --packet-samples 5 --jitter-ms 1.5`` for 10 minutes.
+
+Each configuration runs ``imu_pipeline.study.run`` on all sessions of a study (``--force``-like: no
+summary reused, none written), ``--repeats`` times; prints the median wall time (and the range),
+sessions per minute, recorded minutes analysed per wall second and the speed-up over one job.
+Figures only, no asserts. The Dask cluster (scheduler and ``--jobs`` workers as processes on this
+machine, one thread each) is started by the benchmark and warmed up (the workers import the
+package) before it is timed.
 
 Usage::
 
-    python bench/bench_batch.py [--sessions 16] [--repeats 3] [--jobs N]
+    python bench/bench_batch.py [--sessions 16] [--long 8] [--long-minutes 10] [--repeats 3] [--jobs N]
 """
 
 from __future__ import annotations
@@ -19,19 +29,36 @@ import os
 import statistics
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from imu_pipeline.simulate import SimulationOptions, simulate_session, write_simulation
 from imu_pipeline.study import discover, run
 
 
-def make_study(folder: Path, n: int) -> None:
-    for i in range(n):
-        pose = ("lying", "hanging")[i % 2]
-        o = SimulationOptions(seed=500 + i, pose=pose, n_reps=30, rest_s=(2.0, 3.0), packet_loss=0.02,
-                              packet_samples=5, jitter_s=0.0015,
-                              mix=("hip-flexor", "abdominal", "fast") + (("swing",) if pose == "hanging" else ()))
-        write_simulation(simulate_session(o), folder / f"subject{i // 4}" / f"s{i % 4}.csv")
+def short_options(i: int) -> SimulationOptions:
+    pose = ("lying", "hanging")[i % 2]
+    return SimulationOptions(seed=500 + i, pose=pose, n_reps=30, rest_s=(2.0, 3.0), packet_loss=0.02,
+                             packet_samples=5, jitter_s=0.0015,
+                             mix=("hip-flexor", "abdominal", "fast") + (("swing",) if pose == "hanging" else ()))
+
+
+def long_options(i: int, minutes: float) -> SimulationOptions:
+    pose = ("lying", "hanging")[i % 2]
+    return SimulationOptions(seed=900 + i, pose=pose, n_reps=max(1, round(12 * minutes)), rest_s=(1.6, 3.6),
+                             packet_loss=0.01, packet_samples=5, jitter_s=0.0015,
+                             thigh_rate_hz=200.0, pelvis_rate_hz=200.0)
+
+
+def _write(o: SimulationOptions, path: Path) -> None:
+    write_simulation(simulate_session(o), path)
+
+
+def make_study(folder: Path, options: list[SimulationOptions], jobs: int) -> None:
+    """Simulate the sessions (in parallel: the long ones take seconds each) as subjectK/sJ.csv."""
+    paths = [folder / f"subject{i // 4}" / f"s{i % 4}.csv" for i in range(len(options))]
+    with ProcessPoolExecutor(max(1, jobs)) as pool:
+        list(pool.map(_write, options, paths))
 
 
 def timed(fn) -> float:  # noqa: ANN001
@@ -40,36 +67,49 @@ def timed(fn) -> float:  # noqa: ANN001
     return time.perf_counter() - t
 
 
+def measure(title: str, study: Path, jobs: int, repeats: int) -> None:
+    items = discover([study])
+    first = run(items, jobs=jobs)  # also warms the file cache
+    recorded_s = sum(r.summary["duration_s"] for r in first if r.summary)
+    assert all(r.status == "ok" for r in first), [r.error for r in first if r.status != "ok"]
+    print(f"\n{title}: {len(items)} sessions, {recorded_s / 60:.1f} recorded minutes; {os.cpu_count()} cores")
+    results: dict[str, list[float]] = {}
+    for name, kw in (("1 job", dict(jobs=1)), (f"{jobs} jobs (local processes)", dict(jobs=jobs))):
+        results[name] = [timed(lambda: run(items, **kw)) for _ in range(repeats)]
+    try:
+        from distributed import LocalCluster
+    except ImportError:
+        LocalCluster = None  # noqa: N806
+    if LocalCluster is not None:
+        with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None) as lc:
+            run(items[:jobs], scheduler=lc.scheduler_address)  # workers import the package once
+            results[f"Dask LocalCluster, {jobs} workers"] = [
+                timed(lambda: run(items, scheduler=lc.scheduler_address)) for _ in range(repeats)]
+    base = statistics.median(results["1 job"])
+    for name, times in results.items():
+        t = statistics.median(times)
+        print(f"{name:<34} {t:7.2f} s ({min(times):.2f}-{max(times):.2f})   {60 * len(items) / t:7.1f} sessions/min"
+              f"   {recorded_s / 60 / t:6.1f} rec. min/s   speed-up {base / t:4.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sessions", type=int, default=16)
+    ap.add_argument("--sessions", type=int, default=16, help="short (3-minute) sessions; 0 skips them")
+    ap.add_argument("--long", type=int, default=8, help="long realistic sessions; 0 skips them")
+    ap.add_argument("--long-minutes", type=float, default=10.0, help="length of a long session, minutes")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        study = Path(tmp) / "study"
-        make_study(study, args.sessions)
-        items = discover([study])
-        minutes = [len(items)]
-        print(f"{len(items)} sessions; {os.cpu_count()} cores")
-        results: dict[str, float] = {}
-        configs = [("1 job", dict(jobs=1)), (f"{args.jobs} jobs", dict(jobs=args.jobs))]
-        for name, kw in configs:
-            times = [timed(lambda: run(items, **kw)) for _ in range(args.repeats)]
-            results[name] = statistics.median(times)
-        try:
-            from distributed import LocalCluster
-        except ImportError:
-            LocalCluster = None  # noqa: N806
-        if LocalCluster is not None:
-            with LocalCluster(n_workers=args.jobs, threads_per_worker=1, processes=True,
-                              dashboard_address=None) as lc:
-                run(items[:2], scheduler=lc.scheduler_address)  # workers import the package once
-                times = [timed(lambda: run(items, scheduler=lc.scheduler_address)) for _ in range(args.repeats)]
-                results[f"Dask LocalCluster, {args.jobs} workers"] = statistics.median(times)
-        base = results["1 job"]
-        for name, t in results.items():
-            print(f"{name:<32} {t:7.2f} s   {60 * minutes[0] / t:7.1f} sessions/min   speed-up {base / t:4.2f}x")
+        if args.sessions:
+            study = Path(tmp) / "short"
+            make_study(study, [short_options(i) for i in range(args.sessions)], args.jobs)
+            measure("short sessions (3 min, 100 Hz)", study, args.jobs, args.repeats)
+        if args.long:
+            study = Path(tmp) / "long"
+            make_study(study, [long_options(i, args.long_minutes) for i in range(args.long)], args.jobs)
+            measure(f"long sessions ({args.long_minutes:g} min, 200 Hz, 1 % loss, ±1.5 ms jitter)", study,
+                    args.jobs, args.repeats)
 
 
 if __name__ == "__main__":

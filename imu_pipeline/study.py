@@ -55,20 +55,33 @@ def _skipped_dir(d: Path, out: Path | None) -> bool:
             or (out is not None and d.resolve() == out))
 
 
-def discover(inputs: Iterable[str | Path], out: str | Path | None = None) -> list[BatchItem]:
+def discover(inputs: Iterable[str | Path], out: str | Path | None = None,
+             warn: Callable[[str], None] | None = None) -> list[BatchItem]:
     """The recordings under ``inputs`` (files, or folders searched recursively), each once, keyed by
-    its path relative to its input folder. Hidden folders, virtual environments, the output folder
-    and output files (truth, angles, tables) are skipped.
+    its path relative to its input folder (a file given by itself: its name). Hidden folders,
+    virtual environments, the output folder and output files (truth, angles, tables) are skipped.
+
+    Where two inputs give the same key (``siteA/p1/s1.csv`` and ``siteB/p1/s1.csv`` from the inputs
+    ``siteA siteB``; ``patientA/s1.csv patientB/s1.csv`` given as files), every key of those inputs
+    starts with the input's own name (``siteA/p1/s1``, ``siteB/p1/s1``), so a key names the same
+    recording whatever the order of the inputs (a re-run with the inputs reordered must not serve
+    one site's summary for the other's recording); only inputs that also share that name are
+    numbered (``-2``). ``warn`` is told about an input folder with no recording in it (when others
+    have some).
 
     Raises
     ------
     UsageError
         An input that does not exist, or no recording at all.
     """
+    inputs = list(inputs)
     out_r = Path(out).resolve() if out is not None else None
-    items: dict[Path, BatchItem] = {}
+    seen_paths: set[Path] = set()
+    groups: list[tuple[str, list[BatchItem]]] = []  # (the input's name, its recordings)
+    empty = []
     for item in inputs:
         p = Path(item)
+        found: list[BatchItem] = []
         if p.is_dir():
             for dirpath, dirnames, filenames in os.walk(p):
                 d = Path(dirpath)
@@ -76,20 +89,41 @@ def discover(inputs: Iterable[str | Path], out: str | Path | None = None) -> lis
                 for name in sorted(filenames):
                     if name.endswith(".csv") and not name.endswith(NOT_RECORDINGS) and name not in TABLE_NAMES:
                         f = d / name
-                        items.setdefault(f.resolve(), BatchItem(f, f.relative_to(p).with_suffix("").as_posix()))
-        elif p.is_file():
-            items.setdefault(p.resolve(), BatchItem(p, p.with_suffix("").name))
+                        if f.resolve() not in seen_paths:
+                            seen_paths.add(f.resolve())
+                            found.append(BatchItem(f, f.relative_to(p).with_suffix("").as_posix()))
+            if not found:
+                empty.append(str(p))
+            label = p.resolve().name
+        elif p.exists():  # a file (or a named pipe) given by itself
+            if p.resolve() not in seen_paths:
+                seen_paths.add(p.resolve())
+                found.append(BatchItem(p, p.with_suffix("").name))
+            label = p.resolve().parent.name
         else:
             raise UsageError(f"{p}: no such file or directory")
-    found = list(items.values())
-    if not found:
+        groups.append((label, found))
+    if not any(found for _, found in groups):
         raise UsageError("no recordings (.csv) found in " + ", ".join(str(i) for i in inputs))
+    if warn is not None:
+        for e in empty:
+            warn(f"{e}: no recordings (.csv) in this folder")
+    owners: dict[str, set[int]] = {}
+    for g, (_, found) in enumerate(groups):
+        for it in found:
+            owners.setdefault(it.key, set()).add(g)
+    clashing = {g for gs in owners.values() if len(gs) > 1 for g in gs}
+    for g in sorted(clashing):
+        label, found = groups[g]
+        for it in found:
+            it.key = f"{label}/{it.key}" if label else it.key
+    result = [it for _, found in groups for it in found]
     seen: dict[str, int] = {}
-    for it in found:  # the same key from two inputs (two folders' s1.csv given as files): numbered
+    for it in result:  # still the same key (two inputs with the same name): numbered
         n = seen[it.key] = seen.get(it.key, 0) + 1
         if n > 1:
             it.key = f"{it.key}-{n}"
-    return found
+    return result
 
 
 def summary_path(out: Path, key: str) -> Path:
@@ -97,8 +131,9 @@ def summary_path(out: Path, key: str) -> Path:
 
 
 def up_to_date(item: BatchItem, out: Path, cfg: PipelineConfig | None = None, pose: str | None = None) -> bool:
-    """A summary from an earlier run that is newer than the recording and its sidecar, and made
-    with the same config and the same ``--pose`` (or none)."""
+    """A summary from an earlier run that is newer than the recording and its sidecar, made from
+    this very recording (not another one that had the same key in that run), with the same config
+    and the same ``--pose`` (or none)."""
     from imu_pipeline.config import config_to_dict
 
     s = summary_path(out, item.key)
@@ -110,6 +145,12 @@ def up_to_date(item: BatchItem, out: Path, cfg: PipelineConfig | None = None, po
     try:
         d = json.loads(s.read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        return False
+    try:
+        same_file = Path(d["recording"]).resolve() == item.path.resolve()
+    except (KeyError, TypeError, OSError):
+        same_file = False
+    if not same_file:
         return False
     by_option = d.get("calibration", {}).get("pose_source") == "option"
     same_pose = (pose is None and not by_option) or (pose is not None and by_option and d.get("exercise") == pose)
@@ -181,9 +222,17 @@ def _reused(item: BatchItem, out: Path) -> SessionResult:
     return SessionResult(item.key, str(item.path), "reused", "", d, meta)
 
 
+def _ignore_sigint() -> None:
+    """Worker processes leave Ctrl-C to the main process (a terminal sends it to every process of
+    the job): it stops handing out sessions, lets the ones under way finish and writes the tables."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def make_executor(jobs: int, scheduler: str | None) -> tuple[Executor | None, Callable[[], None]]:
     """The executor for ``jobs`` local processes (None: inline) or a Dask ``scheduler`` address, and
-    how to close it."""
+    how to close it. A scheduler is connected to here (a bad address is a :class:`UsageError`)."""
     if scheduler:
         try:
             from distributed import Client
@@ -198,67 +247,137 @@ def make_executor(jobs: int, scheduler: str | None) -> tuple[Executor | None, Ca
     if jobs <= 1:
         return None, lambda: None
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    pool = ProcessPoolExecutor(jobs, mp_context=ctx)
-    return pool, pool.shutdown
+    pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_ignore_sigint)
+    return pool, lambda: pool.shutdown(wait=True, cancel_futures=True)
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`run`. ``results`` are the sessions that finished (reused ones included),
+    in the items' order — their summaries are written; ``total`` is how many were asked for. Left
+    uncaught it is a plain KeyboardInterrupt."""
+
+    def __init__(self, results: list[SessionResult], total: int) -> None:
+        super().__init__(f"interrupted after {len(results)} of {total} sessions")
+        self.results = results
+        self.total = total
+
+
+def _stop_workers(pool: ProcessPoolExecutor, out: str | None) -> None:
+    """Stop a process pool's workers now (a second Ctrl-C while sessions were under way) and remove
+    the temporary files they were writing (a summary is renamed into place only when complete)."""
+    procs = dict(getattr(pool, "_processes", None) or {})  # pid -> process; there is no public way
+    for proc in procs.values():
+        proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    if out is not None and Path(out).is_dir():
+        from imu_pipeline.report.files import remove_quietly
+
+        for pid in procs:
+            for tmp in Path(out).rglob(f".*.{pid}-*.tmp"):
+                remove_quietly(tmp)
 
 
 def run(items: list[BatchItem], *, cfg: PipelineConfig | None = None, pose: str | None = None,
         out: str | Path | None = None, jobs: int = 1, scheduler: str | None = None, force: bool = False,
-        angles: bool = False,
-        on_result: Callable[[SessionResult, int, int], None] | None = None) -> list[SessionResult]:
+        angles: bool = False, executor: Executor | None = None,
+        on_result: Callable[[SessionResult, int, int], None] | None = None,
+        on_interrupt: Callable[[int], None] | None = None) -> list[SessionResult]:
     """Analyse ``items`` (see the module docstring); results in the items' order.
 
     ``on_result(result, done, total)`` is called as each finishes (progress). With ``out``, a
     recording whose summary there is newer than it is reused unless ``force`` (or ``angles`` is
     asked and its angles are not there yet); ``angles`` also writes each session's per-sample angles
-    into the partitioned Parquet dataset ``OUT/angles`` (:func:`angles_path`).
+    into the partitioned Parquet dataset ``OUT/angles`` (:func:`angles_path`). ``executor``: one
+    made beforehand with :func:`make_executor` (the command line connects to ``--scheduler`` before
+    it creates the output folder), used instead of ``jobs``/``scheduler`` and not closed here.
+    Recordings are analysed by their absolute paths (so each summary names its recording whatever
+    the working folder), and ``out`` is absolute for a cluster's workers (they do not share this
+    process's working folder; the folders must be reachable under the same path there).
+
+    Ctrl-C stops handing out sessions; on a local process pool the sessions under way are waited for
+    (``on_interrupt(n_under_way)`` is told first; a second Ctrl-C stops them at once, and they are
+    lost), then :class:`BatchInterrupted` carries the sessions that finished.
     """
     cfg = cfg or PipelineConfig()
     out_p = Path(out) if out is not None else None
     results: dict[str, SessionResult] = {}
-    todo = []
+    reused, todo = [], []
     for it in items:
         if out_p is not None and not force and up_to_date(it, out_p, cfg, pose) and \
                 (not angles or angles_path(out_p, it.key).exists()):
-            results[it.key] = _reused(it, out_p)
+            reused.append(_reused(it, out_p))
         else:
             todo.append(it)
     done = 0
-    for r in list(results.values()):
+
+    def finished(r: SessionResult) -> None:
+        nonlocal done
+        results[r.key] = r
         done += 1
         if on_result:
             on_result(r, done, len(items))
-    executor, close = make_executor(jobs, scheduler)
+
+    for r in reused:
+        finished(r)
+    close: Callable[[], None] = lambda: None  # noqa: E731
+    if executor is None:
+        executor, close = make_executor(jobs, scheduler)
+    # The recording by its absolute path: the summary names it so (a re-run from another folder
+    # still finds it up to date), and a cluster's workers do not share this process's working
+    # folder (``out`` is absolute for them too; locally it stays as given, for the messages).
+    remote = executor is not None and not isinstance(executor, ProcessPoolExecutor)
+    out_arg = None if out_p is None else str(out_p.resolve()) if remote else str(out_p)
+    futures: dict[Future, BatchItem] = {}
     try:
         if executor is None:
             for it in todo:
-                r = analyze_one(str(it.path), it.key, cfg, pose, None if out_p is None else str(out_p), angles)
-                results[it.key] = r
-                done += 1
-                if on_result:
-                    on_result(r, done, len(items))
+                finished(_as_given(analyze_one(str(it.path.resolve()), it.key, cfg, pose, out_arg, angles), it))
         else:
-            futures: dict[Future, BatchItem] = {
-                executor.submit(analyze_one, str(it.path), it.key, cfg, pose, None if out_p is None else str(out_p),
-                                angles): it
-                for it in todo}
+            futures = {executor.submit(analyze_one, str(it.path.resolve()), it.key, cfg, pose, out_arg, angles): it
+                       for it in todo}
             for fut in as_completed(futures):
-                it = futures[fut]
-                try:
-                    r = fut.result()
-                except OutputError:
-                    for f in futures:
-                        f.cancel()
-                    raise
-                except Exception as e:  # noqa: BLE001  a worker that died: reported, the rest go on
-                    r = SessionResult(it.key, str(it.path), "error", f"{it.path}: the worker failed ({e!r})")
-                results[it.key] = r
-                done += 1
-                if on_result:
-                    on_result(r, done, len(items))
+                finished(_outcome(fut, futures[fut], futures))
+    except KeyboardInterrupt:
+        for f in futures:
+            f.cancel()
+        for f, it in futures.items():  # finished before the Ctrl-C but not yet collected
+            if it.key not in results and f.done() and not f.cancelled():
+                finished(_outcome(f, it, futures))
+        under_way = {f: it for f, it in futures.items() if not f.done()}
+        if under_way and isinstance(executor, ProcessPoolExecutor):
+            if on_interrupt:
+                on_interrupt(len(under_way))
+            try:
+                for f in as_completed(under_way):
+                    if not f.cancelled():
+                        finished(_outcome(f, under_way[f], futures))
+            except KeyboardInterrupt:
+                _stop_workers(executor, out_arg)
+        raise BatchInterrupted([results[it.key] for it in items if it.key in results], len(items)) from None
     finally:
         close()
     return [results[it.key] for it in items]
+
+
+def _as_given(r: SessionResult, it: BatchItem) -> SessionResult:
+    """The recording named as the user gave it (it was analysed by its absolute path)."""
+    given = str(it.path)
+    r.error = r.error.replace(str(it.path.resolve()), given)
+    r.path = given
+    return r
+
+
+def _outcome(fut: Future, it: BatchItem, futures: dict[Future, BatchItem]) -> SessionResult:
+    """The result of one finished future; an OutputError (the output folder, not the recording)
+    cancels the rest and is raised."""
+    try:
+        return _as_given(fut.result(), it)
+    except OutputError:
+        for f in futures:
+            f.cancel()
+        raise
+    except Exception as e:  # noqa: BLE001  a worker that died: reported, the rest go on
+        return SessionResult(it.key, str(it.path), "error", f"{it.path}: the worker failed ({e!r})")
 
 
 def tables(results: list[SessionResult]):  # -> tuple[pandas.DataFrame, pandas.DataFrame]
