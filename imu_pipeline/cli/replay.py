@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any
 
 from imu_pipeline.cli.options import (
     add_analysis_options,
@@ -11,6 +13,7 @@ from imu_pipeline.cli.options import (
     config_from,
     write_outputs,
 )
+from imu_pipeline.cli.view_options import add_view_options
 from imu_pipeline.errors import UsageError
 
 
@@ -28,10 +31,13 @@ def parse_speed(text: str) -> float | None:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
+    from imu_pipeline.cli.view_options import check_view_args
     from imu_pipeline.io.recording import read_recording
     from imu_pipeline.pipeline.replay import live_session, replay
 
-    speed = parse_speed(args.speed)
+    check_view_args(args)
+    # with the coach view, real time unless told: "max" would end the session before a page opens
+    speed = parse_speed(args.speed if args.speed is not None else ("1" if args.view else "max"))
     check_outputs(args, args.recording)
     cfg = config_from(args)
     rec = read_recording(args.recording, warn=False)
@@ -44,6 +50,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         if not quiet:
             print(f"[{tc:7.2f} s] {r}", flush=True)
 
+    if args.view:
+        return _replay_with_view(args, rec, speed, cfg, show)
     lp, _ = replay(rec, speed, show, cfg=cfg, pose=args.pose, keep_angles=True)
     an = live_session(rec, lp)
     if not quiet:
@@ -52,13 +60,45 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay_with_view(args: argparse.Namespace, rec: Any, speed: float | None, cfg: Any,
+                      show: Callable[[Any, float], None]) -> int:
+    """``replay --view``: the same replay, published to the coach view; the finished session is
+    served until Ctrl-C."""
+    from imu_pipeline.cli.view_options import serve_until_interrupted, start_view
+    from imu_pipeline.pipeline.replay import live_pipeline_for, live_session
+    from imu_pipeline.report.coach_feed import replay_to_view
+    from imu_pipeline.report.html import session_trace
+    from imu_pipeline.report.summary import summary_dict
+
+    server = start_view(args, {"title": rec.name, "source": "replay", "speed": args.speed or "1"})
+    try:
+        lp = live_pipeline_for(rec, cfg, pose=args.pose, keep_angles=True)
+        try:
+            replay_to_view(rec, lp, server, speed, show)
+        except KeyboardInterrupt:
+            print("replay interrupted")
+            server.stop()
+            return 130
+        an = live_session(rec, lp)
+        if not (args.quiet or args.print_json):
+            print()
+        write_outputs(an, args)
+        server.publish_summary(summary_dict(an), session_trace(an, 20.0))
+    except BaseException:
+        server.stop()
+        raise
+    return serve_until_interrupted(server)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("replay", help="replay a recording through the live path with per-rep feedback",
                        description="Feed a stored recording through the streaming filter and rep detector, "
                                    "printing each rep as the live session would, then the session summary "
                                    "(the same schema as analyze's with --json).")
     p.add_argument("recording", help="recording .csv")
-    p.add_argument("--speed", default="max", help="1 = real time, N = N times faster, max = as fast as possible")
+    p.add_argument("--speed", default=None,
+                   help="1 = real time, N = N times faster, max = as fast as possible (default max; 1 with --view)")
     add_output_options(p)
     add_analysis_options(p)
+    add_view_options(p)
     p.set_defaults(func=_cmd_replay)
