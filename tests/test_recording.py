@@ -722,3 +722,18 @@ def test_a_full_disk_while_recording_is_an_output_error_naming_the_file(tmp_path
     w.close()
     assert _rows_on_disk(p) == 2
     assert json.loads(p.with_suffix(".json").read_text())["format"]
+
+
+@pytest.mark.parametrize("names, thigh, pelvis", [
+    (("left_thigh", "sacrum"), "left_thigh", "sacrum"),
+    (("pelvis_imu", "thigh_imu"), "thigh_imu", "pelvis_imu"),
+    (("thigh", "waist"), "thigh", "waist"),
+])
+def test_sensors_under_other_names_point_to_import(tmp_path: Path, names: tuple[str, str], thigh: str,
+                                                   pelvis: str) -> None:
+    p = tmp_path / "named.csv"
+    p.write_text("time_s,sensor,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z\n"
+                 + "".join(f"0.0,{n},0,0,9.8,0,0,0\n" for n in names))
+    with pytest.raises(RecordingError) as e:
+        read_recording(p)
+    assert f"imu-pipeline import OUT.csv --thigh {p}:{thigh} --pelvis {p}:{pelvis}" in str(e.value)

@@ -133,6 +133,10 @@ class Recording:
         return list(self.meta.get("events") or [])
 
 
+#: Words in a sensor's own name that suggest its segment (only to order the names in a hint).
+THIGH_WORDS = ("thigh", "femur", "leg", "knee", "quad")
+PELVIS_WORDS = ("pelvis", "sacrum", "hip", "waist", "lumbar", "back", "trunk", "spine")
+
 def sidecar_path(csv_path: str | os.PathLike[str]) -> Path:
     """``NAME.json`` beside ``NAME.csv``."""
     p = Path(csv_path)
@@ -260,7 +264,19 @@ def read_recording(
         r = int(np.flatnonzero(sid < 0)[0])
         name = names[codes[r]]
         what = "empty sensor name" if name == "" else f"unknown sensor {name!r}"
-        raise _fail(path, int(lines[r]), SENSOR_COL, f"{what}; expected 'thigh' or 'pelvis'")
+        hint = ""
+        others = sorted({n for n in names[:-1] if n and n not in SENSORS})
+        known = [n for n in SENSORS if n in names[:-1]]
+        if name and len(others) + len(known) == 2:  # two sensors, some under other names: import maps them
+            if len(others) == 2 and any(w in others[1] for w in THIGH_WORDS):  # a thigh-like name first
+                others.reverse()
+            if len(others) == 2 and any(w in others[0] for w in PELVIS_WORDS) and not any(
+                    w in others[1] for w in PELVIS_WORDS):
+                others.reverse()
+            pick = dict(zip([s for s in SENSORS if s not in known], others, strict=True)) | {k: k for k in known}
+            hint = (f"; if these are the thigh and the pelvis under other names, map them with `imu-pipeline import "
+                    f"OUT.csv --thigh {path}:{pick['thigh']} --pelvis {path}:{pick['pelvis']}`")
+        raise _fail(path, int(lines[r]), SENSOR_COL, f"{what}; expected 'thigh' or 'pelvis'{hint}")
 
     t = cols[0]
     sensors: dict[str, SensorSamples] = {}
