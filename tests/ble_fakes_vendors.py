@@ -13,6 +13,10 @@ imported from ``imu_pipeline``):
   ``0x1002`` (output rate at offset 24, visit bit 0x10), measurement control ``0x2001``
   (``01 01 15`` starts *Rate quantities*), 28-byte medium payloads on ``0x2003`` with a µs
   SampleTimeFine that wraps at 2³².
+* :class:`FakePolarVerity` — Polar Verity Sense / H10 over PMD (polarofficial/polar-ble-sdk,
+  ``BlePMDClient.kt``, ``PmdSetting.kt``, ``PmdControlPointResponse.kt``, ``PmdDataFrame.kt``):
+  feature read, start/stop requests answered on the control point (the start response carries
+  the FACTOR), and separate delta-compressed acc and gyro frames with nanosecond timestamps.
 """
 
 from __future__ import annotations
@@ -246,3 +250,220 @@ class FakeMetaMotion(FakeDevice):
                         self.truth.k.append(k)
 
             self.world.schedule(t_deliver, deliver)
+
+
+# --------------------------------------------------------------------------- Polar Verity Sense / H10
+
+
+class FakePolarVerity(FakeDevice):
+    """A Polar Verity Sense (or, with ``model="h10"``, an H10) streaming PMD acc and gyro frames.
+
+    Control point ``fb005c81``: a read gives the feature bitmap (byte 1: 0x04 acc, 0x20 gyro);
+    ``02 type settings…`` starts a stream and is answered ``F0 02 type 00 00 05 01 <factor f32>``;
+    ``03 type`` stops it (``F0 03 type 00 00``). Data ``fb005c82``: per stream, frames of a few
+    samples: ``type, uint64 ns timestamp of the frame's last sample, 0x81`` (acc, compressed type 1)
+    or ``0x80`` (gyro, compressed type 0), then an int16 reference sample and delta blocks
+    (bit width, count, LSB-first bit-packed signed deltas). Values are counts of ``ACC_FACTOR`` mG
+    and ``GYR_FACTOR`` °/s. A sample is truth once both its acc and its gyro frame were delivered.
+
+    Parameters (besides :class:`~ble_fakes.FakeDevice`'s)
+    ----------
+    model
+        ``"verity"`` or ``"h10"`` (feature bitmap without gyroscope; refuses a gyro start).
+    cp_mode
+        ``"ok"``, ``"error"`` (every start answered with status 12, invalid state) or ``"silent"``
+        (no control-point responses).
+    lost_frames
+        ``("acc" | "gyr", frame number)`` pairs that are never delivered.
+    clock_drift_ppm
+        The sensor clock runs this much fast (its samples are timed by it).
+    frame_sizes
+        Inclusive range of samples per frame (drawn per frame).
+    shared_frames
+        True: a gyro frame is sent with every acc frame and ends at the same sample (one IMU FIFO
+        read split into two streams); False: each stream draws its own frame sizes.
+    """
+
+    service_uuid = "fb005c80-02e7-f387-1cad-8acd2d8df0c8"
+    write_uuid = "fb005c81-02e7-f387-1cad-8acd2d8df0c8"
+    notify_uuid = "fb005c82-02e7-f387-1cad-8acd2d8df0c8"
+    ACC, GYR = 2, 5
+    ACC_FACTOR = 8000 / 32768  # mG per count (exact in float32)
+    GYR_FACTOR = 2000 / 32768  # °/s per count (exact in float32)
+    #: Device time of sample 0 (ns since 2000-01-01): 2026-01-01 plus a bit.
+    T0_NS = 820_454_400 * 10**9 + 123_456_789
+    SIZES = {0: 2, 1: 2, 2: 2, 3: 4, 4: 1, 5: 4, 6: 16}
+
+    def __init__(self, *args, model: str = "verity", cp_mode: str = "ok",
+                 lost_frames: frozenset[tuple[str, int]] = frozenset(), clock_drift_ppm: float = 30.0,
+                 frame_sizes: tuple[int, int] = (6, 14), shared_frames: bool = True, **kwargs) -> None:
+        kwargs.setdefault("rate_hz", 52.0)
+        super().__init__(*args, **kwargs)
+        self.rate_error = clock_drift_ppm * 1e-6
+        self.model = model
+        self.cp_mode = cp_mode
+        self.lost_frames = set(lost_frames)
+        self.frame_sizes = frame_sizes
+        self.shared_frames = shared_frames
+        self.features = bytes([0x0F, 0x6E, 0x02]) if model == "verity" else bytes([0x0F, 0x05, 0x00])
+        self.active: dict[int, int] = {}  # stream -> first absolute sample number it carries
+        self.pending: dict[int, list[int]] = {self.ACC: [], self.GYR: []}
+        self.frame_target: dict[int, int] = {self.ACC: 0, self.GYR: 0}
+        self.frames_sent: dict[int, int] = {self.ACC: 0, self.GYR: 0}
+        self.delivered: dict[int, set[int]] = {self.ACC: set(), self.GYR: set()}
+        self.frame_log: list[tuple[str, int, list[int], bool]] = []  # stream, frame no, motion rows, delivered?
+        self.cp_writes: list[bytes] = []
+
+    def gatt(self) -> list[tuple[str, list[tuple[str, list[str]]]]]:
+        layout = [(self.service_uuid, [(self.write_uuid, ["read", "write", "indicate"]),
+                                       (self.notify_uuid, ["notify"])])]
+        if self.battery is not None:
+            layout.append((BATTERY_SERVICE, [(BATTERY_LEVEL, ["read", "notify"])]))
+        return layout
+
+    def read(self, uuid: str) -> bytes:
+        if uuid == self.write_uuid:
+            return self.features
+        return super().read(uuid)
+
+    def _cp_reply(self, payload: bytes) -> None:
+        assert self.world is not None
+        client = self.client
+        t = self._delivery_time(self.world.clock.t + 0.0005)
+        self.world.schedule(t, lambda: client is not None and client.deliver(self.write_uuid, payload))
+
+    def _settings(self, data: bytes) -> dict[int, int]:
+        out, i = {}, 0
+        while i + 2 <= len(data):
+            kind, count = data[i], data[i + 1]
+            size = self.SIZES[kind]
+            out[kind] = int.from_bytes(data[i + 2:i + 2 + size], "little")
+            i += 2 + count * size
+        return out
+
+    def write(self, uuid: str, data: bytes) -> None:
+        self.writes.append(data)
+        if uuid != self.write_uuid or len(data) < 2:
+            return
+        self.cp_writes.append(data)
+        op, kind = data[0], data[1]
+        if self.cp_mode == "silent":
+            return
+        if op == 2:
+            if self.cp_mode == "error":
+                self._cp_reply(bytes([0xF0, 2, kind, 12, 0]))
+                return
+            if kind not in (self.ACC, self.GYR) or (kind == self.GYR and self.model != "verity"):
+                self._cp_reply(bytes([0xF0, 2, kind, 2, 0]))  # invalid measurement type
+                return
+            s = self._settings(data[2:])
+            want_range = 8 if kind == self.ACC else 2000
+            if s.get(0) != 52 or s.get(1) != 16 or s.get(2) != want_range:
+                self._cp_reply(bytes([0xF0, 2, kind, 5, 0]))  # invalid parameter
+                return
+            if kind in self.active:
+                self._cp_reply(bytes([0xF0, 2, kind, 6, 0]))  # already in state
+                return
+            factor = self.ACC_FACTOR if kind == self.ACC else self.GYR_FACTOR
+            self._cp_reply(bytes([0xF0, 2, kind, 0, 0, 5, 1]) + struct.pack("<f", factor))
+            if not self.streaming:
+                self.start_stream()
+            self.active[kind] = self._k
+            self.pending[kind] = []
+        elif op == 3:
+            self.active.pop(kind, None)
+            self._cp_reply(bytes([0xF0, 3, kind, 0, 0]))
+            if not self.active:
+                self.stop_stream()
+
+    def notify_changed(self, uuid: str, on: bool) -> None:
+        if uuid == self.notify_uuid and not on:
+            self.active.clear()
+            self.stop_stream()
+
+    def detach(self, client) -> None:  # the sensor ends online streaming when the link goes
+        self.active.clear()
+        super().detach(client)
+
+    # ----- data
+    def _counts(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        a = np.clip(np.round(self.motion.acc[k] / 9.80665 * 1000 / self.ACC_FACTOR), -32768, 32767).astype(int)
+        g = np.clip(np.round(self.motion.gyr[k] / DEG / self.GYR_FACTOR), -32768, 32767).astype(int)
+        return a, g
+
+    def sent_values(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        a, g = self._counts(k)
+        return a * self.ACC_FACTOR / 1000 * 9.80665, g * self.GYR_FACTOR * DEG
+
+    def device_time_ns(self, k_abs: int) -> int:
+        return self.T0_NS + int(round(k_abs * 1e9 / self.rate_hz))
+
+    @staticmethod
+    def compress(counts: np.ndarray, block: int = 5) -> bytes:
+        """Reference sample (3 × int16 LE), then blocks of up to ``block`` samples of deltas."""
+        out = bytearray(struct.pack("<3h", *(int(v) for v in counts[0])))
+        deltas = np.diff(np.asarray(counts, dtype=int), axis=0)
+        for i in range(0, len(deltas), block):
+            rows = deltas[i:i + block]
+            width = 2
+            while not all(-(1 << (width - 1)) <= int(d) < (1 << (width - 1)) for d in rows.ravel()):
+                width += 1
+            bits: list[int] = []
+            for d in rows.ravel():
+                u = int(d) & ((1 << width) - 1)
+                bits.extend((u >> b) & 1 for b in range(width))
+            packed = bytearray((len(bits) + 7) // 8)
+            for j, bit in enumerate(bits):
+                packed[j // 8] |= bit << (j % 8)
+            out += bytes([width, len(rows)]) + packed
+        return bytes(out)
+
+    def _send_packet(self, batch: list[tuple[int, float]]) -> None:
+        (k_abs, _t), = batch
+        for kind in (self.ACC, self.GYR):
+            if kind in self.active and k_abs >= self.active[kind]:
+                if not self.pending[kind]:
+                    self.frame_target[kind] = int(self.rng.integers(self.frame_sizes[0], self.frame_sizes[1] + 1))
+                self.pending[kind].append(k_abs)
+        acc_full = len(self.pending[self.ACC]) >= max(1, self.frame_target[self.ACC])
+        for kind in (self.ACC, self.GYR):
+            if not self.pending[kind]:
+                continue
+            if self.shared_frames:
+                full = acc_full or (self.ACC not in self.active and len(self.pending[kind]) >= self.frame_target[kind])
+            else:
+                full = len(self.pending[kind]) >= self.frame_target[kind]
+            if full:
+                ks, self.pending[kind] = self.pending[kind], []
+                self._send_frame(kind, ks)
+
+    def _send_frame(self, kind: int, ks: list[int]) -> None:
+        assert self.world is not None and self._k0 is not None
+        rows = [k - self._k0 for k in ks]
+        counts = np.array([self._counts(r)[0 if kind == self.ACC else 1] for r in rows])
+        header = struct.pack("<BQB", kind, self.device_time_ns(ks[-1]), 0x81 if kind == self.ACC else 0x80)
+        payload = header + self.compress(counts)
+        name = "acc" if kind == self.ACC else "gyr"
+        frame_no = self.frames_sent[kind]
+        self.frames_sent[kind] += 1
+        self.packets_sent += 1
+        lost = (name, frame_no) in self.lost_frames
+        self.frame_log.append((name, frame_no, rows, not lost))
+        if lost:
+            return
+        other = self.GYR if kind == self.ACC else self.ACC
+        client = self.client
+        t_deliver = self._delivery_time(self.sample_time(ks[-1]) + 0.0005)
+
+        def deliver() -> None:
+            if client is not None and client is self.client and client.deliver(self.notify_uuid, payload):
+                for k in ks:
+                    self.delivered[kind].add(k)
+                    if k in self.delivered[other]:
+                        a, g = self.sent_values(k - self._k0)
+                        self.truth.t.append(self.sample_time(k))
+                        self.truth.acc.append(a)
+                        self.truth.gyr.append(g)
+                        self.truth.k.append(k - self._k0)
+
+        self.world.schedule(t_deliver, deliver)

@@ -249,7 +249,7 @@ def test_recognition_from_advertisements() -> None:
     assert recognise(Advertisement("Nano33IMU-1", "CC"), [nano]) == "arduino-nano33"
     assert recognise(Advertisement("Nano33IMU-1", "CC")) is None
     assert recognise(Advertisement(None, "DD")) is None
-    assert recognise(Advertisement("Polar H10", "EE")) is None
+    assert recognise(Advertisement("Polar H10", "EE")) == "polar-verity"  # recognised, then refused on connecting
     by_adv = GenericProfile(spec=spec_from_dict({
         "name": "esp32-imu", "service_uuid": "1234", "notify_uuid": "1235", "sample": "<hhhhhh",
         "sample_fields": ["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"], "acc_scale": 0.01,
@@ -261,8 +261,9 @@ def test_recognition_from_advertisements() -> None:
 
 
 def test_make_profile_errors_are_clear() -> None:
-    with pytest.raises(ProfileConfigError, match="unknown profile 'polar'"):
-        make_profile("polar")
+    assert make_profile("polar").name == "polar-verity"  # now supported (the Verity Sense)
+    with pytest.raises(ProfileConfigError, match="unknown profile 'thingy52'"):
+        make_profile("thingy52")
     with pytest.raises(ProfileConfigError, match="choose one of 1, 5, 10, 50, 100, 200 Hz"):
         make_profile("witmotion", 120)
     with pytest.raises(ProfileConfigError, match="options.file"):

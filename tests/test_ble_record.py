@@ -276,9 +276,9 @@ name = "Movesense 3"
         asyncio.run(record_async(_args("record", str(out), "--sensors", str(cfg)), live_factory=lambda s: None))
     with pytest.raises(UsageError, match="--thigh ADDR"):
         asyncio.run(record_async(_args("record", str(tmp_path / "x.csv"))))
-    with pytest.raises(UsageError, match="thigh sensor: unknown profile .polar."):
+    with pytest.raises(UsageError, match="thigh sensor: unknown profile .thingy52."):
         asyncio.run(record_async(_args("record", str(tmp_path / "x.csv"), "--thigh", "A", "--pelvis", "B",
-                                       "--profile", "polar")))
+                                       "--profile", "thingy52")))
 
 
 def test_record_command_reports_bluetooth_off(tmp_path: Path) -> None:

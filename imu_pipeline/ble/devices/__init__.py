@@ -18,6 +18,7 @@ from imu_pipeline.ble.devices.generic import (
 from imu_pipeline.ble.devices.metamotion import MetaMotion
 from imu_pipeline.ble.devices.movella_dot import MovellaDot
 from imu_pipeline.ble.devices.movesense import MovesenseImu6
+from imu_pipeline.ble.devices.polar import PolarVerity
 from imu_pipeline.ble.devices.witmotion import WitMotionBle5
 from imu_pipeline.ble.profile import Advertisement, DeviceProfile
 from imu_pipeline.errors import ConfigError
@@ -28,6 +29,7 @@ BUILTIN_PROFILES: dict[str, type[DeviceProfile]] = {
     MovesenseImu6.name: MovesenseImu6,
     MovellaDot.name: MovellaDot,
     MetaMotion.name: MetaMotion,
+    PolarVerity.name: PolarVerity,
 }
 #: Accepted spellings of the built-in names.
 ALIASES: dict[str, str] = {
@@ -36,6 +38,8 @@ ALIASES: dict[str, str] = {
     "movella": "movella-dot", "xsens-dot": "movella-dot", "movella-dot-rate-quantities": "movella-dot",
     "metawear": "metamotion", "metamotion-s": "metamotion", "metamotion-rl": "metamotion", "mms": "metamotion",
     "mmrl": "metamotion",
+    "polar": "polar-verity", "verity-sense": "polar-verity", "polar-verity-sense": "polar-verity",
+    "polar-sense": "polar-verity",
 }
 
 
