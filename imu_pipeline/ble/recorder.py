@@ -152,17 +152,19 @@ class Recorder:
         self.policy = policy or ReconnectPolicy()
         self.scan_timeout_s = scan_timeout_s
         self.streams: dict[str, SensorStream] = {}
-        self._failure: BaseException | None = None
+        self._failure: BaseException | None = None  # a write that failed: the session stops
+        self._rows_failed = False  # the rows themselves cannot be written (a failed sidecar still lets them)
         self.session_start = 0.0
 
     # ------------------------------------------------------------------ callbacks
     def _on_samples(self, sensor: str, t: np.ndarray, acc: np.ndarray, gyr: np.ndarray) -> None:
-        if self._failure is not None:
+        if self._rows_failed:
             return
         try:
             self.writer.write(sensor, t, acc, gyr)
         except Exception as e:  # disk full, closed file: stop the session, keep what is written
-            self._failure = e
+            self._failure = self._failure or e
+            self._rows_failed = True
             return
         if self.live is not None:
             try:
