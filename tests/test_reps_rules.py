@@ -205,3 +205,10 @@ def test_the_window_after_closes_where_the_thigh_is_not_seen() -> None:
     _, closes = swing_after_window(w, 6.0, MC, 3.0)
     assert closes == pytest.approx(6.6)
     assert swing_after_amplitude(w, 6.0, MC, 3.0) is None
+
+
+def test_fast_rule_never_prints_a_rate_it_did_not_measure() -> None:
+    """Inside a pelvis outage hip flexion (and so its rate) is missing: the reason says so, not '0 deg/s'."""
+    why = fast_rule(measures(concentric_s=0.4, peak_rate_up_deg_s=float("nan"), peak_rate_down_deg_s=float("nan")),
+                    bounds(), MC)
+    assert why is not None and "peak rate not measured" in why and "0 deg/s" not in why

@@ -49,8 +49,10 @@ def fast_rule(m: RepMeasures, b: RepBounds, mc: MomentumConfig) -> str | None:
     # a rep cut by a long gap has no observed eccentric phase: judge only what was seen
     phases = [m.concentric_s] if b.ended_by == "gap" else [m.concentric_s, m.eccentric_s]
     if min(phases) < mc.min_phase_s or rate > mc.max_rate_deg_s:
-        return (f"up {m.concentric_s:.2f} s, down {m.eccentric_s:.2f} s (min {mc.min_phase_s} s); peak rate "
-                f"{rate:.0f} deg/s (max {mc.max_rate_deg_s:.0f})")
+        rates = [r for r in (m.peak_rate_up_deg_s, m.peak_rate_down_deg_s) if r is not None and math.isfinite(r)]
+        peak = (f"peak rate {max(rates):.0f} deg/s (max {mc.max_rate_deg_s:.0f})" if rates
+                else "peak rate not measured (hip flexion missing)")
+        return f"up {m.concentric_s:.2f} s, down {m.eccentric_s:.2f} s (min {mc.min_phase_s} s); {peak}"
     return None
 
 
