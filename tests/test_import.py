@@ -155,20 +155,29 @@ WIT_HEAD = ["Time", "Device name", "Chip Time()", "Acceleration X(g)", "Accelera
             "Temperature(℃)"]
 
 
-def write_witmotion(path: Path, devices: dict[str, SensorSamples]) -> None:
-    """The WitMotion PC software's record: tab separated, one row per sample per device (in time order)."""
+def write_witmotion(path: Path, devices: dict[str, SensorSamples], *, received: dict[str, np.ndarray] | None = None,
+                    chip: str = "sample", encoding: str = "utf-8") -> None:
+    """The WitMotion PC software's record: tab separated, one row per sample per device (in the
+    order the rows were received). ``received`` (s, per device): when the PC got each sample (BLE
+    notifications arrive in bursts; default: at its sample time) — the ``Time`` column; ``chip``:
+    ``Chip Time()`` is the sample time (``"sample"``) or the receive time too (``"received"``)."""
     base = datetime(2025, 3, 1, 10, 0, 0)
     rows = []
+
+    def stamp(x: float, fmt: str) -> str:
+        at = base + timedelta(seconds=float(x))
+        return at.strftime(fmt) + f"{at.microsecond // 1000:03d}"
     for name, ss in devices.items():
+        rx = received[name] if received else ss.time_s
         for i in range(len(ss)):
-            at = base + timedelta(seconds=float(ss.time_s[i]))
             a, g = ss.acc[i] / STANDARD_GRAVITY, np.degrees(ss.gyr[i])
-            rows.append((ss.time_s[i], "\t".join([at.strftime("%H:%M:%S.") + f"{at.microsecond // 1000:03d}", name,
-                                                  at.strftime("%Y-%m-%d %H:%M:%S.") + f"{at.microsecond // 1000:03d}",
-                                                  *(f"{x:.4f}" for x in a), *(f"{x:.3f}" for x in g),
-                                                  "0.000", "0.000", "0.000", "12", "-30", "41", "24.50"])))
+            rows.append((rx[i], "\t".join([stamp(rx[i], "%H:%M:%S."), name,
+                                            stamp(rx[i] if chip == "received" else ss.time_s[i], "%Y-%m-%d %H:%M:%S."),
+                                            *(f"{x:.4f}" for x in a), *(f"{x:.3f}" for x in g),
+                                            "0.000", "0.000", "0.000", "12", "-30", "41", "24.50"])))
     rows.sort(key=lambda r: r[0])
-    path.write_text("\t".join(WIT_HEAD) + "\n" + "\n".join(r for _, r in rows) + "\n", encoding="utf-8")
+    path.write_bytes(("\t".join(WIT_HEAD) + "\n" + "\n".join(r for _, r in rows) + "\n").encode(encoding,
+                                                                                             errors="replace"))
 
 
 def write_v1_named(path: Path, named: dict[str, SensorSamples], meta: dict) -> None:
@@ -500,3 +509,330 @@ def test_fixture_mt_manager_phyphox_witmotion() -> None:
     assert np.allclose(wm.acc[0], np.array([0.0146, -0.0073, 0.9980]) * STANDARD_GRAVITY)
     assert np.allclose(wm.gyr[0], np.radians([0.122, -0.061, 0.000]))
     assert abs(np.median(np.diff(wm.time_s)) - 0.02) < 1e-6
+
+
+# --------------------------------------------------------------------------- a new user's trial (time zones,
+# overlap, WitMotion bursts, MetaBase devices, hints, cut-off lines, metadata, gaps, swapped files)
+
+
+def _mb_name(mac: str, kind: str) -> str:
+    """A MetaBase file name as the app writes it (MAC without separators)."""
+    return f"MetaWear_2025-03-01T11.00.00.000_{mac}_{kind}_100.000Hz_1.7.3.csv"
+
+
+def _local_start(t0: float, hours: float, zone: str, app: bool) -> str:
+    """StartTime of a sensor whose first sample is at EPOCH0 + t0, on a phone in UTC+hours."""
+    at = datetime.fromtimestamp(EPOCH0 + t0, tz=timezone(timedelta(hours=hours)))
+    ms = f"{at.microsecond // 1000:03d}"
+    return at.strftime("%Y-%m-%d_%H:%M:%S_") + f"{ms} {zone}" if app else \
+        at.strftime("%Y-%m-%d %H:%M:%S.") + f"{ms} {zone}"
+
+
+def test_dot_start_time_zone_is_converted_to_utc_and_aligns_with_metabase(tmp_path: Path, capsys) -> None:
+    sim = _sim(3, 60)
+    th, pe = sim.recording.sensors["thigh"], sim.recording.sensors["pelvis"]
+    # the SDK logger on a phone in UTC+01:00; MetaBase writes Unix time
+    write_dot(tmp_path / "thigh.csv", th, stf0=5_000_000, tag=1, app=False,
+              start=_local_start(th.time_s[0], 1, "+0100", app=False))
+    acc, gyr = tmp_path / _mb_name("C42732BE255C", "Accelerometer"), tmp_path / _mb_name("C42732BE255C", "Gyroscope")
+    write_metabase(acc, pe.time_s, pe.acc, "acc")
+    write_metabase(gyr, pe.time_s, pe.gyr, "gyr")
+    out = tmp_path / "x.csv"
+    err = _import(out, [str(tmp_path / "thigh.csv")], [str(acc), str(gyr)], sim, capsys)
+    assert "aligned by the start times" in err
+    rec = read_recording(out)
+    shift = rec.sensors["pelvis"].time_s[0] - rec.sensors["thigh"].time_s[0]
+    assert abs(shift - (pe.time_s[0] - th.time_s[0])) < 2e-3  # not off by the zone's hour
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["started_at"].startswith("2025-03-01T10:00:00.0")
+    assert _check_reps(out, sim)
+
+
+@pytest.mark.parametrize("start, utc", [
+    ("2025-07-11_20:06:00_086 WEST", "2025-07-11T19:06:00.086Z"),
+    ("2025-07-11_20:06:00_086 CEST", "2025-07-11T18:06:00.086Z"),
+    ("2025-07-11 20:06:00.086 +0200", "2025-07-11T18:06:00.086Z"),
+    ("2025-07-11_20:06:00_086 PDT", "2025-07-12T03:06:00.086Z"),
+    ("2025-07-11_20:06:00_086 GMT+05:30", "2025-07-11T14:36:00.086Z"),
+    ("2025-07-11_20:06:00_086 UTC", "2025-07-11T20:06:00.086Z"),
+])
+def test_dot_start_time_offsets_and_zone_names(tmp_path: Path, start: str, utc: str) -> None:
+    from imu_pipeline.io.vendor import epoch_iso
+
+    sim = _sim(3, 60, n_reps=1)
+    write_dot(tmp_path / "d.csv", sim.recording.sensors["thigh"], stf0=0, tag=1, app="_" in start, start=start)
+    d = read_sensor([str(tmp_path / "d.csv")], "thigh")
+    assert d.abs_start_s is not None and epoch_iso(d.abs_start_s) == utc
+    assert not any("time zone" in w for w in d.warnings)
+
+
+def test_dot_unknown_zone_name_is_a_warning(tmp_path: Path) -> None:
+    sim = _sim(3, 60, n_reps=1)
+    write_dot(tmp_path / "d.csv", sim.recording.sensors["thigh"], stf0=0, tag=1, start="2025-07-11_20:06:00_086 XYZT")
+    d = read_sensor([str(tmp_path / "d.csv")], "thigh")
+    assert any("time zone 'XYZT' is not one this importer knows; the time was read as UTC" in w for w in d.warnings)
+
+
+def test_synced_dot_pair_gets_started_at_in_utc(tmp_path: Path, capsys) -> None:
+    sim = _sim(3, 60, n_reps=2)
+    th, pe = sim.recording.sensors["thigh"], sim.recording.sensors["pelvis"]
+    first = "thigh" if th.time_s[0] <= pe.time_s[0] else "pelvis"
+    for role, ss in (("thigh", th), ("pelvis", pe)):  # each StartTime: that sensor's first sample, CEST
+        write_dot(tmp_path / f"{role}.csv", ss, stf0=7_000_000, tag=1, start=_local_start(ss.time_s[0], 2, "CEST",
+                                                                                          app=True))
+    out = tmp_path / "s.csv"
+    _import(out, [str(tmp_path / "thigh.csv")], [str(tmp_path / "pelvis.csv")], sim, capsys)
+    meta = json.loads(out.with_suffix(".json").read_text())
+    t0 = sim.recording.sensors[first].time_s[0]
+    want = datetime.fromtimestamp(EPOCH0 + t0, tz=timezone.utc)
+    got = datetime.fromisoformat(meta["started_at"].replace("Z", "+00:00"))
+    assert abs((got - want).total_seconds()) < 2e-3
+
+
+def test_import_refuses_sensors_that_did_not_record_together(tmp_path: Path, capsys) -> None:
+    sim = _sim(3, 60, n_reps=1)
+    th, pe = sim.recording.sensors["thigh"], sim.recording.sensors["pelvis"]
+    # the DOT file's StartTime is a day later than the MetaBase files (a wrong phone date)
+    write_dot(tmp_path / "thigh.csv", th, stf0=0, tag=1, app=False, start="2025-03-02 11:00:00.000 +0100")
+    acc, gyr = tmp_path / _mb_name("C42732BE255C", "Accelerometer"), tmp_path / _mb_name("C42732BE255C", "Gyroscope")
+    write_metabase(acc, pe.time_s, pe.acc, "acc")
+    write_metabase(gyr, pe.time_s, pe.gyr, "gyr")
+    rc = main(["import", str(tmp_path / "o.csv"), "--thigh", str(tmp_path / "thigh.csv"), "--pelvis", str(acc),
+               str(gyr)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    assert "do not overlap in time at all" in err and "min_overlap_s" in err
+    assert "thigh (thigh.csv) 2025-03-02T10:00:00.000Z to" in err and "pelvis (MetaWear_" in err
+    assert "2025-03-01T10:00:0" in err and "time zones" in err and "clocks" in err
+    assert not (tmp_path / "o.csv").exists() and not (tmp_path / "o.json").exists()
+    # the config's [calibration] min_overlap_s decides: a 1000 s minimum refuses this short session
+    write_dot(tmp_path / "pelvis.csv", pe, stf0=0, tag=2)
+    write_dot(tmp_path / "thigh2.csv", th, stf0=0, tag=1)
+    (tmp_path / "c.toml").write_text("[calibration]\nmin_overlap_s = 1000.0\n")
+    rc = main(["import", str(tmp_path / "o.csv"), "--thigh", str(tmp_path / "thigh2.csv"), "--pelvis",
+               str(tmp_path / "pelvis.csv"), "--config", str(tmp_path / "c.toml")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "overlap for only" in err and "at least 1000 s" in err
+    assert "thigh (thigh2.csv) 2025-07-11T19:06:" in err  # StartTime 20:06 WEST: the spans in UTC
+
+
+def _bursts(t: np.ndarray, rng: np.random.Generator, n: int = 4) -> np.ndarray:
+    """Receive times of samples sent n per BLE notification: each arrives 5-25 ms after its last sample."""
+    r = t.copy()
+    for i in range(0, len(t), n):
+        j = min(i + n, len(t))
+        r[i:j] = t[j - 1] + rng.uniform(0.005, 0.025)
+    return np.maximum.accumulate(r)
+
+
+def test_witmotion_bursts_of_equal_pc_times_are_spread_not_dropped(tmp_path: Path, capsys) -> None:
+    sim = _sim(19, 100)
+    names = {"thigh": "WT901BLE67(d6:a8:b9:ee:a0:b7)", "pelvis": "WT901BLE67(e1:02:33:4c:55:60)"}
+    devs = {names[r]: sim.recording.sensors[r] for r in ("thigh", "pelvis")}
+    rng = np.random.default_rng(0)
+    rx = {n: _bursts(ss.time_s, rng) for n, ss in devs.items()}
+    f = tmp_path / "bursty.txt"
+    write_witmotion(f, devs, received=rx, chip="received")  # the chip time repeats too: spread
+    out = tmp_path / "w.csv"
+    err = _import(out, [f"{f}:d6:a8"], [f"{f}:e1:02"], sim, capsys)
+    assert f"bursty.txt: {names['thigh']}: " in err and "spread at 100.0" in err and "no sample was dropped" in err
+    assert "kept the first" not in err
+    rec = read_recording(out)
+    meta = json.loads(out.with_suffix(".json").read_text())
+    offsets = {}
+    for role in ("thigh", "pelvis"):
+        ss, t = sim.recording.sensors[role], rec.sensors[role].time_s
+        assert len(t) == len(ss)  # every sample kept
+        assert abs(meta["sensors"][role]["sample_rate_hz"] - 100.0) < 0.5
+        e = t - ss.time_s
+        offsets[role] = float(np.median(e))
+        assert np.max(np.abs(e - offsets[role])) < 0.005  # spread at the real rate, not bunched
+    assert abs(offsets["thigh"] - offsets["pelvis"]) < 0.01  # one clock for both devices
+    assert _check_reps(out, sim)
+    # the device's own Chip Time(), strictly increasing, gives the spacing; the receive time the clock
+    write_witmotion(f, devs, received=rx, chip="sample")
+    err = _import(out, [f"{f}:d6:a8"], [f"{f}:e1:02"], sim, capsys, "--force")
+    assert "timed by its chip time ('Chip Time()'" in err
+    rec = read_recording(out)
+    for role in ("thigh", "pelvis"):
+        e = rec.sensors[role].time_s - sim.recording.sensors[role].time_s
+        assert np.max(np.abs(e - np.median(e))) < 0.0015
+
+
+def test_witmotion_single_file_names_its_clock_and_gets_started_at(tmp_path: Path, capsys, monkeypatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # the WitMotion software writes local time, no zone: UTC+09:00 here
+    time.tzset()
+    try:
+        sim = _sim(17, 50, n_reps=2)
+        for role in ("thigh", "pelvis"):
+            write_witmotion(tmp_path / f"{role}.txt", {f"WT901BLE67 {role}": sim.recording.sensors[role]})
+        out = tmp_path / "w.csv"
+        err = _import(out, [str(tmp_path / "thigh.txt")], [str(tmp_path / "pelvis.txt")], sim, capsys)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert "thigh.txt: WT901BLE67 thigh: timed by its chip time ('Chip Time()'" in err
+    assert "receive time ('Time')" in err and "local time (UTC+09:00)" in err
+    meta = json.loads(out.with_suffix(".json").read_text())
+    t0 = min(sim.recording.sensors[r].time_s[0] for r in ("thigh", "pelvis"))
+    want = datetime(2025, 3, 1, 1, 0, 0, tzinfo=timezone.utc) + timedelta(seconds=float(t0))
+    got = datetime.fromisoformat(meta["started_at"].replace("Z", "+00:00"))
+    assert abs((got - want).total_seconds()) < 2e-3
+
+
+def test_metabase_files_of_two_devices_are_refused(tmp_path: Path, capsys) -> None:
+    sim = _sim(5, 100, n_reps=1)
+    files = {}
+    for role, mac in (("thigh", "C42732BE255C"), ("pelvis", "D7A1B2C3D4E5")):
+        ss = sim.recording.sensors[role]
+        for kind, v in (("Accelerometer", ss.acc), ("Gyroscope", ss.gyr)):
+            files[role, kind] = tmp_path / _mb_name(mac, kind)
+            write_metabase(files[role, kind], ss.time_s, v, "acc" if kind == "Accelerometer" else "gyr")
+    rc = main(["import", str(tmp_path / "o.csv"), "--thigh", str(files["thigh", "Accelerometer"]),
+               str(files["pelvis", "Gyroscope"]), "--pelvis", str(files["pelvis", "Accelerometer"]),
+               str(files["pelvis", "Gyroscope"])])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    assert "come from different devices" in err and "C4:27:32:BE:25:5C" in err and "D7:A1:B2:C3:D4:E5" in err
+    # two accelerometer files for one sensor: said as such
+    rc = main(["import", str(tmp_path / "o.csv"), "--thigh", str(files["thigh", "Accelerometer"]),
+               str(files["pelvis", "Accelerometer"]), "--pelvis", str(files["pelvis", "Accelerometer"]),
+               str(files["pelvis", "Gyroscope"])])
+    err = capsys.readouterr().err
+    assert rc == 2 and "2 accelerometer files" in err and "no gyroscope file for the thigh" in err
+    assert "only the accelerometer was given" not in err
+    # one device's pair: the MAC of the names (no separators) becomes the address
+    d = read_sensor([str(files["thigh", "Accelerometer"]), str(files["thigh", "Gyroscope"])], "thigh")
+    assert d.info["address"] == "C4:27:32:BE:25:5C"
+
+
+def test_analyze_on_a_two_device_witmotion_file_hints_file_name(tmp_path: Path, capsys) -> None:
+    sim = _sim(17, 50, n_reps=1)
+    f = tmp_path / "data_0.txt"
+    write_witmotion(f, {"WT901BLE67(d6:a8:b9:ee:a0:b7)": sim.recording.sensors["thigh"],
+                        "WT901BLE67(e1:02:33:4c:55:60)": sim.recording.sensors["pelvis"]})
+    rc = main(["analyze", str(f)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "PELVIS_FILE" not in err
+    assert "holding devices WT901BLE67(d6:a8:b9:ee:a0:b7), WT901BLE67(e1:02:33:4c:55:60)" in err
+    assert (f'--thigh "{f}:WT901BLE67(d6:a8:b9:ee:a0:b7)" --pelvis "{f}:WT901BLE67(e1:02:33:4c:55:60)"' in err)
+
+
+def test_non_utf8_witmotion_export_gets_the_import_hint(tmp_path: Path, capsys) -> None:
+    sim = _sim(17, 50, n_reps=1)
+    f = tmp_path / "gbk.txt"
+    write_witmotion(f, {"WT901BLE67(d6:a8:b9:ee:a0:b7)": sim.recording.sensors["thigh"]}, encoding="gbk")
+    with pytest.raises(UnicodeDecodeError):
+        f.read_bytes().decode("utf-8")
+    for cmd in ("analyze", "info", "replay"):
+        rc = main([cmd, str(f)])
+        err = capsys.readouterr().err
+        assert rc == 2 and "Traceback" not in err and "not UTF-8" not in err, err
+        assert "this is a WitMotion export, not a format v1 recording" in err and "imu-pipeline import" in err
+    d = read_sensor([str(f)], "thigh")  # and import reads it (the degree sign in GBK)
+    assert np.allclose(d.gyr, sim.recording.sensors["thigh"].gyr, atol=DEG * 0.001)
+
+
+def test_v1_name_hint_suggests_names_that_fit_the_role(tmp_path: Path, capsys) -> None:
+    sim = _sim(7, 100, n_reps=1)
+    th, pe = sim.recording.sensors["thigh"], sim.recording.sensors["pelvis"]
+    other = SensorSamples(th.time_s.copy(), th.acc.copy(), th.gyr.copy())
+    f = tmp_path / "three.csv"
+    write_v1_named(f, {"sacrum": pe, "left_thigh": th, "right_thigh": other}, {})
+    rc = main(["import", str(tmp_path / "o.csv"), "--thigh", str(f), "--pelvis", f"{f}:sacrum"])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"--thigh '{f}:left_thigh' or '{f}:right_thigh'" in err and f"'{f}:sacrum'" not in err
+    rc = main(["import", str(tmp_path / "o.csv"), "--thigh", f"{f}:left_thigh", "--pelvis", str(f)])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"--pelvis '{f}:sacrum'" in err and "thigh'" not in err.split("--pelvis")[-1]
+    rc = main(["analyze", str(f)])  # the recording reader's hint: the same choice
+    err = capsys.readouterr().err
+    assert rc == 2 and f"imu-pipeline import OUT.csv --thigh {f}:left_thigh --pelvis {f}:sacrum" in err
+
+
+def _cut_last_line(p: Path) -> None:
+    text = p.read_text(encoding="utf-8").rstrip("\n")
+    p.write_text(text[:-3], encoding="utf-8")  # no line break at the end, the last number cut short
+
+
+@pytest.mark.parametrize("files, cut, n", [
+    (["movella_dot_app.csv"], 0, 10), (["movella_dot_sdk.csv"], 0, 6), (["mt_manager.txt"], 0, 6),
+    (["witmotion.txt"], 0, 5), (["metabase_Accelerometer.csv", "metabase_Gyroscope.csv"], 1, None),
+    (["phyphox_Accelerometer.csv", "phyphox_Gyroscope.csv"], 0, None)])
+def test_a_cut_off_last_line_is_dropped_with_a_warning(tmp_path: Path, files: list[str], cut: int,
+                                                       n: int | None) -> None:
+    whole = read_sensor([str(DATA / f) for f in files], "thigh")
+    for f in files:
+        (tmp_path / f).write_bytes((DATA / f).read_bytes())
+    _cut_last_line(tmp_path / files[cut])
+    nlines = len((tmp_path / files[cut]).read_text(encoding="utf-8").split("\n"))
+    d = read_sensor([str(tmp_path / f) for f in files], "thigh")
+    assert f"{files[cut]}: line {nlines} is cut off" in " ".join(d.warnings)
+    assert len(d) == (n - 1 if n else len(d)) and len(d) <= len(whole)
+    if n is None:  # the pair: the cut stream ends one sample earlier
+        assert d.time_s[-1] < whole.time_s[-1] or len(d) < len(whole)
+
+
+def test_a_cut_off_last_line_of_a_v1_source_and_a_damaged_middle_line(tmp_path: Path, capsys) -> None:
+    sim = _sim(7, 100, n_reps=1)
+    f = tmp_path / "named.csv"
+    write_v1_named(f, {"left_thigh": sim.recording.sensors["thigh"], "sacrum": sim.recording.sensors["pelvis"]}, {})
+    n = len(sim.recording.sensors["thigh"]) + len(sim.recording.sensors["pelvis"])
+    _cut_last_line(f)
+    th, pe = read_sensor([f"{f}:left_thigh"], "thigh"), read_sensor([f"{f}:sacrum"], "pelvis")
+    assert len(th) + len(pe) == n - 1 and f"named.csv: line {n + 1} is cut off" in th.warnings[0]
+    write_dot(tmp_path / "d.csv", sim.recording.sensors["thigh"], stf0=0, tag=1)
+    lines = (tmp_path / "d.csv").read_text().split("\n")
+    lines[30] = lines[30][:25]  # a line cut short in the middle: still an error naming it
+    (tmp_path / "d.csv").write_text("\n".join(lines))
+    with pytest.raises(VendorFileError, match=re.escape(f"{tmp_path / 'd.csv'}, line 31")):
+        read_sensor([str(tmp_path / "d.csv")], "thigh")
+
+
+def test_v1_source_keys_are_carried_over_unless_overridden(tmp_path: Path, capsys) -> None:
+    sim = _sim(7, 100, n_reps=1)
+    f = tmp_path / "named.csv"
+    write_v1_named(f, {"left_thigh": sim.recording.sensors["thigh"], "sacrum": sim.recording.sensors["pelvis"]},
+                   {"exercise": "hanging-leg-raise", "subject": "S07", "notes": "left leg",
+                    "started_at": "2026-01-01T00:00:00Z", "events": [{"time_s": 1.0, "kind": "x"}],
+                    "sensors": {"sacrum": {"model": "Movesense"}}})
+    out = tmp_path / "o.csv"
+    assert main(["import", str(out), "--thigh", f"{f}:left_thigh", "--pelvis", f"{f}:sacrum"]) == 0
+    capsys.readouterr()
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["exercise"] == "hanging-leg-raise" and meta["subject"] == "S07" and meta["notes"] == "left leg"
+    assert meta["started_at"].startswith("2026-01-01T00:00:00.0") and meta["events"] == []
+    assert meta["sensors"]["pelvis"]["model"] == "Movesense"
+    assert main(["import", str(out), "--thigh", f"{f}:left_thigh", "--pelvis", f"{f}:sacrum", "--force",
+                 "--exercise", "lying-leg-raise"]) == 0
+    capsys.readouterr()
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["exercise"] == "lying-leg-raise" and meta["subject"] == "S07"
+
+
+def test_gaps_are_reported_per_sensor(tmp_path: Path, capsys) -> None:
+    sim = _sim(3, 60)
+    th, pe = sim.recording.sensors["thigh"], sim.recording.sensors["pelvis"]
+    rest = sim.truth_reps[0]["end_s"] + 0.2
+    keep = (pe.time_s < rest) | (pe.time_s >= rest + 2.0) | ((pe.time_s >= rest + 1.0) & (pe.time_s < rest + 1.3))
+    write_dot(tmp_path / "thigh.csv", th, stf0=0, tag=1)
+    write_dot(tmp_path / "pelvis.csv", SensorSamples(pe.time_s[keep], pe.acc[keep], pe.gyr[keep]), stf0=0, tag=2)
+    out = tmp_path / "g.csv"
+    err = _import(out, [str(tmp_path / "thigh.csv")], [str(tmp_path / "pelvis.csv")], sim, capsys)
+    lines = [ln for ln in err.splitlines() if "gap(s) longer than" in ln]
+    assert len(lines) == 1 and "warning: pelvis: 2 gap(s) longer than 0.1 s" in lines[0]
+    assert re.search(r"the longest 1\.0\d s", lines[0])
+
+
+def test_swapped_thigh_and_pelvis_files_are_warned_about(tmp_path: Path, capsys) -> None:
+    sim = _sim(3, 60)
+    write_dot(tmp_path / "thigh.csv", sim.recording.sensors["thigh"], stf0=0, tag=1)
+    write_dot(tmp_path / "pelvis.csv", sim.recording.sensors["pelvis"], stf0=0, tag=2)
+    err = _import(tmp_path / "ok.csv", [str(tmp_path / "thigh.csv")], [str(tmp_path / "pelvis.csv")], sim, capsys)
+    assert "look swapped" not in err
+    rc = main(["import", str(tmp_path / "sw.csv"), "--thigh", str(tmp_path / "pelvis.csv"), "--pelvis",
+               str(tmp_path / "thigh.csv")])
+    err = capsys.readouterr().err
+    assert rc == 0 and "warning: the thigh and pelvis files look swapped" in err

@@ -39,8 +39,18 @@ def parse_mounting(text: str, option: str) -> dict[str, str]:
 
 def _cmd_import(args: argparse.Namespace) -> int:
     from imu_pipeline import __version__
+    from imu_pipeline.config import load_config
     from imu_pipeline.io.recording import read_recording, sidecar_path
-    from imu_pipeline.io.vendor import FORMAT_NAMES, align_sensors, epoch_iso, read_sensor, split_selection
+    from imu_pipeline.io.vendor import (
+        FORMAT_NAMES,
+        align_sensors,
+        check_overlap,
+        epoch_iso,
+        gap_warnings,
+        read_sensor,
+        split_selection,
+        swap_warning,
+    )
     from imu_pipeline.io.writer import write_recording
     from imu_pipeline.report.files import remove_quietly
 
@@ -58,9 +68,16 @@ def _cmd_import(args: argparse.Namespace) -> int:
             raise OutputError(f"{p}: is a folder; give a recording name (NAME.csv)")
         if p.exists() and not args.force:
             raise OutputExistsError(f"{p}: already exists (use --force to overwrite)")
-    data = {"thigh": read_sensor(args.thigh, "thigh"), "pelvis": read_sensor(args.pelvis, "pelvis")}
+    cfg = load_config(args.config)
+    data = {"thigh": read_sensor(args.thigh, "thigh", cfg.front),
+            "pelvis": read_sensor(args.pelvis, "pelvis", cfg.front)}
     sensors, clock_warnings, abs_zero = align_sensors(data)
-    warnings = [w for d in data.values() for w in d.warnings] + clock_warnings
+    check_overlap(data, sensors, abs_zero, cfg.calibration.min_overlap_s)
+    warnings = list(dict.fromkeys([w for d in data.values() for w in d.warnings]))  # one file for both: once
+    warnings += clock_warnings + gap_warnings(sensors, cfg.front)
+    swapped = swap_warning(sensors)
+    if swapped:
+        warnings.append(swapped)
     meta_sensors: dict[str, Any] = {}
     origin: dict[str, Any] = {}
     for role, d in data.items():
@@ -74,7 +91,13 @@ def _cmd_import(args: argparse.Namespace) -> int:
         origin[role] = {"format": FORMAT_NAMES[d.fmt], "files": [str(p) for p in d.files],
                         **({"selection": d.selection} if d.selection else {}),
                         **({"header": {k: v for k, v in d.info.items() if k != "address"}} if d.info else {})}
-    meta: dict[str, Any] = {"sensors": meta_sensors,
+    carried: dict[str, Any] = {}  # a format v1 source's own keys (exercise, subject, ...): the thigh's first
+    for d in data.values():
+        for k, v in d.meta.items():
+            if k in carried and carried[k] != v:
+                warnings.append(f"'{k}' differs between the thigh's and the pelvis's sidecars; kept the thigh's")
+            carried.setdefault(k, v)
+    meta: dict[str, Any] = {**carried, "sensors": meta_sensors,
                             "imported_from": {"tool": f"imu-pipeline {__version__} import", **origin,
                                               "warnings": warnings}}
     if args.exercise:
@@ -123,5 +146,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="where the thigh sensor's printed x and y axes point: superior, inferior, anterior, posterior, "
                         "left, right (e.g. x=superior,y=right)")
     p.add_argument("--pelvis-mounting", metavar="x=WORD,y=WORD", help="the same for the pelvis sensor")
+    p.add_argument("--config", metavar="CONFIG.toml",
+                   help="settings (configs/default.toml): [front] gap rule for the gaps reported, [calibration] "
+                        "min_overlap_s for the time both sensors must have recorded together")
     p.add_argument("--force", action="store_true", help="overwrite OUT.csv / OUT.json")
     p.set_defaults(func=_cmd_import)

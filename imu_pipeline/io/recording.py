@@ -205,6 +205,11 @@ def read_recording(
     try:
         text_head = raw[: raw.find(b"\n")].decode("utf-8-sig")
     except UnicodeDecodeError:
+        from imu_pipeline.io.vendor import import_hint  # a vendor export in another code page (GBK, cp1252)
+
+        hint = import_hint(path)
+        if hint is not None:
+            raise _fail(path, 1, None, hint) from None
         raise _fail(path, 1, None, "not UTF-8 text (a byte that is not a character); this is not a "
                     "recording CSV, or the file is damaged") from None
     if text_head.lstrip().startswith(("{", "[")):
@@ -267,15 +272,18 @@ def read_recording(
         hint = ""
         others = sorted({n for n in names[:-1] if n and n not in SENSORS})
         known = [n for n in SENSORS if n in names[:-1]]
-        if name and len(others) + len(known) == 2:  # two sensors, some under other names: import maps them
-            if len(others) == 2 and any(w in others[1] for w in THIGH_WORDS):  # a thigh-like name first
-                others.reverse()
-            if len(others) == 2 and any(w in others[0] for w in PELVIS_WORDS) and not any(
-                    w in others[1] for w in PELVIS_WORDS):
-                others.reverse()
-            pick = dict(zip([s for s in SENSORS if s not in known], others, strict=True)) | {k: k for k in known}
+        if name and len(others) + len(known) >= 2:  # sensors under other names: import maps two of them
+            from imu_pipeline.io.vendor import likely_names  # thigh-like names for the thigh, pelvis-like ...
+
+            pick, pool = {k: k for k in known}, list(others)
+            for role in (r for r in SENSORS if r not in known):
+                best = likely_names(pool, role)[0]
+                pick[role] = best
+                pool.remove(best)
             hint = (f"; if these are the thigh and the pelvis under other names, map them with `imu-pipeline import "
                     f"OUT.csv --thigh {path}:{pick['thigh']} --pelvis {path}:{pick['pelvis']}`")
+            if len(others) + len(known) > 2:
+                hint += f" (the file holds {', '.join(map(repr, known + others))}: pick the two)"
         raise _fail(path, int(lines[r]), SENSOR_COL, f"{what}; expected 'thigh' or 'pelvis'{hint}")
 
     t = cols[0]

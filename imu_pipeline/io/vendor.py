@@ -22,7 +22,13 @@ Formats:
   decimal comma).
 * ``witmotion`` — WitMotion PC software (``Time``, ``Device name``, ``Chip Time()``,
   ``Acceleration X(g)``, ``Angular velocity X(°/s)``) or its SDK sample logger (``Chiptime``,
-  ``ax(g)``, ``wx(deg/s)``), tab or comma separated.
+  ``ax(g)``, ``wx(deg/s)``), tab or comma separated. ``Time`` is the PC's receive time (bursts of
+  equal values): the chip time gives the spacing when strictly increasing, else the bursts are
+  spread at the rate estimated from the whole file; no row is dropped.
+
+Every reader drops a cut-off last line (no line break at the end) with a warning. After reading,
+:func:`check_overlap` refuses two sensors that did not record together, :func:`gap_warnings`
+reports gaps and :func:`swap_warning` flags a thigh and a pelvis file given the wrong way round.
 * ``v1`` — a format v1 recording whose sensors have other names (``FILE:left_thigh``).
 """
 
@@ -35,7 +41,7 @@ import re
 import warnings as _warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +110,7 @@ class VendorData:
         clock are aligned modulo it
     abs_start_s : the first sample's absolute time (Unix seconds), when the file says it
     clock_note : when aligning by the shared clock rests on an assumption, that assumption
+    meta : top-level sidecar keys of the source to carry over (a format v1 source's ``exercise``, ...)
     warnings : what the reader assumed or dropped (printed by the command, kept in the sidecar)
     info : the file's own header (device tag, firmware, sync status, ...)
     """
@@ -123,6 +130,7 @@ class VendorData:
     info: dict[str, Any] = field(default_factory=dict)
     selection: str | None = None
     mounting: dict[str, str] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.time_s.shape[0])
@@ -131,8 +139,28 @@ class VendorData:
 # --------------------------------------------------------------------------- text and detection
 
 
-def _read_text(path: Path) -> str:
-    """The file as text: UTF-8 (BOM tolerated), else Windows-1252 (vendor tools on Windows)."""
+def _read_text(path: Path, notes: list[str] | None = None) -> str:
+    """The file as text: UTF-8 (BOM tolerated), else Windows-1252 (vendor tools on Windows).
+
+    A cut-off last line (the file does not end with a line break: an app that stopped mid-write,
+    a copy cut short) is dropped, and ``notes`` gets a warning naming it — as the format v1
+    reader does; a damaged line in the middle stays an error."""
+    return _drop_cut_off(path.name, _decode(path), notes)
+
+
+def _drop_cut_off(name: str, text: str, notes: list[str] | None) -> str:
+    if not text or text.endswith(("\n", "\r")):
+        return text
+    cut = max(text.rfind("\n"), text.rfind("\r"))
+    if cut < 0:  # one line and no line break: the header checks speak
+        return text
+    if text[cut + 1:].strip() and notes is not None:
+        notes.append(f"{name}: line {len(_lines(text))} is cut off (the export probably ended abruptly, or the "
+                     "copy is incomplete); dropped it")
+    return text[: cut + 1]
+
+
+def _decode(path: Path) -> str:
     if not path.exists():
         raise VendorFileError(f"{path}: no such file")
     if path.is_dir():
@@ -237,9 +265,36 @@ def import_hint(path: str | Path) -> str | None:
     if fmt == "phyphox" and not str(path).lower().endswith(".zip"):
         files = f"{q} [GYRO_FILE]"
     out = Path(path).with_name(Path(path).stem + "-v1.csv")
+    devices = _witmotion_devices(Path(path)) if fmt == "witmotion" else []
+    if len(devices) > 1:
+        th = likely_names(devices, "thigh")[0]
+        pe = next((n for n in likely_names(devices, "pelvis") if n != th), next(n for n in devices if n != th))
+        return (f"this is a {FORMAT_NAMES[fmt]} holding devices {', '.join(devices)}, not a format v1 recording; "
+                f"convert it first with 'imu-pipeline import {out} --thigh \"{p}:{th}\" --pelvis \"{p}:{pe}\"' "
+                f"(FILE:NAME picks a device; swap the names if {th} is the pelvis sensor), then analyse {out}. "
+                f"See {DOC}")
     return (f"this is a {FORMAT_NAMES[fmt]}, not a format v1 recording; convert it first with "
             f"'imu-pipeline import {out} --thigh {files} --pelvis PELVIS_FILE' (this file as the thigh, or swap "
             f"the two), then analyse {out}. See {DOC}")
+
+
+def _witmotion_devices(path: Path) -> list[str]:
+    """The 'Device name' values of a WitMotion export, in order of appearance ([] when none)."""
+    try:
+        text = _decode(path)
+        lines = _lines(text)
+        hi, first = _first_line(lines)
+        sep = "\t" if "\t" in first else ","
+        head = _split(first, sep)
+        j = next(i for i, c in enumerate(head) if c.lower() == "device name")
+    except (VendorFileError, OSError, StopIteration):
+        return []
+    names: dict[str, None] = {}
+    for ln in lines[hi + 1:]:
+        cells = ln.split(sep)
+        if len(cells) > j and cells[j].strip():
+            names.setdefault(cells[j].strip().strip('"'), None)
+    return list(names)
 
 
 def unknown_file(path: Path, lines: list[str]) -> VendorFileError:
@@ -451,25 +506,62 @@ DOT_ACC = ("Acc_X", "Acc_Y", "Acc_Z")
 DOT_GYR = ("Gyr_X", "Gyr_Y", "Gyr_Z")
 
 
-def _parse_dot_start(s: str) -> float | None:
+#: Time-zone abbreviations the DOT app writes after StartTime (Java's ``z``), as UTC offsets in
+#: hours. Ambiguous ones (CST: US Central or China; IST: India, Ireland or Israel; AST: Atlantic
+#: or Arabia) are left out on purpose: they are reported as unknown rather than guessed.
+ZONE_OFFSETS_H: dict[str, float] = {
+    "UTC": 0, "UT": 0, "GMT": 0, "Z": 0, "WET": 0, "WEST": 1, "BST": 1, "CET": 1, "CEST": 2, "MET": 1, "MEST": 2,
+    "EET": 2, "EEST": 3, "MSK": 3, "TRT": 3, "GST": 4, "PKT": 5, "WIB": 7, "ICT": 7, "HKT": 8, "SGT": 8, "AWST": 8,
+    "PHT": 8, "JST": 9, "KST": 9, "ACST": 9.5, "ACDT": 10.5, "AEST": 10, "AEDT": 11, "NZST": 12, "NZDT": 13,
+    "NST": -3.5, "NDT": -2.5, "ADT": -3, "BRT": -3, "ART": -3, "EST": -5, "EDT": -4, "CDT": -5, "MST": -7,
+    "MDT": -6, "PST": -8, "PDT": -7, "AKST": -9, "AKDT": -8, "HST": -10,
+}
+
+
+def _parse_dot_start(s: str) -> tuple[float | None, str | None]:
     """StartTime as the DOT app ('2025-07-11_20:06:00_086 WEST') or the SDK logger
-    ('2023-05-04 10:11:12.123 +0200') writes it -> seconds (the phone's clock; the zone is
-    ignored: both sensors of a session carry the same one)."""
+    ('2023-05-04 10:11:12.123 +0200') writes it -> (Unix seconds, a warning or None).
+
+    The time is the phone's local time; the zone after it is an offset (``+0200``, ``+02:00``,
+    ``GMT+02:00``) or an abbreviation (:data:`ZONE_OFFSETS_H`), and the result is UTC. A zone
+    that is missing or unknown: the time is read as UTC and the warning says so."""
     s = s.strip()
-    m = re.match(r"(\d{4})-(\d{1,2})-(\d{1,2})[_ T](\d{1,2}):(\d{2}):(\d{2})(?:[._,](\d{1,6}))?", s)
+    m = re.match(r"(\d{4})-(\d{1,2})-(\d{1,2})[_ T](\d{1,2}):(\d{2}):(\d{2})(?:[._,](\d{1,6}))?\s*(.*)$", s)
     if not m:
-        return None
+        return None, None
     y, mo, d, h, mi, se = (int(g) for g in m.groups()[:6])
     frac = m.group(7) or "0"
     try:
         dt = datetime(y, mo, d, h, mi, se, tzinfo=timezone.utc)
     except ValueError:
-        return None
-    return dt.timestamp() + int(frac) / 10 ** len(frac)
+        return None, None
+    t = dt.timestamp() + int(frac) / 10 ** len(frac)
+    zone = m.group(8).strip()
+    off = _zone_offset_s(zone)
+    if off is None:
+        what = f"its time zone {zone!r} is not one this importer knows" if zone else "it names no time zone"
+        return t, (f"StartTime {s!r}: {what}; the time was read as UTC, so started_at (and the alignment with a file "
+                   "of another app) may be off by the zone's offset")
+    return t - off, None
+
+
+def _zone_offset_s(zone: str) -> float | None:
+    """'+0200', '+02:00', '-05', 'GMT+2', 'UTC', 'CEST' -> seconds east of UTC; None when unknown."""
+    z = zone.strip().upper()
+    m = re.fullmatch(r"(?:UTC|GMT|UT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?", z)
+    if m:
+        hours, minutes = int(m.group(2)), int(m.group(3) or 0)
+        if hours > 14 or minutes >= 60:
+            return None
+        return (1 if m.group(1) == "+" else -1) * (hours * 3600 + minutes * 60)
+    if z in ZONE_OFFSETS_H:
+        return ZONE_OFFSETS_H[z] * 3600.0
+    return None
 
 
 def read_movella_dot(path: Path) -> VendorData:
-    text = _read_text(path)
+    warnings: list[str] = []
+    text = _read_text(path, warnings)
     lines = _lines(text)
     info: dict[str, str] = {}
     header_idx = None
@@ -483,7 +575,6 @@ def read_movella_dot(path: Path) -> VendorData:
     if header_idx is None:
         raise _fail(path, None, None, "a Movella DOT export without its data header line (PacketCounter,"
                     "SampleTimeFine,...); the file is cut short or not a DOT export")
-    warnings: list[str] = []
     df = _table(path, text, header_idx, ",")
     cols = list(df.columns)
     mode = info.get("Measurement Mode", "not stated")
@@ -524,7 +615,9 @@ def read_movella_dot(path: Path) -> VendorData:
     m = re.match(r"\s*([\d.]+)\s*hz", info.get("OutputRate", ""), flags=re.I)
     if m and float(m.group(1)) > 0:
         rate = float(m.group(1))
-    start = _parse_dot_start(info.get("StartTime", ""))
+    start, zone_note = _parse_dot_start(info.get("StartTime", ""))
+    if zone_note:
+        warnings.append(f"{path.name}: {zone_note}")
     tag = info.get("DeviceTag")
     model = "Movella DOT" + (f" (DeviceTag {tag})" if tag else "")
     if synced is None:
@@ -546,7 +639,8 @@ def read_movella_dot(path: Path) -> VendorData:
 
 def _metabase_one(path: Path) -> tuple[str, np.ndarray, np.ndarray, str, list[str]]:
     """One MetaBase file -> ('acc'|'gyr', epoch seconds, values in SI, unit, warnings)."""
-    text = _read_text(path)
+    warnings: list[str] = []
+    text = _read_text(path, warnings)
     lines = _lines(text)
     hi, first = _first_line(lines)
     df = _table(path, text, hi, ",")
@@ -572,7 +666,6 @@ def _metabase_one(path: Path) -> tuple[str, np.ndarray, np.ndarray, str, list[st
             raise _fail(path, int(lines_no[r]), need[c], "empty or non-finite value; expected a number")
     if len(arr) < 2:
         raise _fail(path, None, None, "fewer than two samples")
-    warnings: list[str] = []
     t = arr[:, 0] / 1000.0
     v = arr[:, 1:4] * (fa if fa is not None else fg)  # type: ignore[operator]
     t, (v, lines_no) = _monotonic(path, t, lines_no, "epoch (ms)", warnings, [v, lines_no])
@@ -583,18 +676,34 @@ def read_metabase(paths: Sequence[Path], role: str = "sensor", front: FrontConfi
     parts = [_metabase_one(p) for p in paths]
     kinds = {k: (p, t, v, u) for p, (k, t, v, u, _) in zip(paths, parts)}
     warnings = [w for part in parts for w in part[4]]
+    given = ", ".join(str(p) for p in paths)
     if len(paths) == 1 or len(kinds) < 2:
         have = parts[0][0]
         want = "gyroscope (…_Gyroscope_….csv, 'x-axis (deg/s)')" if have == "acc" else \
             "accelerometer (…_Accelerometer_….csv, 'x-axis (g)')"
         what = "accelerometer" if have == "acc" else "gyroscope"
-        given = ", ".join(str(p) for p in paths)
+        if len(paths) > 1:
+            other = "gyroscope" if have == "acc" else "accelerometer"
+            macs = [_metabase_mac(p.name) for p in paths]
+            devs = f" (from {len(set(macs))} devices: {', '.join(dict.fromkeys(m for m in macs if m))})" \
+                if all(macs) and len(set(macs)) > 1 else ""
+            raise VendorFileError(
+                f"{given}: {len(paths)} {what} files{devs} and no {other} file for the {role}; MbientLab MetaBase "
+                "writes the accelerometer and the gyroscope of one sensor to separate files: give one of each, "
+                f"--{role} ACC.csv GYRO.csv")
         raise VendorFileError(
             f"{given}: MbientLab MetaBase writes the accelerometer and the gyroscope to separate files and "
             f"only the {what} was given for the {role}; add the {want} file: --{role} ACC.csv GYRO.csv")
     if len(paths) > 2:
         raise VendorFileError(f"{', '.join(map(str, paths))}: give the {role} exactly two MetaBase files (its "
                               "accelerometer and its gyroscope)")
+    macs = [_metabase_mac(p.name) for p in paths]
+    if len(paths) == 2 and macs[0] and macs[1] and macs[0] != macs[1]:
+        raise VendorFileError(f"{given}: the {role}'s two MetaBase files come from different devices ({paths[0].name}: "
+                              f"{macs[0]}, {paths[1].name}: {macs[1]}, by the MAC address in their names); give the "
+                              f"accelerometer and the gyroscope file of one sensor: --{role} "
+                              f"MetaWear_..._{macs[0].replace(':', '')}_Accelerometer_....csv "
+                              f"MetaWear_..._{macs[0].replace(':', '')}_Gyroscope_....csv")
     pa, ta, va, _ = kinds["acc"]
     pg, tg, vg, _ = kinds["gyr"]
     t, acc, gyr, clock_from, dropped = merge_acc_gyr(ta, va, tg, vg, front)
@@ -609,7 +718,7 @@ def read_metabase(paths: Sequence[Path], role: str = "sensor", front: FrontConfi
         raise VendorFileError(f"{pa} + {pg}: the accelerometer and the gyroscope files do not overlap in time "
                               "(are they from the same sensor and session?)")
     check_si(pa, "MetaBase", acc, gyr)
-    mac = _mac_in_name(pa.name)
+    mac = _metabase_mac(pa.name) or _metabase_mac(pg.name)
     return VendorData(t, acc, gyr, median_rate_hz(t), "MbientLab MetaWear (MetaBase export)", "metabase", [pa, pg],
                       clock="unix-epoch", abs_start_s=float(t[0]), warnings=warnings,
                       info={"address": mac} if mac else {})
@@ -624,6 +733,16 @@ def _instant_offset(ta: np.ndarray, tg: np.ndarray) -> str:
     return f", sampled {med * 1000:.1f} ms apart" if med > 0.0005 else ", sampled at the same instants"
 
 
+def _metabase_mac(name: str) -> str | None:
+    """The MAC address in a MetaBase file name (``MetaWear_<stamp>_C42732BE255C_Accelerometer_…``,
+    or written with colons/dashes) as ``C4:27:32:BE:25:5C``; None when the name has none."""
+    mac = _mac_in_name(name)
+    if mac:
+        return mac
+    m = re.search(r"(?:^|_)([0-9A-Fa-f]{12})(?=_|\.|$)", name)
+    return ":".join(re.findall("..", m.group(1).upper())) if m else None
+
+
 def _mac_in_name(name: str) -> str | None:
     m = re.search(r"([0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5})", name)
     return m.group(1).upper().replace("-", ":") if m else None
@@ -633,7 +752,8 @@ def _mac_in_name(name: str) -> str | None:
 
 
 def read_mt_manager(path: Path) -> VendorData:
-    text = _read_text(path)
+    warnings: list[str] = []
+    text = _read_text(path, warnings)
     lines = _lines(text)
     comments = []
     hi = None
@@ -656,7 +776,6 @@ def read_mt_manager(path: Path) -> VendorData:
     if len(acc_c) < 3 or len(gyr_c) < 3:
         raise _fail(path, hi + 1, None, "this MT Manager export lacks Acc_X/Y/Z or Gyr_X/Y/Z (found "
                     f"{', '.join(cols)}); export 'Acceleration' and 'Rate of turn' (calibrated data)")
-    warnings: list[str] = []
     head = "\n".join(comments)
     if "SampleTimeFine" in cols:
         tcol = "SampleTimeFine"
@@ -735,7 +854,7 @@ def _phyphox_zip_members(path: Path) -> list[str]:
         return []
 
 
-def _phyphox_frames(path: Path) -> list[tuple[str, str]]:
+def _phyphox_frames(path: Path, notes: list[str]) -> list[tuple[str, str]]:
     """(name, text) of the export sets in a phyphox file: the CSV itself, or each CSV of a zip."""
     if path.read_bytes()[:4] == b"PK\x03\x04":
         import zipfile
@@ -743,9 +862,10 @@ def _phyphox_frames(path: Path) -> list[tuple[str, str]]:
         out = []
         with zipfile.ZipFile(path) as z:
             for n in _phyphox_zip_members(path):
-                out.append((f"{path.name}/{n}", z.read(n).decode("utf-8-sig", errors="replace")))
+                name = f"{path.name}/{n}"
+                out.append((name, _drop_cut_off(name, z.read(n).decode("utf-8-sig", errors="replace"), notes)))
         return out
-    return [(path.name, _read_text(path))]
+    return [(path.name, _read_text(path, notes))]
 
 
 def _phyphox_zip_start(path: Path) -> float | None:
@@ -806,8 +926,9 @@ def _phyphox_quantities(path: Path, name: str, text: str) -> dict[str, tuple[np.
 def read_phyphox(paths: Sequence[Path], role: str = "sensor", front: FrontConfig | None = None) -> VendorData:
     found: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}
     start = None
+    warnings: list[str] = []
     for p in paths:
-        for name, text in _phyphox_frames(p):
+        for name, text in _phyphox_frames(p, warnings):
             for kind, (t, v) in _phyphox_quantities(p, name, text).items():
                 if kind in found:
                     raise VendorFileError(f"{p}: a second {kind} ({name}) for the {role}; give one accelerometer and "
@@ -823,7 +944,6 @@ def read_phyphox(paths: Sequence[Path], role: str = "sensor", front: FrontConfig
                               f"(--{role} Accelerometer.csv Gyroscope.csv) or one export holding both")
     ta, va, na = found["acc"]
     tg, vg, ng = found["gyr"]
-    warnings: list[str] = []
     if len(ta) == len(tg) and np.array_equal(ta, tg):
         t, acc, gyr = ta, va, vg
     else:
@@ -866,8 +986,154 @@ def _datetime_seconds(s: pd.Series) -> np.ndarray:
     return v
 
 
+def _local_wall_to_utc(wall_s: float) -> tuple[float, str]:
+    """A wall-clock time without a zone (seconds as if it were UTC) -> (Unix seconds, 'UTC+02:00'),
+    taking it as this computer's local time (the WitMotion software writes the recording
+    computer's local time and no zone)."""
+    naive = datetime(1970, 1, 1) + timedelta(seconds=float(wall_s))
+    try:
+        off = naive.astimezone().utcoffset() or timedelta(0)
+    except (OverflowError, OSError, ValueError):
+        off = timedelta(0)
+    mins = int(round(off.total_seconds() / 60))
+    sign = "+" if mins >= 0 else "-"
+    return float(wall_s) - off.total_seconds(), f"UTC{sign}{abs(mins) // 60:02d}:{abs(mins) % 60:02d}"
+
+
+def _onto_envelope(d: np.ndarray, h: np.ndarray, max_drift: float) -> np.ndarray:
+    """Device times ``d`` (s, increasing) onto receive times ``h``: ``t = c + (1 + e)·d`` fitted to
+    the lower envelope of ``h - d`` (the least-delayed rows, per 1 s of device time), so latency
+    jitter does not enter the times and no sample is placed after it was received — the live
+    recorder's :class:`~imu_pipeline.ble.timing.ClockMapper`, in one pass over the whole file. The
+    drift ``e`` is fitted from 30 s of data on and clamped to ``±max_drift``."""
+    d = d - d[0]
+    o = h - d
+    seg = np.floor(d).astype(np.int64)
+    starts = np.flatnonzero(np.concatenate([[True], seg[1:] != seg[:-1]]))
+    ends = np.concatenate([starts[1:], [len(d)]])
+    idx = np.array([a + int(np.argmin(o[a:b])) for a, b in zip(starts, ends)])
+    e = 0.0
+    if idx.size >= 3 and d[-1] >= 30.0:
+        e = float(np.clip(np.polyfit(d[idx], o[idx], 1)[0], -max_drift, max_drift))
+    c = float(np.min(o - e * d))
+    return c + (1.0 + e) * d
+
+
+def _burst_rate(h: np.ndarray) -> float:
+    """The output rate (Hz) from receive times that come in bursts: the samples received after
+    each stretch's first burst over the stretch's span, stretches split at silences > 1 s."""
+    n, span = 0, 0.0
+    for seg in np.split(h, np.flatnonzero(np.diff(h) > 1.0) + 1):
+        if seg.size and seg[-1] > seg[0]:
+            n += int((seg > seg[0]).sum())
+            span += float(seg[-1] - seg[0])
+    return n / span if span > 0 else math.nan
+
+
+def _spread_bursts(h: np.ndarray) -> tuple[np.ndarray, float, int]:
+    """Rows whose times come in bursts of equal values (BLE notifications stamped on arrival) ->
+    strictly increasing sample times: each burst is one notification, its samples spread at the
+    output rate estimated from the whole file and placed on the lower envelope of the receive
+    times, as ``imu-pipeline record`` times WitMotion (:class:`~imu_pipeline.ble.timing.SampleTimer`,
+    nominal mode; a silence longer than its gap is an estimated loss, never filled). Returns the
+    times, the rate and the samples estimated lost."""
+    from imu_pipeline.ble.timing import NOMINAL_RATE_MAX_DRIFT, SampleTimer
+
+    rate = _burst_rate(h)
+    starts = np.flatnonzero(np.concatenate([[True], np.diff(h) != 0]))
+    ends = np.concatenate([starts[1:], [len(h)]])
+    timer = SampleTimer(rate, "nominal")
+    d = np.empty(len(h))
+    for a, b in zip(starts, ends):
+        d[a:b] = timer.ingest(int(b - a), float(h[a])).device_t
+    return _onto_envelope(d, h, NOMINAL_RATE_MAX_DRIFT), rate, int(timer.lost_samples)
+
+
+def _witmotion_times(path: Path, df: pd.DataFrame, lines_no: np.ndarray, pc_col: str | None,
+                     chip_col: str | None) -> tuple[np.ndarray, str | None, str, float | None]:
+    """One device's rows -> (times in s, the clock key, how they were timed, the first sample's
+    wall-clock time (no zone; seconds as if UTC) or None).
+
+    The receive time ``Time`` (the recording computer's clock, time of day) is the time base when
+    present: two devices of one file share it. Within it, the device's own ``Chip Time()`` gives
+    the spacing when it is readable and strictly increasing; otherwise bursts of equal receive
+    times are spread at the rate estimated from the whole file. No sample is dropped."""
+    from imu_pipeline.ble.timing import DEVICE_CLOCK_MAX_DRIFT
+
+    chip = _datetime_seconds(df[chip_col]) if chip_col is not None else None
+    chip_ok, why = False, "the file has no chip time"
+    if chip is not None:
+        dc = np.diff(chip)
+        if not np.isfinite(chip).all():
+            why = f"its chip time ('{chip_col}') is not a date and time in every row"
+        elif not (dc > 0).all():
+            why = (f"its chip time ('{chip_col}') is not strictly increasing ({int((dc <= 0).sum())} row(s) repeat or "
+                   "go back)")
+        else:
+            chip_ok = True
+    if pc_col is None:
+        if chip_col is None or chip is None:
+            raise _fail(path, None, None, "no time column ('Time', 'Chip Time()' or 'Chiptime'); the samples' times "
+                        "are unknown")
+        _times_readable(path, df, lines_no, chip_col, chip)
+        if chip_ok:
+            return chip, None, f"timed by its chip time ('{chip_col}', the sensor's own clock)", float(chip[0])
+        t, how = _spread_or_keep(path, chip, chip_col, why)
+        return t, None, how, float(t[0])
+    h = _clock_seconds(df[pc_col])
+    _times_readable(path, df, lines_no, pc_col, h)
+    wall0 = None
+    if chip is not None and np.isfinite(chip[0]):  # the date: from the chip time; the time of day: from 'Time'
+        wall0 = math.floor(chip[0] / 86400.0) * 86400.0
+    if chip_ok:
+        span_c, span_h = float(chip[-1] - chip[0]), float(h[-1] - h[0])
+        if abs(span_c - span_h) <= max(1.0, 0.01 * span_h):
+            t = _onto_envelope(chip, h, DEVICE_CLOCK_MAX_DRIFT)
+            how = (f"timed by its chip time ('{chip_col}', the sensor's own clock, strictly increasing), placed on "
+                   f"the recording computer's receive time ('{pc_col}')")
+            return t, "witmotion-pc-clock", how, _wall(wall0, t[0], chip[0])
+        why = (f"its chip time ('{chip_col}') spans {span_c:.1f} s where the receive times ('{pc_col}') span "
+               f"{span_h:.1f} s (was the sensor's clock set during the recording?)")
+    t, how = _spread_or_keep(path, h, pc_col, why)
+    return t, "witmotion-pc-clock", how, _wall(wall0, t[0], chip[0] if chip is not None else None)
+
+
+def _wall(day0: float | None, tod: float, chip0: float | None) -> float | None:
+    """The date of the chip time with the time of day of the receive time (the nearer day)."""
+    if day0 is None or chip0 is None:
+        return None
+    w = day0 + tod
+    return w + 86400.0 * round((chip0 - w) / 86400.0)
+
+
+def _spread_or_keep(path: Path, h: np.ndarray, col: str, why: str) -> tuple[np.ndarray, str]:
+    rep = int((np.diff(h) == 0).sum())
+    if rep == 0:
+        return h, f"timed by '{col}' ({why})"
+    t, rate, lost = _spread_bursts(h)
+    if not np.isfinite(rate):
+        raise _fail(path, None, col, "every row has the same time; the samples' times are unknown")
+    how = (f"{rep} of {len(h)} rows share the '{col}' time of the row before (BLE notifications arrive in "
+           f"bursts, stamped on arrival) and {why}: each burst's samples were spread at {rate:.2f} Hz, the rate "
+           "estimated from the whole file, as imu-pipeline record times WitMotion; no sample was dropped")
+    if lost:
+        how += f"; ~{lost} sample(s) estimated lost in silences (left as gaps)"
+    return t, how
+
+
+def _times_readable(path: Path, df: pd.DataFrame, lines_no: np.ndarray, col: str, t: np.ndarray) -> None:
+    if not np.isfinite(t).all():
+        r = int(np.flatnonzero(~np.isfinite(t))[0])
+        raise _fail(path, int(lines_no[r]), col, f"{df[col].iloc[r]!r} is not a time")
+    back = np.flatnonzero(np.diff(t) < 0)
+    if back.size:
+        r = int(back[0]) + 1
+        raise _fail(path, int(lines_no[r]), col, f"time goes backwards ({df[col].iloc[r - 1]} then {df[col].iloc[r]})")
+
+
 def read_witmotion(path: Path, selection: str | None, role: str = "sensor") -> VendorData:
-    text = _read_text(path)
+    warnings: list[str] = []
+    text = _read_text(path, warnings)
     lines = _lines(text)
     hi, first = _first_line(lines)
     sep = "\t" if "\t" in first else ","
@@ -884,7 +1150,9 @@ def read_witmotion(path: Path, selection: str | None, role: str = "sensor") -> V
     if dev_col is not None:
         names = [n for n in pd.unique(df[dev_col].astype(str).str.strip()) if n]
         if selection:
-            match = [n for n in names if selection.lower() in n.lower()]
+            sl = selection.lower()
+            match = ([n for n in names if n.lower() == sl] or [n for n in names if n.lower().startswith(sl)]
+                     or [n for n in names if sl in n.lower()])
             if len(match) != 1:
                 how = "matches no" if not match else "matches more than one"
                 raise _fail(path, None, dev_col, f"{selection!r} {how} device; the file holds {', '.join(names)}")
@@ -904,6 +1172,8 @@ def read_witmotion(path: Path, selection: str | None, role: str = "sensor") -> V
     gyr_cols = [gyr_c[a][0] for a in "xyz"]
     df, kept = _drop_empty(df, acc_cols + gyr_cols)
     lines_no = lines_no[kept]
+    if len(df) < 2:
+        raise _fail(path, None, None, f"fewer than two samples{f' of {device}' if device else ''}")
     arr = _numeric(path, df, acc_cols + gyr_cols, lines_no)
     _rows_complete(path, arr, lines_no, acc_cols + gyr_cols)
     fa = _unit_factor_acc(acc_c["x"][1])
@@ -911,32 +1181,20 @@ def read_witmotion(path: Path, selection: str | None, role: str = "sensor") -> V
     if fg is None:  # '°/s' written in another code page
         fg = DEG if "rad" not in gyr_c["x"][1].lower() else 1.0
     acc, gyr = arr[:, :3] * fa, arr[:, 3:] * fg
-    warnings: list[str] = []
     pc_col = next((c for c in cols if c.strip().lower() == "time"), None)
     chip_col = next((c for c in cols if re.match(r"^chip\s*time", c, re.I)), None)
     if chip_col is None and cols and cols[0] == "" and re.match(r"\s*\d{4}-\d{1,2}-\d{1,2}", str(df.iloc[0, 0])):
         chip_col = cols[0]  # the SDK sample logger's unnamed first column holds the chip time
-    clock: str | None
+    t, clock, how, wall0 = _witmotion_times(path, df, lines_no, pc_col, chip_col)
     abs_start = None
-    if pc_col is not None:
-        t = _clock_seconds(df[pc_col])
-        tcol, clock = pc_col, "witmotion-pc-clock"
-        note = "the WitMotion files' 'Time' columns (the recording computer's clock) were taken as one clock"
-        if chip_col is not None:
-            day = _datetime_seconds(df[chip_col])
-            if np.isfinite(day[0]):
-                abs_start = float(day[0])
-    elif chip_col is not None:
-        t = _datetime_seconds(df[chip_col])
-        tcol, clock, note = chip_col, None, None
-        abs_start = float(t[0]) if np.isfinite(t[0]) else None
-    else:
-        raise _fail(path, hi + 1, None, "no time column ('Time', 'Chip Time()' or 'Chiptime'); the samples' times "
-                    "are unknown")
-    if not np.isfinite(t).all():
-        r = int(np.flatnonzero(~np.isfinite(t))[0])
-        raise _fail(path, int(lines_no[r]), tcol, f"{df[tcol].iloc[r]!r} is not a time")
-    t, (acc, gyr, lines_no) = _monotonic(path, t, lines_no, tcol, warnings, [acc, gyr, lines_no])
+    who = f"{path.name}: {device}" if device else path.name
+    if wall0 is not None:
+        abs_start, zone = _local_wall_to_utc(wall0)
+        how += (f"; its times carry no time zone and were read as this computer's local time ({zone}) for "
+                "started_at")
+    warnings.append(f"{who}: {how}")
+    note = ("the WitMotion files' 'Time' columns (the recording computer's clock) were taken as one clock"
+            if clock else None)
     check_si(path, "WitMotion (acc g, gyro °/s)", acc, gyr)
     model = "WitMotion" + (f" {device}" if device else "")
     info = {"device": device} if device else {}
@@ -950,8 +1208,33 @@ def read_witmotion(path: Path, selection: str | None, role: str = "sensor") -> V
 # --------------------------------------------------------------------------- format v1, other names
 
 
+#: Top-level sidecar keys of a format v1 source that describe the source file itself and are not
+#: carried over by the import (the rest — exercise, subject, notes, your own keys — is).
+V1_SOURCE_ONLY_KEYS = ("format", "version", "sensors", "events", "started_at", "imported_from", "ble_summary",
+                       "duration_s")
+
+
+def role_rank(name: str, role: str) -> int:
+    """0: the name looks like the role's segment (THIGH_WORDS / PELVIS_WORDS of the recording
+    reader), 2: like the other segment's, 1: like neither (to suggest ``FILE:NAME``)."""
+    from imu_pipeline.io.recording import PELVIS_WORDS, THIGH_WORDS
+
+    mine, theirs = (THIGH_WORDS, PELVIS_WORDS) if role == "thigh" else (PELVIS_WORDS, THIGH_WORDS)
+    low = name.lower()
+    return 0 if any(w in low for w in mine) else 2 if any(w in low for w in theirs) else 1
+
+
+def likely_names(names: Sequence[str], role: str) -> list[str]:
+    """The names that best fit the role (all of the best rank), in the file's order."""
+    if not names:
+        return []
+    best = min(role_rank(n, role) for n in names)
+    return [n for n in names if role_rank(n, role) == best]
+
+
 def read_v1_named(path: Path, selection: str | None, role: str) -> VendorData:
-    text = _read_text(path)
+    warnings: list[str] = []
+    text = _read_text(path, warnings)
     lines = _lines(text)
     hi, _ = _first_line(lines)
     df = _table(path, text, hi, ",")
@@ -959,8 +1242,10 @@ def read_v1_named(path: Path, selection: str | None, role: str) -> VendorData:
     want = selection or role
     match = [n for n in names if n.lower() == want.lower()]
     if not match:
+        likely = likely_names(names, role)
+        choose = " or ".join(f"'{path}:{n}'" for n in likely) if likely else f"'{path}:NAME'"
         raise _fail(path, None, "sensor", f"no sensor named {want!r}; the file holds {', '.join(map(repr, names))}. "
-                    f"Choose one: --{role} '{path}:{names[0] if names else 'NAME'}'")
+                    f"Choose the {role}'s: --{role} {choose}")
     name = match[0]
     m = (df["sensor"].astype(str).str.strip() == name).to_numpy()
     sub = df[m].reset_index(drop=True)
@@ -968,7 +1253,6 @@ def read_v1_named(path: Path, selection: str | None, role: str) -> VendorData:
     num = ["time_s", "acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]
     arr = _numeric(path, sub, num, lines_no)
     _rows_complete(path, arr, lines_no, num)
-    warnings: list[str] = []
     t, (acc, gyr, lines_no) = _monotonic(path, arr[:, 0], lines_no, "time_s", warnings, [arr[:, 1:4], arr[:, 4:7],
                                                                                         lines_no])
     check_si(path, f"sensor {name!r}", acc, gyr)
@@ -986,9 +1270,23 @@ def read_v1_named(path: Path, selection: str | None, role: str) -> VendorData:
         median_rate_hz(t)
     mounting = sm.get("mounting") if isinstance(sm.get("mounting"), dict) else None
     info = {k: sm[k] for k in ("address",) if k in sm}
+    meta = meta if isinstance(meta, dict) else {}
+    carry = {k: v for k, v in meta.items() if k not in V1_SOURCE_ONLY_KEYS}
+    abs_start = None
+    if isinstance(meta.get("started_at"), str):
+        try:
+            st = datetime.fromisoformat(meta["started_at"].strip().replace("Z", "+00:00"))
+        except ValueError:
+            warnings.append(f"{sp.name}: started_at {meta['started_at']!r} is not an ISO 8601 time; not carried over")
+        else:
+            if st.tzinfo is None:
+                warnings.append(f"{sp.name}: started_at {meta['started_at']!r} has no time zone; read as UTC")
+                st = st.replace(tzinfo=timezone.utc)
+            abs_start = st.timestamp() + float(t[0])  # started_at is time 0 of time_s
     return VendorData(t, acc, gyr, rate, str(sm.get("model", f"format v1 sensor '{name}'")), "v1", [path],
                       clock="v1-time_s", clock_note="two format v1 files: their time_s were assumed to count from the "
-                      "same session start", warnings=warnings, info=info, selection=name, mounting=mounting)
+                      "same session start", abs_start_s=abs_start, warnings=warnings, info=info, selection=name,
+                      mounting=mounting, meta=carry)
 
 
 # --------------------------------------------------------------------------- dispatch and alignment
@@ -1084,8 +1382,96 @@ def align_sensors(data: dict[str, VendorData]) -> tuple[dict[str, SensorSamples]
         warnings.append(f"clock: {why} and no start time in both files; their FIRST SAMPLES were taken as "
                         "simultaneous — if one sensor started recording later, hip flexion will be wrong")
     zero = min(t_th[0], t_pe[0])
+    if abs_zero is None and th.clock is not None and th.clock == pe.clock:
+        # a shared clock without a date (synchronised DOT, WitMotion 'Time', format v1): the absolute
+        # start of the sensor that started first (DOT StartTime, the WitMotion date, started_at)
+        starts = [d.abs_start_s - (t[0] - zero) for d, t in sorted(((th, t_th), (pe, t_pe)), key=lambda x: x[1][0])
+                  if d.abs_start_s is not None]
+        if starts:
+            abs_zero = float(starts[0])
     out = {"thigh": SensorSamples(t_th - zero, th.acc, th.gyr), "pelvis": SensorSamples(t_pe - zero, pe.acc, pe.gyr)}
     return out, warnings, abs_zero
+
+
+def check_overlap(data: dict[str, VendorData], sensors: dict[str, SensorSamples], abs_zero: float | None,
+                  min_overlap_s: float) -> None:
+    """Refuse two sensors that, once on one clock, recorded together for less than
+    ``min_overlap_s`` (``[calibration] min_overlap_s``): the message gives both files' spans (UTC
+    when known) and what to check."""
+    th, pe = sensors["thigh"].time_s, sensors["pelvis"].time_s
+    overlap = float(min(th[-1], pe[-1]) - max(th[0], pe[0]))
+    if overlap >= min_overlap_s:
+        return
+
+    def span(role: str, t: np.ndarray) -> str:
+        files = " + ".join(p.name for p in data[role].files)
+        if abs_zero is not None:
+            return f"{role} ({files}) {epoch_iso(abs_zero + t[0])} to {epoch_iso(abs_zero + t[-1])} UTC"
+        return f"{role} ({files}) {t[0]:.1f} s to {t[-1]:.1f} s on the session clock"
+    a, b = data["thigh"], data["pelvis"]
+    if a.clock is not None and a.clock == b.clock:
+        how = "their shared clock"
+    elif a.abs_start_s is not None and b.abs_start_s is not None:
+        how = "the start times the files record"
+    else:
+        how = "their first samples"
+    what = "do not overlap in time at all" if overlap <= 0 else f"overlap for only {overlap:.2f} s"
+    raise VendorFileError(
+        f"the thigh's and the pelvis's recordings {what}, aligned by {how} (at least {min_overlap_s:g} s together is "
+        f"needed, [calibration] min_overlap_s): {span('thigh', th)}; {span('pelvis', pe)}. Check that both "
+        "files are from the same session, the time zones of their start times (a missing or wrong zone shifts a file "
+        "by whole hours) and the clocks of the phones or computers that recorded them; nothing was written")
+
+
+def gap_warnings(sensors: dict[str, SensorSamples], front: FrontConfig | None = None) -> list[str]:
+    """One warning per sensor whose samples have gaps longer than the front half's gap rule
+    (:func:`gap_threshold_s`): how many, and the longest (they stay gaps, never filled)."""
+    out = []
+    for role, ss in sensors.items():
+        t = ss.time_s
+        if len(t) < 2:
+            continue
+        thr = gap_threshold_s(t, front)
+        d = np.diff(t)
+        big = d > thr
+        if big.any():
+            i = int(np.argmax(d))
+            out.append(f"{role}: {int(big.sum())} gap(s) longer than {thr:.3g} s (the [front] gap rule), the longest "
+                       f"{d[i]:.2f} s from {t[i]:.2f} s on the session clock; gaps stay gaps (never filled)")
+    return out
+
+
+def swing_deg(ss: SensorSamples) -> float:
+    """How far the sensor tilts: the 99th percentile of the angle between gravity's direction (the
+    accelerometer averaged over 0.5 s) and its median direction, in degrees."""
+    if len(ss) < 3:
+        return math.nan
+    rate = median_rate_hz(ss.time_s)
+    w = int(max(1, round(0.5 * rate))) if np.isfinite(rate) else 1
+    c = np.cumsum(np.vstack([np.zeros((1, 3)), ss.acc]), axis=0)
+    if len(ss) <= w:
+        return math.nan
+    g = (c[w:] - c[:-w]) / w
+    n = np.linalg.norm(g, axis=1)
+    g = g[n > 0] / n[n > 0, None]
+    ref = np.median(g, axis=0)
+    if not np.linalg.norm(ref) > 0:
+        return math.nan
+    ref /= np.linalg.norm(ref)
+    return float(np.degrees(np.percentile(np.arccos(np.clip(g @ ref, -1.0, 1.0)), 99)))
+
+
+def swap_warning(sensors: dict[str, SensorSamples]) -> str | None:
+    """'The thigh and pelvis files look swapped' when the sensor given as the pelvis swings (> 60°)
+    while the one given as the thigh tilts less than 45° and less than half as far: a thigh sensor
+    turns more than 60° during leg raises, a pelvis sensor far less (its posterior tilt)."""
+    th, pe = swing_deg(sensors["thigh"]), swing_deg(sensors["pelvis"])
+    if pe > 60.0 and th < 45.0 and pe > 2.0 * th:
+        return (f"the thigh and pelvis files look swapped: the sensor given as the thigh tilts at most ~{th:.0f}° "
+                f"while the one given as the pelvis tilts ~{pe:.0f}° (a thigh sensor turns more than 60° during leg "
+                "raises, a pelvis sensor far less); if they are, import again with the --thigh and --pelvis files "
+                "exchanged")
+    return None
 
 
 def _why_not_shared(th: VendorData, pe: VendorData) -> str:
