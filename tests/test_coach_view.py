@@ -130,6 +130,8 @@ def test_replay_view_shows_analyze_reps_live_then_summary(browser: Any, analyze_
         card = page.inner_text('[data-momentum="true"]')
         assert "momentum:" in card
         assert page.inner_text("#verdict").startswith("Finished:")
+        # the session is over: the sensors say so (not "connected")
+        assert set(page.eval_on_selector_all(".sensor .state", "es => es.map(e => e.textContent)")) == {"finished"}
         # a page opened late gets the whole state at once
         late = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
         late_watch = PageWatch(late)
@@ -301,13 +303,291 @@ def test_record_demo_view_shows_the_reps_it_prints(browser: Any, tmp_path: Path)
                                ".test(e.innerText))", timeout=10_000)
         page.wait_for_selector("[data-session-summary]", timeout=40_000)
         shown = page_reps(page)
+        finals = page.eval_on_selector_all("[data-rep]", "els => els.map(e => e.dataset.final)")
         assert watch.errors == [] and watch.off_machine() == []
     finally:
         code, printed, err = stop_view(proc)
     assert code == 0, err
     live_lines = [ln for ln in printed.splitlines() if ln.startswith("rep ")]  # printed as they happened
-    assert len(live_lines) == len(shown) >= 1
-    for (i, label, momentum), ln in zip(shown, live_lines):
-        assert ln.split()[1] == str(i + 1)
-        assert (label if label != "none" else "no label") in ln
-        assert ("MOMENTUM" in ln) == (momentum == "true")
+    assert len(live_lines) >= 1
+    # after the session the cards are the closed file's offline analysis (what the summary counts), final
+    from imu_pipeline.io.recording import read_recording
+    from imu_pipeline.pipeline.offline import analyze_recording
+
+    offline = analyze_recording(read_recording(out, warn=False)).reps
+    assert shown == [(r.index, r.label or "none", "true" if r.momentum else "false") for r in offline]
+    assert finals and set(finals) == {"true"}
+
+
+# --------------------------------------------------------------------------- trial 13
+
+
+@pytest.mark.parametrize("speed", ["1e-12", "0.001", "0", "-1", "inf", "nan", "1e400", "fast"])
+@pytest.mark.parametrize("view", [False, True], ids=["plain", "view"])
+def test_speed_out_of_range_is_one_clear_line(speed: str, view: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--speed 1e-12`` used to overflow time.sleep (a traceback); every unusable speed is one line."""
+    from imu_pipeline.cli import main
+
+    extra = ["--view", "--port", "0"] if view else []
+    assert main(["replay", str(RECORDING), "--speed", speed, "-q", *extra]) == 2
+    err = capsys.readouterr().err
+    assert "--speed" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_replay_api_refuses_a_speed_that_would_overflow() -> None:
+    from imu_pipeline.cli.replay import parse_speed
+    from imu_pipeline.errors import UsageError
+    from imu_pipeline.io.recording import read_recording
+    from imu_pipeline.pipeline.replay import live_pipeline_for, replay
+    from imu_pipeline.report.coach import CoachServer
+    from imu_pipeline.report.coach_feed import replay_to_view
+
+    assert parse_speed("0.01") == 0.01 and parse_speed("max") is None and parse_speed("1e6") == 1e6
+    rec = read_recording(RECORDING, warn=False)
+    with pytest.raises(UsageError):
+        replay(rec, 1e-12)
+    with pytest.raises(UsageError):
+        replay_to_view(rec, live_pipeline_for(rec), CoachServer("127.0.0.1", 0), float("inf"))
+
+
+def _swapped_recording(tmp_path: Path) -> Path:
+    """A simulated lying session with the thigh and pelvis names swapped (CSV and sidecar)."""
+    from imu_pipeline.simulate import SimulationOptions, simulate_session, write_simulation
+
+    p = write_simulation(simulate_session(SimulationOptions(seed=5, pose="lying", n_reps=4)), tmp_path / "sw.csv",
+                         overwrite=True)["csv"]
+    text = p.read_text(encoding="utf-8")
+    p.write_text(text.replace(",thigh,", ",TMP,").replace(",pelvis,", ",thigh,").replace(",TMP,", ",pelvis,"),
+                 encoding="utf-8")
+    side = p.with_suffix(".json")
+    meta = json.loads(side.read_text(encoding="utf-8"))
+    s = meta["sensors"]
+    s["thigh"], s["pelvis"] = s["pelvis"], s["thigh"]
+    side.write_text(json.dumps(meta), encoding="utf-8")
+    return p
+
+
+def _wait_state(state_url: str, key: str, timeout_s: float = 25.0) -> dict[str, Any]:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout_s:
+        state = json.loads(urllib.request.urlopen(state_url, timeout=5).read())
+        if state.get(key) is not None:
+            return state
+        time.sleep(0.2)
+    raise AssertionError(f"no {key} in /state in time")
+
+
+@browser_needed
+def test_a_refused_recording_is_shown_in_the_verdict_and_served_until_ctrl_c(browser: Any, tmp_path: Path) -> None:
+    rec = _swapped_recording(tmp_path)
+    proc, url = start_view("--speed", "max", recording=rec)
+    try:
+        state = _wait_state(url + "state", "error")
+        assert state["error"]["title"] == "Analysis refused" and "swapped" in state["error"]["message"]
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        watch = PageWatch(page)
+        page.goto(url)
+        page.wait_for_selector('#verdict[data-error="true"]', timeout=10_000)
+        verdict = page.inner_text("#verdict")
+        assert verdict.startswith("Analysis refused") and "swapped" in verdict and "Waiting" not in verdict
+        # the title is big (readable from 3 m), the reason below it
+        px = page.eval_on_selector("#verdict .vt", "e => parseFloat(getComputedStyle(e).fontSize)")
+        assert px >= 32, px
+        assert page.inner_text("#phase") == "refused"
+        assert page.inner_text("#link") == "finished"
+        # still served after the page has it all: the command waits for Ctrl-C
+        assert proc.poll() is None
+        assert json.loads(urllib.request.urlopen(url + "state", timeout=5).read())["error"] is not None
+        assert watch.errors == [] and watch.off_machine() == []
+    finally:
+        code, out, err = stop_view(proc)
+    assert code == 2, (out, err)
+    assert "error:" in err and "swapped" in err and "Traceback" not in err
+    assert "Ctrl-C to stop" in out and "coach view stopped" in out
+
+
+def test_back_arch_advice_fits_the_pose() -> None:
+    from imu_pipeline.report.words import rep_card
+
+    rep = {"index": 0, "label": "hip-flexor-only", "momentum": False, "momentum_reasons": [], "back_arch": True,
+           "peak_anterior_tilt_low_deg": 8.14, "label_confidence": "normal"}
+    hanging = rep_card(rep, "hanging")["words"]
+    lying = rep_card(rep, "lying")["words"]
+    assert "curl the pelvis up" in hanging["advice"] and "press the low back" not in hanging["advice"]
+    assert "press the low back down" in lying["advice"]
+    assert hanging["arch"] == "yes · 8.1° anterior"
+    assert rep_card({**rep, "back_arch": False}, "hanging")["words"]["advice"] == ""
+
+
+@pytest.fixture(scope="module")
+def lying_summary() -> dict[str, Any]:
+    from imu_pipeline.io.recording import read_recording
+    from imu_pipeline.pipeline.offline import analyze_recording
+    from imu_pipeline.report.html import session_trace
+    from imu_pipeline.report.summary import summary_dict
+
+    an = analyze_recording(read_recording(RECORDING, warn=False))
+    return {"summary": summary_dict(an), "trace": session_trace(an, 20.0)}
+
+
+def _png_band_ink(page: Any, sel: str) -> dict[str, Any]:
+    """Pixels of a chart (CSS px = canvas px / dpr): the darkest pixel in the band above the plot
+    area over each rep span, the hatch contrast inside each outage span."""
+    return page.evaluate("""([sel]) => {
+      const root = document.querySelector(sel);
+      const u = root.__uplot;
+      const ctx = u.ctx, dpr = devicePixelRatio, top = u.bbox.top;
+      const lum = (x, y, w, h) => { const d = ctx.getImageData(x, y, w, h).data; const out = [];
+        for (let i = 0; i < d.length; i += 4) out.push(d[i + 3] === 0 ? 255 : (d[i] + d[i + 1] + d[i + 2]) / 3);
+        return out; };
+      return {top: top / dpr, spans: root.__spans.reps.map(r => {
+        const x0 = Math.round(u.valToPos(r.start_s, "x", true)), x1 = Math.round(u.valToPos(r.end_s, "x", true));
+        return Math.min(...lum(x0, Math.max(0, top - 16 * dpr), Math.max(1, x1 - x0), 14 * dpr)); }),
+        outages: root.__spans.outages.map(o => {
+        const x0 = Math.round(u.valToPos(o.start_s, "x", true)), x1 = Math.round(u.valToPos(o.end_s, "x", true));
+        const row = lum(x0 + 2, Math.round(top + u.bbox.height * 0.37), Math.max(1, x1 - x0 - 4), 1);
+        return Math.max(...row) - Math.min(...row); })};
+    }""", [sel])
+
+
+@browser_needed
+def test_chart_key_outage_hatch_and_rep_numbers_above_the_plot(browser: Any) -> None:
+    """The key names the dashed 90° line and the sensor outages; an outage is hatched (not the flat
+    grey of a rep with no label); the rep numbers sit in a band above the plot area."""
+    from imu_pipeline.report.coach import CoachServer
+
+    server = CoachServer("127.0.0.1", 0, meta={"title": "unit"})
+    url = server.start()
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        watch = PageWatch(page)
+        page.goto(url)
+        page.wait_for_selector("#chart-hip canvas")
+        key = page.inner_text("#chart-note")
+        assert "sensor outage" in key and "90°" in key and "vertical when lying" in key and "horizontal" in key
+        out_bg = page.eval_on_selector("#chart-note .sw.out", "e => getComputedStyle(e).backgroundImage")
+        nm_bg = page.eval_on_selector("#chart-note .sw.nm", "e => getComputedStyle(e).backgroundImage")
+        assert "gradient" in out_bg and out_bg != nm_bg
+        # a chart of our own with the page's chart code: one no-label rep, one outage, no trace
+        page.evaluate("""() => {
+          const el = document.createElement('div'); el.id = 'probe'; el.style.width = '800px';
+          document.body.prepend(el);
+          const spans = {reps: [{index: 6, start_s: 2, end_s: 4, label: null, momentum: false}],
+                         outages: [{sensor: 'thigh', start_s: 6, end_s: 8}]};
+          const u = ImuCharts.traceChart(el, {title: 'probe', yLabel: 'y', colour: '#000', range: [0, 100],
+                                             getSpans: () => spans, height: 300});
+          const t = [], y = []; for (let i = 0; i <= 100; i++) { t.push(i / 10); y.push(null); }
+          u.setData([t, y]); el.__uplot = u; el.__spans = spans;
+        }""")
+        ink = _png_band_ink(page, "#probe")
+        assert ink["spans"][0] < 120, ink  # the rep number's dark pixels, above the plot area
+        assert ink["outages"][0] > 40, ink  # hatched: dark stripes on light
+        status = {"sensors": {"thigh": {"connected": True, "outages": []}}, "pose": "hanging"}
+        server.publish_status(status)
+        page.wait_for_function("document.getElementById('ref-line').textContent.includes('horizontal (hanging)')")
+        assert watch.errors == []
+    finally:
+        server.stop()
+
+
+@browser_needed
+def test_offline_summary_replaces_the_live_cards(browser: Any, lying_summary: dict[str, Any]) -> None:
+    """``record --view``: the live reps (low confidence, one missing) are replaced by the offline
+    analysis's when its summary arrives, marked final, with a note that the counts differ; the
+    sensors then say finished; a hanging back arch gets the hanging advice."""
+    from imu_pipeline.report.coach import CoachServer
+
+    summary = lying_summary["summary"]
+    offline = summary["reps"]
+    server = CoachServer("127.0.0.1", 0, meta={"title": "unit", "source": "record"})
+    url = server.start()
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        watch = PageWatch(page)
+        page.goto(url)
+        page.wait_for_selector("#chart-hip canvas")
+        server.publish_status({"sensors": {"thigh": {"connected": True, "outages": []},
+                                           "pelvis": {"connected": True, "outages": []}}})
+        live = [{**r, "label_confidence": "low", "label": "hip-flexor-only"} for r in offline[:-1]]
+        for r in live:
+            server.publish_rep(r, pose="hanging")
+        page.wait_for_selector(f'[data-rep="{len(live) - 1}"]')
+        arched = [r["index"] for r in live if r["back_arch"]]
+        assert arched
+        card = page.inner_text(f'[data-rep="{arched[0]}"]')
+        assert "curl the pelvis up" in card and "press the low back" not in card
+        assert page.eval_on_selector_all(".sensor .state", "es => es.map(e => e.textContent)") == ["connected"] * 2
+        server.publish_summary(summary, lying_summary["trace"])
+        page.wait_for_selector("[data-session-summary]")
+        shown = page.eval_on_selector_all("[data-rep]", """els => els.map(e => [Number(e.dataset.rep),
+            e.dataset.label, e.dataset.momentum, e.dataset.final, e.innerText])""")
+        shown.sort()
+        assert [(i, lab, mom) for i, lab, mom, _, _ in shown] == [
+            (r["index"], r["label"] or "none", "true" if r["momentum"] else "false") for r in offline]
+        assert all(final == "true" for _, _, _, final, _ in shown)
+        for (_, _, _, _, text), r in zip(shown, offline):
+            assert "FINAL" in text.upper() and f"label confidence\n{r['label_confidence']}" in text
+            assert "(low confidence)" not in text or r["label_confidence"] == "low"
+        note = page.inner_text("#reps-note")
+        assert f"counted {len(live)} reps" in note and f"found {len(offline)}" in note
+        assert page.eval_on_selector_all(".sensor .state", "es => es.map(e => e.textContent)") == ["finished"] * 2
+        # the lying session's own back arch: the lying advice
+        lying_arch = [r["index"] for r in offline if r["back_arch"]][0]
+        assert "press the low back down" in page.inner_text(f'[data-rep="{lying_arch}"]')
+        assert watch.errors == []
+    finally:
+        server.stop()
+
+
+@browser_needed
+def test_phone_chart_axis_labels_fit_and_arch_on_one_line(browser: Any, lying_summary: dict[str, Any]) -> None:
+    from imu_pipeline.report.coach import CoachServer
+
+    server = CoachServer("127.0.0.1", 0, meta={"title": "unit"})
+    url = server.start()
+    try:
+        server.publish_summary(lying_summary["summary"], lying_summary["trace"])
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(url)
+        page.wait_for_selector("[data-session-summary]")
+        page.wait_for_timeout(100)  # one animation frame for the charts
+        for i in (0, 1):  # the y axis's label (drawn along the plot area's height) is not cut
+            plot_h, text_w = page.evaluate("""(i) => {
+              const u = ImuCoach.charts[i], ax = u.axes[1];
+              const c = document.createElement('canvas').getContext('2d');
+              c.font = ax.labelFont ? ax.labelFont[0] : 'bold 12px system-ui, -apple-system, sans-serif';
+              return [u.bbox.height / devicePixelRatio, c.measureText(ax.label).width]; }""", i)
+            assert plot_h >= text_w + 4, (i, plot_h, text_w)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.set_viewport_size({"width": 1280, "height": 900})
+        arch = [r["index"] for r in lying_summary["summary"]["reps"] if r["back_arch"]][0]
+        lines = page.evaluate("""(i) => { const dd = [...document.querySelectorAll(`[data-rep="${i}"] dd`)]
+            .find(d => d.textContent.startsWith('yes')); const r = document.createRange();
+            r.selectNodeContents(dd); return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; }""",
+                              arch)
+        assert lines == 1
+    finally:
+        server.stop()
+
+
+def test_network_host_prints_the_lan_addresses_with_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from imu_pipeline.cli.view_options import start_view as start
+    from imu_pipeline.report import coach
+
+    real = coach.lan_addresses()
+    assert all(a.count(".") == 3 and not a.startswith("127.") for a in real), real
+    monkeypatch.setattr(coach, "lan_addresses", lambda: ["192.0.2.7"])
+    printed: list[str] = []
+    server = start(argparse.Namespace(view=True, host="0.0.0.0", port=0), {"title": "unit"}, printed.append)
+    try:
+        port = urllib.parse.urlsplit(server.url).port
+        assert any(f"http://192.0.2.7:{port}/?token={server.token}" in ln for ln in printed), printed
+        assert printed[0] == f"coach view: {server.url}"
+    finally:
+        server.stop()
+    printed.clear()
+    server = start(argparse.Namespace(view=True, host=None, port=0), {"title": "unit"}, printed.append)
+    server.stop()
+    assert not any("192.0.2.7" in ln for ln in printed)

@@ -122,3 +122,56 @@ def test_report_in_browser_offline(reports: dict[str, Path], rec: Path) -> None:
             assert all(urllib.parse.urlsplit(u).scheme in ("file", "data", "blob") for u in watch.urls), watch.urls
         finally:
             browser.close()
+
+
+def test_report_key_and_pose_advice(reports: dict[str, Path]) -> None:
+    """The key names the hatched outages and what the dashed 90° line means in this pose; a back
+    arch gets the advice for the pose (hanging: not 'press the low back down')."""
+    hanging = reports["hanging-mixed"].read_text(encoding="utf-8")
+    lying = reports["lying-mixed"].read_text(encoding="utf-8")
+    assert 'class="sw out"' in hanging and "hatched: a sensor outage" in hanging
+    assert "90°, legs horizontal (hanging)" in hanging and "90°, legs vertical (lying)" in lying
+    assert "curl the pelvis up" in hanging and "press the low back" not in hanging
+    assert "press the low back down" in lying and "curl the pelvis" not in lying
+
+
+@browser_needed
+def test_report_on_a_phone_fits_the_screen(reports: dict[str, Path]) -> None:
+    """390 px wide: nothing wider than the screen, the rep table stacked (each value under its
+    column's name), the 'decided by' text at the width of the screen, not one word a line; the
+    back arch on one line on a wide screen; an outage hatched on the chart."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})
+            watch = PageWatch(page)
+            page.goto(reports["hanging-mixed"].as_uri())
+            page.wait_for_selector("#chart-tilt canvas")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            # (the long tables of numbers scroll inside themselves; the rep table and the text fit)
+            wide = page.evaluate("[...document.querySelectorAll('body *')].filter(e => "
+                                 "!e.closest('table:not(.reps)') && e.getBoundingClientRect().right > innerWidth + 1)"
+                                 ".map(e => e.tagName + '.' + e.className)")
+            assert wide == [], wide
+            why = page.eval_on_selector("tbody.rep tr.why ul", "e => e.getBoundingClientRect().width")
+            assert why > 300, why
+            before = page.eval_on_selector("tbody.rep td.when", "e => getComputedStyle(e, '::before').content")
+            assert before == '"time"'
+            page.set_viewport_size({"width": 1200, "height": 900})
+            lines = page.evaluate("""() => [...document.querySelectorAll('tbody.rep td.arch')].map(td => {
+                const r = document.createRange(); r.selectNodeContents(td);
+                return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; })""")
+            assert lines and set(lines) == {1}, lines
+            # the thigh outage (22-25 s) is hatched on the hip chart: dark stripes on light
+            contrast = page.evaluate("""() => { const u = ImuReport.charts[0], ctx = u.ctx;
+                const x0 = Math.round(u.valToPos(22.6, 'x', true)), x1 = Math.round(u.valToPos(24.6, 'x', true));
+                const y = Math.round(u.bbox.top + u.bbox.height * 0.37);
+                const d = ctx.getImageData(x0, y, x1 - x0, 1).data, l = [];
+                for (let i = 0; i < d.length; i += 4) l.push((d[i] + d[i + 1] + d[i + 2]) / 3);
+                return Math.max(...l) - Math.min(...l); }""")
+            assert contrast > 40, contrast
+            assert watch.errors == []
+        finally:
+            browser.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -14,19 +15,23 @@ from imu_pipeline.cli.options import (
     write_outputs,
 )
 from imu_pipeline.cli.view_options import add_view_options
-from imu_pipeline.errors import UsageError
+from imu_pipeline.errors import ImuPipelineError, UsageError
 
 
 def parse_speed(text: str) -> float | None:
-    """``max`` -> None (as fast as possible); else a positive factor of real time."""
-    if text == "max":
+    """``max`` -> None (as fast as possible); else a finite factor of real time from
+    :data:`~imu_pipeline.pipeline.replay.MIN_SPEED` (0.01) upwards; anything else is a UsageError."""
+    from imu_pipeline.pipeline.replay import MIN_SPEED
+
+    if text.strip().lower() == "max":
         return None
     try:
         speed = float(text)
     except ValueError:
-        raise UsageError(f"--speed: expected a number or 'max', got {text!r}") from None
-    if not speed > 0:
-        raise UsageError("--speed must be positive (1 = real time)")
+        raise UsageError(f"--speed: expected a number (1 = real time) or 'max', got {text!r}") from None
+    if not (math.isfinite(speed) and speed >= MIN_SPEED):
+        raise UsageError(f"--speed must be a number from {MIN_SPEED:g} (100 times slower than real time) upwards "
+                         f"(1 = real time), or 'max'; got {text!r}")
     return speed
 
 
@@ -63,7 +68,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 def _replay_with_view(args: argparse.Namespace, rec: Any, speed: float | None, cfg: Any,
                       show: Callable[[Any, float], None]) -> int:
     """``replay --view``: the same replay, published to the coach view; the finished session is
-    served until Ctrl-C."""
+    served until Ctrl-C. A session the analysis refuses (or cannot analyse) is served too, the
+    refusal in the page's verdict line; after Ctrl-C the error ends the command (exit status 2)."""
     from imu_pipeline.cli.view_options import serve_until_interrupted, start_view
     from imu_pipeline.pipeline.replay import live_pipeline_for, live_session
     from imu_pipeline.report.coach_feed import replay_to_view
@@ -79,10 +85,17 @@ def _replay_with_view(args: argparse.Namespace, rec: Any, speed: float | None, c
             print("replay interrupted")
             server.stop()
             return 130
-        an = live_session(rec, lp)
-        if not (args.quiet or args.print_json):
-            print()
-        write_outputs(an, args)
+        try:
+            an = live_session(rec, lp)
+            if not (args.quiet or args.print_json):
+                print()
+            write_outputs(an, args)
+        except ImuPipelineError as e:
+            refused = lp.calibrator_.refused_ is not None
+            title = "Analysis refused" if refused else "No analysis of this session"
+            server.publish_error(str(e), title)
+            serve_until_interrupted(server, what=f"{title.lower()}: {e}\nthe page shows this")
+            raise
         server.publish_summary(summary_dict(an), session_trace(an, 20.0))
     except BaseException:
         server.stop()
@@ -97,7 +110,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "(the same schema as analyze's with --json).")
     p.add_argument("recording", help="recording .csv")
     p.add_argument("--speed", default=None,
-                   help="1 = real time, N = N times faster, max = as fast as possible (default max; 1 with --view)")
+                   help="1 = real time, N = N times faster (0.01 or more), max = as fast as possible (default max; "
+                        "1 with --view)")
     add_output_options(p)
     add_analysis_options(p)
     add_view_options(p)

@@ -45,14 +45,17 @@ def start_view(args: argparse.Namespace, meta: Mapping[str, Any], out: Callable[
     url = server.start()
     out(f"coach view: {url}")
     if host not in LOOPBACK:
+        for other in server.network_urls():
+            out(f"  from another device: {other}")
         out("  served to the network: the token in this URL is required (anyone with the URL can watch; "
             "read-only)")
     return server
 
 
-def serve_until_interrupted(server: Any, out: Callable[[str], None] = print) -> int:
-    """Keep serving the finished session until Ctrl-C (or the server stops); 0."""
-    out(f"session finished; the coach view stays at {server.url} — Ctrl-C to stop")
+def serve_until_interrupted(server: Any, out: Callable[[str], None] = print, what: str = "session finished") -> int:
+    """Keep serving the finished session until Ctrl-C (or the server stops); 0. ``what`` starts
+    the line printed."""
+    out(f"{what}; the coach view stays at {server.url} — Ctrl-C to stop")
     try:
         while not server.wait(0.5):
             pass
@@ -105,7 +108,7 @@ class RecordView:
 
     def finish(self, args: argparse.Namespace) -> int:
         """The closed recording's offline analysis to the page, then serve until Ctrl-C."""
-        from imu_pipeline.errors import CalibrationError, RecordingError
+        from imu_pipeline.errors import CalibrationError, MountingCheckError, RecordingError
         from imu_pipeline.io.recording import read_recording
         from imu_pipeline.pipeline.offline import analyze_recording
         from imu_pipeline.report.html import session_trace
@@ -118,7 +121,8 @@ class RecordView:
                                    pose=getattr(args, "pose", None))
             self.server.publish_summary(summary_dict(an), session_trace(an, 20.0))
         except (RecordingError, CalibrationError) as e:
-            self.server.publish_phase("finished", f"no session analysis: {e}")
+            refused = isinstance(e, MountingCheckError)
+            self.server.publish_error(str(e), "Analysis refused" if refused else "No analysis of this session")
         return serve_until_interrupted(self.server, self.out)
 
     def stop(self) -> None:

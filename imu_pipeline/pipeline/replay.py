@@ -9,13 +9,14 @@ the pipeline with the reps and the stream time at which each was reported.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from imu_pipeline.config import PipelineConfig
-from imu_pipeline.errors import CalibrationError
+from imu_pipeline.errors import CalibrationError, UsageError
 from imu_pipeline.exercise_set import blank_outside_exercise
 from imu_pipeline.io.recording import Recording
 from imu_pipeline.pipeline.live import LivePipeline
@@ -25,7 +26,21 @@ from imu_pipeline.reps import Rep
 #: Stream time (s) delivered per push, like a BLE notification burst.
 REPLAY_CHUNK_S = 0.05
 
+#: The slowest replay (times real time): 1 s of recording in 100 s. Slower is surely a typo, and a
+#: factor near 0 would ask time.sleep for an overflowing wait.
+MIN_SPEED = 0.01
+
 RepCallback = Callable[[Rep, float], None]
+
+
+def check_speed(speed: float | None) -> None:
+    """``speed`` is None (as fast as possible) or a finite factor of real time >= :data:`MIN_SPEED`;
+    else :class:`~imu_pipeline.errors.UsageError`."""
+    if speed is None:
+        return
+    if not (isinstance(speed, (int, float)) and math.isfinite(speed) and speed >= MIN_SPEED):
+        raise UsageError(f"--speed must be a number from {MIN_SPEED:g} (100 times slower than real time) "
+                         f"upwards, or 'max'; got {speed!r}")
 
 
 def iter_chunks(rec: Recording, chunk_s: float = REPLAY_CHUNK_S) -> Iterator[tuple[float, str, slice]]:
@@ -57,6 +72,7 @@ def replay(rec: Recording, speed: float | None = None, on_rep: RepCallback | Non
     Returns the pipeline (its ``reps``, ``calibration``, ``angles()``, ``quality_``) and the list
     of ``(rep, stream time at which it was reported)``.
     """
+    check_speed(speed)
     lp = live_pipeline_for(rec, cfg, pose=pose, keep_angles=keep_angles)
     reported: list[tuple[Rep, float]] = []
     wall0 = time.monotonic()

@@ -26,8 +26,10 @@ Messages (``event: TYPE`` / ``data: JSON``): ``state`` (everything so far: ``met
 ``phase``, ``reps``, ``totals``, ``status``, ``summary``), ``samples`` (``{"t": [...], "hip": [...],
 "tilt": [...]}``, s and degrees, ``null`` where not measured), ``phase`` (``{"phase", "detail"}``),
 ``rep`` (a rep as in the summary JSON plus ``words``, and the new ``totals``), ``status``
-(per sensor: connected, battery, loss, rate, outages) and ``summary`` (the session summary JSON
-plus a whole-session ``trace``).
+(per sensor: connected, battery, loss, rate, outages), ``summary`` (the session summary JSON
+plus a whole-session ``trace``, the final rep ``cards`` and a ``cards_note`` when the final
+analysis counted other reps than the live one) and ``error`` (``{"title", "message"}``: the
+analysis refused the session, or could not be made; the page shows it in the verdict line).
 
 Security: it binds 127.0.0.1 unless told otherwise; any other host requires a random token
 (``secrets.token_urlsafe``) in every request's query (``?token=...``), else 403. Responses carry a
@@ -117,6 +119,7 @@ class CoachState:
         self.totals: dict[str, Any] = rep_totals([])
         self.status: dict[str, Any] = {}
         self.summary: dict[str, Any] | None = None
+        self.error: dict[str, Any] | None = None
 
     def add_rows(self, rows: Sequence[tuple[float, float | None, float | None]]) -> None:
         self.trace.extend(rows)
@@ -131,7 +134,24 @@ class CoachState:
 
     def snapshot(self) -> dict[str, Any]:
         return {"meta": self.meta, "trace": self.trace_dict(), "phase": self.phase, "reps": self.reps,
-                "totals": self.totals, "status": self.status, "summary": self.summary}
+                "totals": self.totals, "status": self.status, "summary": self.summary, "error": self.error}
+
+
+def lan_addresses() -> list[str]:
+    """This machine's IPv4 address(es) other devices on the network can use, found with sockets
+    only: the source address of the default route (a UDP socket's ``connect`` sends no packet; no
+    name lookup, nothing leaves the machine); loopback left out. Empty when the machine has no
+    network."""
+    import socket
+
+    found: list[str] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 9))  # no packet: a UDP connect only chooses the route
+            found.append(s.getsockname()[0])
+        except OSError:
+            pass
+    return [a for i, a in enumerate(found) if a not in found[:i] and not a.startswith(("127.", "0."))]
 
 
 def _nullable(values: Sequence[float]) -> list[float | None]:
@@ -179,6 +199,14 @@ class CoachServer:
             host = f"[{host}]"
         q = f"?token={self.token}" if self.token else ""
         return f"http://{host}:{self._bound_port or self.port}/{q}"
+
+    def network_urls(self) -> list[str]:
+        """With ``--host 0.0.0.0``: the page's address at each of this machine's LAN addresses
+        (:func:`lan_addresses`), with the token; else nothing (the URL already names the host)."""
+        if self.host not in ("0.0.0.0", "::"):
+            return []
+        q = f"?token={self.token}" if self.token else ""
+        return [f"http://{a}:{self._bound_port or self.port}/{q}" for a in lan_addresses()]
 
     def start(self) -> str:
         """Start listening in a background thread; returns :attr:`url`. A port in use or an address
@@ -269,10 +297,11 @@ class CoachServer:
         """The current rep's phase (``calibrating``, ``legs down``, ``up``, ``top``, ``down`` ...)."""
         self._call(self._apply_phase, {"phase": phase, "detail": detail})
 
-    def publish_rep(self, rep: Rep | Mapping[str, Any]) -> None:
-        """A rep as soon as it is judged (a :class:`Rep` or its ``to_dict()``)."""
+    def publish_rep(self, rep: Rep | Mapping[str, Any], pose: str | None = None) -> None:
+        """A rep as soon as it is judged (a :class:`Rep` or its ``to_dict()``); ``pose`` (``lying``,
+        ``hanging``) chooses the advice words."""
         d = rep.to_dict() if isinstance(rep, Rep) else dict(rep)
-        self._call(self._apply_rep, _clean(rep_card(d)))
+        self._call(self._apply_rep, _clean(rep_card(d, pose)))
 
     def publish_status(self, status: Mapping[str, Any]) -> None:
         """Sensor status: ``{"stream_s": s, "sensors": {"thigh": {"connected", "battery_percent",
@@ -282,8 +311,15 @@ class CoachServer:
     def publish_summary(self, summary: Mapping[str, Any], trace: Mapping[str, Sequence[Any]] | None = None) -> None:
         """The session summary (``summary_dict``) and optionally the whole session's trace
         (``{"t", "hip", "tilt"}`` in s and degrees) the page then shows zoomable."""
-        d = {**summary, "trace": dict(trace) if trace is not None else None}
+        pose = summary.get("exercise")
+        cards = [{**rep_card(dict(r), pose), "final": True} for r in summary.get("reps") or []]
+        d = {**summary, "trace": dict(trace) if trace is not None else None, "cards": cards}
         self._call(self._apply_summary, _clean(d))
+
+    def publish_error(self, message: str, title: str = "Analysis refused") -> None:
+        """The session has no analysis: ``title`` (a few words, the page's verdict line) and the
+        ``message`` (the error, as the terminal prints it). The page keeps what it showed."""
+        self._call(self._apply_error, {"title": title, "message": message})
 
     # ------------------------------------------------------------------ on the loop
     def _broadcast(self, event: str, data: Any) -> None:
@@ -321,11 +357,25 @@ class CoachServer:
 
     def _apply_summary(self, summary: dict[str, Any]) -> None:
         self._flush()
+        live = len(self.state.reps)
+        cards = summary.get("cards") or []
+        if live != len(cards):
+            summary["cards_note"] = (f"The live analysis counted {live} rep{'s' if live != 1 else ''}; the "
+                                     f"analysis of the whole session found {len(cards)}: the cards show the final "
+                                     "ones.")
+        self.state.reps = cards
         self.state.summary = summary
         if summary.get("totals"):
             self.state.totals = summary["totals"]
         self.state.phase = {"phase": "finished", "detail": "session finished"}
         self._broadcast("summary", summary)
+
+    def _apply_error(self, error: dict[str, Any]) -> None:
+        self._flush()
+        self.state.error = error
+        self.state.phase = {"phase": "refused" if "refused" in error["title"].lower() else "finished",
+                            "detail": error["message"]}
+        self._broadcast("error", error)
 
     # ------------------------------------------------------------------ the web app
     async def _serve(self) -> None:

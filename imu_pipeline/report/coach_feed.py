@@ -117,8 +117,9 @@ class CoachFeed:
         if final or now - self._last_angles >= ANGLES_EVERY_S or reps:
             self._last_angles = now
             self._publish_angles()
+        cal = self.lp.calibration
         for r in reps:
-            self.server.publish_rep(r)
+            self.server.publish_rep(r, pose=cal.pose if cal is not None else None)
         if final or now - self._last_status >= STATUS_EVERY_S:
             self._last_status = now
             self._publish_status()
@@ -183,15 +184,18 @@ def front_status(lp: LivePipeline, stream_s: float, device: dict[str, dict[str, 
     if lp.calibration is None:
         note = lp.calibration_error or "calibrating: waiting for the still start pose and the first rep"
     return {"stream_s": stream_s if math.isfinite(stream_s) else None, "sensors": sensors,
-            "calibrated": lp.calibration is not None, "note": note}
+            "calibrated": lp.calibration is not None, "pose": lp.calibration.pose if lp.calibration else None,
+            "note": note}
 
 
 def replay_to_view(rec: Recording, lp: LivePipeline, server: CoachServer, speed: float | None,
                    on_rep: Callable[[Rep, float], None] | None = None) -> list[tuple[Rep, float]]:
     """:func:`imu_pipeline.pipeline.replay.replay` with the coach view: the same packets in the
-    same order at the same pace, through a :class:`CoachFeed`."""
-    from imu_pipeline.pipeline.replay import iter_chunks
+    same order at the same pace, through a :class:`CoachFeed`. ``speed`` as for ``replay``
+    (:func:`~imu_pipeline.pipeline.replay.check_speed`)."""
+    from imu_pipeline.pipeline.replay import check_speed, iter_chunks
 
+    check_speed(speed)
     feed = CoachFeed(lp, server)
     reported: list[tuple[Rep, float]] = []
     wall0 = time.monotonic()

@@ -29,7 +29,15 @@ from imu_pipeline.pipeline.offline import SessionAnalysis
 from imu_pipeline.report.coach import package_text
 from imu_pipeline.report.files import write_text
 from imu_pipeline.report.summary import summary_dict
-from imu_pipeline.report.words import decided_by_lines, deg, label_text, momentum_text, tempo_text
+from imu_pipeline.report.words import (
+    arch_advice,
+    arch_text,
+    decided_by_lines,
+    deg,
+    label_text,
+    momentum_text,
+    tempo_text,
+)
 
 #: Samples per second of the traces in the file (the 100 Hz grid thinned: a 30-minute session
 #: stays a few MB, and a rep of 1 s still has 50 points).
@@ -74,26 +82,33 @@ def _rows(pairs: list[tuple[str, Any]]) -> str:
     return "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in pairs)
 
 
-def _rep_rows(reps: list[dict[str, Any]]) -> str:
+#: The rep table's column names; on a narrow screen each cell shows its name (``data-k``).
+REP_COLUMNS = ("#", "time", "label", "momentum", "tempo", "peak hip flexion", "peak posterior tilt", "back arch",
+               "label confidence")
+
+
+def _rep_rows(reps: list[dict[str, Any]], pose: str | None = None) -> str:
     out = []
+    k = [f' data-k="{_e(c)}"' for c in REP_COLUMNS]
     for r in reps:
         lab = r.get("label") or "none"
         mom = "true" if r.get("momentum") else "false"
-        arch = "not judged" if r.get("back_arch") is None else \
-            (f"yes ({deg(r.get('peak_anterior_tilt_low_deg'), 1)} anterior)" if r["back_arch"] else "no")
-        why = "".join(f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in decided_by_lines(r))
+        lines = decided_by_lines(r)
+        if r.get("back_arch"):
+            lines.append(("back arch", arch_advice(pose)))
+        why = "".join(f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in lines)
         partial = ' data-partial="true"' if r.get("partial") else ""
         out.append(
             f'<tbody class="rep" data-rep="{r["index"]}" data-label="{_e(lab)}" data-momentum="{mom}"{partial}>'
-            f'<tr class="main"><td class="n">{r["index"] + 1}</td>'
-            f'<td class="when">{_fmt(r.get("start_s"), 1)}–{_fmt(r.get("end_s"), 1)} s</td>'
-            f'<td class="lab"><span class="sw {_e(lab)}"></span>{_e(label_text(r))}</td>'
-            f'<td class="mom">{_e(momentum_text(r))}</td>'
-            f'<td>{_e(tempo_text(r))}</td>'
-            f'<td class="num">{_e(deg(r.get("peak_hip_flexion_deg"), 1))}</td>'
-            f'<td class="num">{_e(deg(r.get("peak_posterior_tilt_deg"), 1))}</td>'
-            f'<td>{_e(arch)}</td><td>{_e(r.get("label_confidence"))}</td></tr>'
-            f'<tr class="why"><td></td><td colspan="8"><span class="k">decided by</span><ul>{why}</ul>'
+            f'<tr class="main"><td class="n"{k[0]}>{r["index"] + 1}</td>'
+            f'<td class="when"{k[1]}>{_fmt(r.get("start_s"), 1)}–{_fmt(r.get("end_s"), 1)} s</td>'
+            f'<td class="lab"{k[2]}><span class="sw {_e(lab)}"></span>{_e(label_text(r))}</td>'
+            f'<td class="mom"{k[3]}>{_e(momentum_text(r))}</td>'
+            f'<td class="tempo"{k[4]}>{_e(tempo_text(r))}</td>'
+            f'<td class="num"{k[5]}>{_e(deg(r.get("peak_hip_flexion_deg"), 1))}</td>'
+            f'<td class="num"{k[6]}>{_e(deg(r.get("peak_posterior_tilt_deg"), 1))}</td>'
+            f'<td class="arch"{k[7]}>{_e(arch_text(r))}</td><td{k[8]}>{_e(r.get("label_confidence"))}</td></tr>'
+            f'<tr class="why"><td class="pad"></td><td colspan="8"><span class="k">decided by</span><ul>{why}</ul>'
             "</td></tr></tbody>")
     return "".join(out)
 
@@ -188,7 +203,8 @@ def html_report(an: SessionAnalysis) -> str:
     name = Path(d["recording"]).name
     warnings = "".join(f"<li>{_e(w)}</li>" for w in d["warnings"])
     pose = d["exercise"]
-    ref = "legs vertical (90°)" if pose == "lying" else "legs horizontal (90°)"
+    ref = {"lying": "90°, legs vertical (lying)", "hanging": "90°, legs horizontal (hanging)"}.get(
+        pose, "90°, legs vertical when lying, horizontal when hanging")
     body = f"""
 <header><h1>{_e(name)} <small>{_e(pose)} leg raises · {_e(_fmt(d['duration_s'], 1))} s ·
 {_e(d['analysis_path'])} analysis · imu-pipeline {_e(d['software_version'])}</small></h1></header>
@@ -200,15 +216,15 @@ def html_report(an: SessionAnalysis) -> str:
 <section id="traces"><h2>Hip flexion and pelvic tilt</h2>
 <p class="hint">Drag across a chart to zoom, double-click to reset. Shaded: each rep by label —
 <span class="sw abdominal-engaging"></span> abdominal-engaging <span class="sw hip-flexor-only"></span> hip-flexor-only
-<span class="sw none"></span> no label (pelvis not seen); a red bar on top: momentum; grey: a sensor outage.
-Dashed line: {_e(ref)}.</p>
+<span class="sw none"></span> no label (pelvis not seen); <span class="sw mom"></span> a red bar on top: momentum;
+<span class="sw out"></span> hatched: a sensor outage; <span class="sw ref"></span> dashed line: {_e(ref)};
+numbers above the chart: the reps.</p>
 <div id="chart-hip" class="chart"></div><div id="chart-tilt" class="chart"></div>
 <noscript><p>The charts need JavaScript; every number is in the tables below.</p></noscript>
 </section>
 <section id="reps"><h2>Reps</h2>
-<table class="reps"><thead><tr><th>#</th><th>time</th><th>label</th><th>momentum</th><th>tempo</th>
-<th>peak hip flexion</th><th>peak posterior tilt</th><th>back arch</th><th>label confidence</th></tr></thead>
-{_rep_rows(d['reps']) or '<tbody><tr><td colspan="9">No reps.</td></tr></tbody>'}
+<table class="reps"><thead><tr>{''.join(f'<th>{_e(c)}</th>' for c in REP_COLUMNS)}</tr></thead>
+{_rep_rows(d['reps'], pose) or '<tbody><tr><td colspan="9">No reps.</td></tr></tbody>'}
 </table></section>
 {_quality(d)}
 {_calibration(d)}

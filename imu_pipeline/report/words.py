@@ -21,6 +21,14 @@ REASON_WORDS = {
     "unsettled": "started while still swinging",
 }
 
+#: What to do about a back arch (anterior pelvic tilt with the legs low), by start pose: lying on
+#: the back the low back lifts off the floor; hanging it hollows as the legs swing down behind.
+ARCH_ADVICE = {
+    "lying": "brace the abs, press the low back down",
+    "hanging": "curl the pelvis up, don't let the back hollow",
+}
+ARCH_ADVICE_ANY = "brace the abs, keep the pelvis curled"
+
 #: Short names of the labels for the big verdict line and the spoken cue.
 LABEL_SHORT = {LABEL_ABDOMINAL: "abs engaged", LABEL_HIP_FLEXOR: "hip flexors only"}
 
@@ -96,6 +104,20 @@ def cue(rep: dict[str, Any]) -> str:
     return f"Rep {rep['index'] + 1}: {lab}, {mom}{arch}."
 
 
+def arch_advice(pose: str | None) -> str:
+    """The back-arch advice for the pose (``lying`` / ``hanging``; another or None: a neutral one)."""
+    return "Back arched with the legs low: " + ARCH_ADVICE.get(pose or "", ARCH_ADVICE_ANY) + "."
+
+
+def arch_text(rep: dict[str, Any]) -> str:
+    """The back-arch value as shown: ``no``, ``yes · 8.1° anterior``, ``not judged``."""
+    if rep.get("back_arch") is None:
+        return "not judged"
+    if not rep["back_arch"]:
+        return "no"
+    return f"yes · {deg(rep.get('peak_anterior_tilt_low_deg'), 1)} anterior"
+
+
 def decided_by_lines(rep: dict[str, Any]) -> list[tuple[str, str]]:
     """``(what, why)`` pairs: the label's numbers against their thresholds, then each sentence of
     ``decided_by`` (momentum reasons, confidence, partial, anything not judged)."""
@@ -121,10 +143,11 @@ def decided_by_lines(rep: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def rep_card(rep: dict[str, Any]) -> dict[str, Any]:
+def rep_card(rep: dict[str, Any], pose: str | None = None) -> dict[str, Any]:
     """The rep's JSON plus the words the page shows (``words``): headline, cue, label, momentum,
-    tempo and the decided-by lines."""
+    tempo, the decided-by lines, the back arch and (when the back arched) the advice for ``pose``."""
     return {**rep, "words": {
+        "arch": arch_text(rep), "advice": arch_advice(pose) if rep.get("back_arch") else "",
         "headline": headline(rep), "cue": cue(rep), "label": label_text(rep), "momentum": momentum_text(rep),
         "reasons": [[k, REASON_WORDS.get(k, k), (rep.get("decided_by") or {}).get(k, "")]
                     for k in rep.get("momentum_reasons", [])],

@@ -4,6 +4,25 @@
 var ImuCharts = (function () {
   var LABEL_COLOURS = {"abdominal-engaging": "42,157,143", "hip-flexor-only": "233,196,106"};
   var NOT_MEASURED = "187,187,187";
+  /* Sensor outages: dark grey diagonal hatching (not a flat grey: that is a rep with no label). */
+  var OUTAGE_INK = "rgba(70,70,70,0.55)", OUTAGE_BACK = "rgba(120,120,120,0.10)";
+  /* Height (CSS px) of the band above the plot area that holds the rep numbers. */
+  var BAND = 16;
+
+  function outagePattern(ctx) {
+    var d = Math.max(1, Math.round(devicePixelRatio)), n = 8 * d;
+    var c = document.createElement("canvas");
+    c.width = n; c.height = n;
+    var g = c.getContext("2d");
+    g.strokeStyle = OUTAGE_INK;
+    g.lineWidth = 1.5 * d;
+    g.beginPath();  /* one diagonal per tile, plus the corners so the stripes join across tiles */
+    g.moveTo(0, n); g.lineTo(n, 0);
+    g.moveTo(-n / 2, n / 2); g.lineTo(n / 2, -n / 2);
+    g.moveTo(n / 2, n * 1.5); g.lineTo(n * 1.5, n / 2);
+    g.stroke();
+    return ctx.createPattern(c, "repeat");
+  }
 
   function spanColour(rep, alpha) {
     var rgb = rep.label ? LABEL_COLOURS[rep.label] || NOT_MEASURED : NOT_MEASURED;
@@ -19,11 +38,16 @@ var ImuCharts = (function () {
           var ctx = u.ctx, top = u.bbox.top, h = u.bbox.height;
           var xMin = u.scales.x.min, xMax = u.scales.x.max;
           ctx.save();
+          var hatch = null;
           (s.outages || []).forEach(function (o) {
-            if (o.end_s < xMin || o.start_s > xMax) return;
+            var end = o.end_s == null ? xMax : o.end_s;  /* a sensor silent now: up to the newest sample */
+            if (end < xMin || o.start_s > xMax) return;
             var x0 = u.valToPos(Math.max(o.start_s, xMin), "x", true);
-            var x1 = u.valToPos(Math.min(o.end_s, xMax), "x", true);
-            ctx.fillStyle = "rgba(120,120,120,0.18)";
+            var x1 = u.valToPos(Math.min(end, xMax), "x", true);
+            ctx.fillStyle = OUTAGE_BACK;
+            ctx.fillRect(x0, top, Math.max(1, x1 - x0), h);
+            hatch = hatch || outagePattern(ctx);
+            ctx.fillStyle = hatch;
             ctx.fillRect(x0, top, Math.max(1, x1 - x0), h);
           });
           (s.reps || []).forEach(function (r) {
@@ -37,12 +61,14 @@ var ImuCharts = (function () {
               ctx.fillStyle = "rgba(193,18,31,0.85)";
               ctx.fillRect(x0, top, Math.max(1, x1 - x0), Math.max(3, 4 * devicePixelRatio));
             }
+            /* the rep number in the band above the plot area: clear of gridlines and trace peaks */
             var label = String(r.index + 1);
-            ctx.font = (11 * devicePixelRatio) + "px system-ui, sans-serif";
-            if (ctx.measureText(label).width + 2 * devicePixelRatio <= x1 - x0) {  /* only where it fits */
+            ctx.font = "600 " + (11 * devicePixelRatio) + "px system-ui, sans-serif";
+            if (ctx.measureText(label).width + 2 * devicePixelRatio <= Math.max(x1 - x0, 14 * devicePixelRatio)) {
               ctx.fillStyle = "#333";
               ctx.textAlign = "center";
-              ctx.fillText(label, (x0 + x1) / 2, top + 20 * devicePixelRatio);
+              ctx.textBaseline = "bottom";
+              ctx.fillText(label, (x0 + x1) / 2, top - 3 * devicePixelRatio);
             }
           });
           ctx.restore();
@@ -75,14 +101,16 @@ var ImuCharts = (function () {
     };
   }
 
-  /* One trace chart. opts: {title, yLabel, colour, range: [lo, hi], refLines, getSpans, height, syncKey} */
+  /* One trace chart. opts: {title, yLabel, yLabelShort, colour, range: [lo, hi], refLines, getSpans, height, syncKey} */
   function traceChart(el, opts) {
     var width = Math.max(240, el.clientWidth || 600);
     var small = window.matchMedia && window.matchMedia("(max-width: 600px)").matches;
     var o = {
       title: opts.title,
       width: width,
-      height: Math.round((opts.height || 220) * (small ? 0.75 : 1)),
+      /* on a phone a little lower, but never so low that the y axis's label no longer fits */
+      height: small ? Math.max(175, Math.round((opts.height || 220) * 0.75)) : (opts.height || 220),
+      padding: [BAND, null, null, null],
       scales: {
         x: {time: false},
         y: {range: function (u, lo, hi) {
@@ -94,7 +122,9 @@ var ImuCharts = (function () {
       },
       axes: [
         {label: "time (s)", stroke: "#444", grid: {stroke: "#e4e4e4"}},
-        {label: opts.yLabel, stroke: "#444", grid: {stroke: "#e4e4e4"}, size: 56}
+        /* on a phone the short label: the long one would not fit along the low plot area */
+        {label: small && opts.yLabelShort ? opts.yLabelShort : opts.yLabel, stroke: "#444", grid: {stroke: "#e4e4e4"},
+         size: 56}
       ],
       series: [
         {label: "t (s)", value: function (u, v) { return v == null ? "–" : v.toFixed(2); }},
@@ -134,5 +164,6 @@ var ImuCharts = (function () {
     };
   }
 
-  return {traceChart: traceChart, linkZoom: linkZoom, spanColour: spanColour, LABEL_COLOURS: LABEL_COLOURS};
+  return {traceChart: traceChart, linkZoom: linkZoom, spanColour: spanColour, LABEL_COLOURS: LABEL_COLOURS,
+          BAND: BAND};
 })();

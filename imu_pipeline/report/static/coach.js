@@ -5,7 +5,8 @@
   var WINDOW_S = 20;
   var QS = location.search || "";
   var $ = function (id) { return document.getElementById(id); };
-  var state = {reps: [], t: [], hip: [], tilt: [], outages: [], summary: null, finished: false};
+  var state = {reps: [], t: [], hip: [], tilt: [], outages: [], summary: null, finished: false, error: null,
+               status: null, pose: null};
   var dirty = false;
 
   function el(tag, cls, text) {
@@ -23,14 +24,15 @@
   var linked = [];
   var zoomLink = ImuCharts.linkZoom(linked);
   var hipChart = ImuCharts.traceChart($("chart-hip"), {
-    title: "Hip flexion (thigh relative to pelvis)", yLabel: "hip flexion (°)", seriesLabel: "hip flexion",
+    title: "Hip flexion (thigh relative to pelvis)", yLabel: "hip flexion (°)", yLabelShort: "hip (°)", seriesLabel: "hip flexion",
     colour: "#264653", range: [-10, 130], refLines: [{y: 90, colour: "#555"}], getSpans: spans, height: 230,
     syncKey: "coach", onXScale: zoomLink});
   var tiltChart = ImuCharts.traceChart($("chart-tilt"), {
-    title: "Pelvic tilt (posterior +)", yLabel: "pelvic tilt (°)", seriesLabel: "pelvic tilt",
+    title: "Pelvic tilt (posterior +)", yLabel: "pelvic tilt (°)", yLabelShort: "tilt (°)", seriesLabel: "pelvic tilt",
     colour: "#6a4c93", range: [-10, 25], refLines: [{y: 0, colour: "#777", dash: [1, 0]}], getSpans: spans,
     height: 170, syncKey: "coach", onXScale: zoomLink});
   linked.push(hipChart, tiltChart);
+  window.ImuCoach = {charts: linked};  /* for scripting and tests: the two uPlot instances */
 
   function redraw() {
     dirty = false;
@@ -65,13 +67,25 @@
     return r.label === "abdominal-engaging" ? "good" : "hf";
   }
   function showVerdict(r) {
+    if (state.error) return;  /* a refusal stays in the verdict line */
     var v = $("verdict");
     v.textContent = r.words.headline;
     v.className = "verdict " + verdictClass(r);
   }
   function showPhase(p) {
     $("phase").textContent = p.phase;
-    $("phase-detail").textContent = p.detail || "";
+    $("phase-detail").textContent = p.phase === "refused" ? "" : (p.detail || "");
+    if (p.phase === "refused" && !state.error) showError({title: "Analysis refused", message: p.detail || ""});
+  }
+  /* The analysis refused the session (or could not be made): the verdict line says so, big. */
+  function showError(e) {
+    state.error = e;
+    var v = $("verdict");
+    v.textContent = "";
+    v.appendChild(el("span", "vt", e.title));
+    if (e.message) v.appendChild(el("span", "vm", e.message));
+    v.className = "verdict refused";
+    v.dataset.error = "true";
   }
   function showTotals(t) {
     var box = $("totals");
@@ -92,8 +106,8 @@
   }
 
   /* ---------------------------------------------------------------- rep cards */
-  function kv(dl, k, v) {
-    var d = el("div");
+  function kv(dl, k, v, cls) {
+    var d = el("div", cls);
     d.appendChild(el("dt", null, k));
     d.appendChild(el("dd", null, v));
     dl.appendChild(d);
@@ -101,11 +115,14 @@
   function repCard(r, isNew) {
     var a = el("article", "rep" + (isNew ? " new" : ""));
     a.dataset.rep = String(r.index);
+    if (r.final) a.dataset.final = "true";
     a.dataset.label = r.label || "none";
     a.dataset.momentum = r.momentum ? "true" : "false";
     if (r.partial) a.dataset.partial = "true";
     var head = el("div", "head");
-    head.appendChild(el("span", "label", "Rep " + (r.index + 1) + " · " + r.words.label));
+    var title = el("span", "label", "Rep " + (r.index + 1) + " · " + r.words.label);
+    if (r.final) title.appendChild(el("span", "final", "final"));
+    head.appendChild(title);
     head.appendChild(el("span", "when", num(r.start_s, 1) + "–" + num(r.end_s, 1) + " s"));
     a.appendChild(head);
     a.appendChild(el("div", "mom", r.words.momentum));
@@ -121,11 +138,10 @@
     var dl = el("dl");
     kv(dl, "peak hip flexion", num(r.peak_hip_flexion_deg, 0, "°"));
     kv(dl, "peak posterior tilt", num(r.peak_posterior_tilt_deg, 1, "°"));
-    kv(dl, "back arch", r.back_arch == null ? "not judged" : (r.back_arch ? "yes (" +
-       num(r.peak_anterior_tilt_low_deg, 1, "°") + " anterior)" : "no"));
+    kv(dl, "back arch", r.words.arch, r.back_arch ? "wide" : null);  /* "yes · 8.1° anterior": one line */
     kv(dl, "label confidence", r.label_confidence);
     a.appendChild(dl);
-    if (r.back_arch) a.appendChild(el("div", "arch", "Back arched with the legs low: brace the abs, press the low back down."));
+    if (r.back_arch && r.words.advice) a.appendChild(el("div", "arch", r.words.advice));
     return a;
   }
   function addRep(r, isNew) {
@@ -139,18 +155,23 @@
 
   /* ---------------------------------------------------------------- sensors */
   function showStatus(st) {
+    state.status = st;
+    if (st && st.pose) showPose(st.pose);
     var box = $("sensors");
     box.textContent = "";
     var sensors = (st && st.sensors) || {};
-    state.outages = [];
+    var over = state.finished || !!state.error;
+    var gaps = state.finished && state.summary && state.summary.data_quality && state.summary.data_quality.gaps;
+    state.outages = gaps ? gaps.slice() : [];
     Object.keys(sensors).forEach(function (name) {
       var s = sensors[name];
-      (s.outages || []).forEach(function (o) { state.outages.push(o); });
+      if (!gaps) (s.outages || []).forEach(function (o) { state.outages.push(o); });
       var c = el("div", "sensor");
       c.dataset.sensor = name;
       var head = el("div");
       head.appendChild(el("span", "name", name));
-      var conn = s.connected == null ? ["unknown", "unknown"] : (s.connected ? ["ok", "connected"] : ["lost", "no data"]);
+      var conn = over ? ["done", "finished"] : s.connected == null ? ["unknown", "unknown"] :
+        (s.connected ? ["ok", "connected"] : ["lost", "no data"]);
       head.appendChild(el("span", "state " + conn[0], conn[1]));
       c.appendChild(head);
       var dl = el("dl");
@@ -171,14 +192,37 @@
   }
 
   /* ---------------------------------------------------------------- summary */
+  /* The dashed 90° line: what it means in this pose (both until the pose is known). */
+  function showPose(pose) {
+    if (!pose || pose === state.pose) return;
+    state.pose = pose;
+    $("ref-line").textContent = pose === "hanging" ? "90°, legs horizontal (hanging)" :
+      pose === "lying" ? "90°, legs vertical (lying)" : $("ref-line").textContent;
+  }
+  /* The final analysis's reps replace the live cards (labels, momentum, confidence), marked final. */
+  function showFinalCards(s) {
+    if (!s.cards) return;
+    state.reps = [];
+    var list = $("reps");
+    list.textContent = "";
+    s.cards.forEach(function (r) {
+      state.reps.push(r);
+      list.insertBefore(repCard(r, false), list.firstChild);
+    });
+    var note = $("reps-note");
+    note.textContent = s.cards_note || "";
+    note.hidden = !s.cards_note;
+  }
   function showSummary(s) {
     if (!s) return;
+    state.summary = s;
     var slot = $("summary-slot");
     slot.textContent = "";
     var sec = el("section", "summary");
     sec.setAttribute("data-session-summary", "");
     sec.appendChild(el("h2", null, "Session summary"));
     sec.appendChild(el("p", "sv", s.verdict));
+    if (s.cards_note) sec.appendChild(el("p", "cards-note", s.cards_note));
     var t = s.totals || {};
     var tb = el("table"), body = el("tbody");
     [["reps", t.reps], ["abdominal-engaging", t.abdominal_engaging], ["hip-flexor-only", t.hip_flexor_only],
@@ -206,6 +250,10 @@
     v.textContent = "Finished: " + t.reps + " reps, " + (t.abdominal_engaging || 0) + " abs engaged, " +
       (t.momentum || 0) + " with momentum";
     v.className = "verdict done";
+    delete v.dataset.error;
+    state.error = null;
+    showFinalCards(s);
+    showPose(s.exercise);
     showTotals(t);
     showPhase({phase: "finished", detail: "session finished; drag on a chart to zoom, double-click to reset"});
     if (s.trace && s.trace.t && s.trace.t.length) {
@@ -213,7 +261,7 @@
     }
     state.finished = true;
     $("chart-note").firstChild.textContent = "Whole session (drag to zoom, double-click to reset). Rep spans: ";
-    if (s.data_quality && s.data_quality.gaps) state.outages = s.data_quality.gaps;
+    showStatus(state.status);  /* sensors: finished; outages: the summary's */
     scheduleRedraw();
   }
 
@@ -231,7 +279,9 @@
   /* ---------------------------------------------------------------- stream */
   function reset(snap) {
     state.reps = []; state.t = []; state.hip = []; state.tilt = []; state.finished = false;
+    state.error = null; state.summary = null;
     $("reps").textContent = "";
+    $("reps-note").hidden = true;
     $("summary-slot").textContent = "";
     var m = snap.meta || {};
     $("source").textContent = (m.title || "session") + (m.source ? " · " + m.source : "") +
@@ -243,6 +293,7 @@
     showTotals(snap.totals);
     showStatus(snap.status);
     if (snap.summary) showSummary(snap.summary);
+    if (snap.error) { showError(snap.error); showStatus(snap.status); }
   }
   function link(on, text) {
     var l = $("link");
@@ -254,11 +305,15 @@
     es.addEventListener(type, function (ev) { fn(JSON.parse(ev.data)); });
   }
   es.onopen = function () { link(true, "live"); };
-  es.onerror = function () { link(false, state.finished ? "finished · server closed" : "reconnecting…"); };
-  on("state", function (d) { reset(d); link(true, state.finished ? "finished" : "live"); });
+  es.onerror = function () {
+    link(false, state.finished || state.error ? "finished · server closed" : "reconnecting…");
+  };
+  on("state", function (d) { reset(d); link(true, state.finished || state.error ? "finished" : "live"); });
   on("samples", addSamples);
   on("phase", showPhase);
   on("rep", function (d) { addRep(d.rep, true); showTotals(d.totals); speak(d.rep.words.cue); });
   on("status", showStatus);
   on("summary", function (d) { showSummary(d); link(true, "finished"); });
+  on("error", function (d) { showError(d); showPhase({phase: d.title.toLowerCase().indexOf("refused") >= 0 ?
+    "refused" : "finished", detail: ""}); showStatus(state.status); link(true, "finished"); });
 })();

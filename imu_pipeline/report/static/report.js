@@ -7,11 +7,11 @@
   var charts = [];
   var link = ImuCharts.linkZoom(charts);
   charts.push(ImuCharts.traceChart(document.getElementById("chart-hip"), {
-    title: "Hip flexion (thigh relative to pelvis)", yLabel: "hip flexion (°)", seriesLabel: "hip flexion",
+    title: "Hip flexion (thigh relative to pelvis)", yLabel: "hip flexion (°)", yLabelShort: "hip (°)", seriesLabel: "hip flexion",
     colour: "#264653", range: [-10, 130], refLines: [{y: 90, colour: "#555"}], getSpans: spans, height: 300,
     syncKey: "report", onXScale: link}));
   charts.push(ImuCharts.traceChart(document.getElementById("chart-tilt"), {
-    title: "Pelvic tilt (posterior +)", yLabel: "pelvic tilt (°)", seriesLabel: "pelvic tilt",
+    title: "Pelvic tilt (posterior +)", yLabel: "pelvic tilt (°)", yLabelShort: "tilt (°)", seriesLabel: "pelvic tilt",
     colour: "#6a4c93", range: [-10, 25],
     refLines: [{y: 0, colour: "#777", dash: [1, 0]}, {y: data.abdominal_min_posterior_tilt_deg, colour: "#2a9d8f"}],
     getSpans: spans, height: 200, syncKey: "report", onXScale: link}));
