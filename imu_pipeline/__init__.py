@@ -44,11 +44,40 @@ def analyze(path: str | Path, *, pose: str | None = None, config: str | Path | N
 
 
 def batch(paths: list[str | Path] | str | Path, *, jobs: int = 1, scheduler: str | None = None,
-          pose: str | None = None, out: str | Path | None = None):  # -> tuple[DataFrame, DataFrame]
-    """Analyse many recordings (files or folders) on ``jobs`` local processes or a Dask
-    ``scheduler``; returns the ``sessions`` and ``reps`` tables (:mod:`imu_pipeline.study`). With
-    ``out``, summaries are written there (and reused on a re-run)."""
-    from imu_pipeline.study import discover, run, tables
+          pose: str | None = None, out: str | Path | None = None, config: Any = None, force: bool = False,
+          angles: bool = False):  # -> tuple[DataFrame, DataFrame]
+    """Analyse many recordings (files or folders) as ``imu-pipeline batch`` does; returns the
+    ``sessions`` and ``reps`` tables (:mod:`imu_pipeline.study`, columns in docs/batch-tables.md).
 
+    ``jobs`` local processes (at least 1, like ``--jobs``) or a Dask ``scheduler`` address;
+    ``pose`` ``"lying"``/``"hanging"`` overrides the start-pose detection (``--pose``); ``config`` a
+    config TOML path or a :class:`~imu_pipeline.config.PipelineConfig` (``--config``). With ``out``
+    (a folder, ``--out``) each summary is written there and reused on a re-run unless ``force``
+    (``--force``), and the tables are written there too; ``angles`` (needs ``out``) also writes every
+    session's per-sample angles as the Parquet dataset ``out/angles`` (``--angles``).
+
+    Raises
+    ------
+    ImuPipelineError
+        A bad argument (``jobs`` below 1, an unknown ``pose``, a config that cannot be read, an
+        ``out`` that is a file), an input that does not exist, or no recording at all.
+    """
+    from imu_pipeline.config import PipelineConfig, load_config
+    from imu_pipeline.errors import UsageError
+    from imu_pipeline.study import check_jobs, check_out, discover, run, tables, write_tables
+
+    check_jobs(jobs)
+    if pose not in (None, "lying", "hanging"):
+        raise UsageError(f"pose must be 'lying', 'hanging' or None, got {pose!r}")
+    if angles and out is None:
+        raise UsageError("angles=True writes the angles into out/angles: give out= too")
+    cfg = config if isinstance(config, PipelineConfig) else load_config(config)
     inputs = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    return tables(run(discover(inputs, out), jobs=jobs, scheduler=scheduler, pose=pose, out=out))
+    if out is not None:
+        check_out(Path(out))
+    results = run(discover(inputs, out), cfg=cfg, jobs=jobs, scheduler=scheduler, pose=pose, out=out, force=force,
+                  angles=angles)
+    sessions, reps = tables(results)
+    if out is not None:
+        write_tables(Path(out), sessions, reps)
+    return sessions, reps

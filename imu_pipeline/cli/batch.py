@@ -9,17 +9,32 @@ import sys
 from pathlib import Path
 
 from imu_pipeline.cli.options import add_analysis_options, config_from
-from imu_pipeline.errors import OutputError, UsageError
+from imu_pipeline.errors import OutputError
 from imu_pipeline.report.files import check_folder_writable, output_error
 
-#: Endings that make ``--out`` look like a file name (a table), not the folder it is.
-FILE_SUFFIXES = frozenset({".csv", ".tsv", ".txt", ".json", ".parquet", ".pq", ".xlsx", ".xls", ".feather",
-                           ".arrow", ".h5", ".hdf5", ".pkl", ".pickle", ".zip", ".gz", ".tar", ".npz", ".npy"})
+
+def session_line(r) -> str:  # noqa: ANN001 (a study.SessionResult)
+    """What became of one session, in a few words: ``12 reps``, ``0 reps; 1 warning: line 287 is
+    cut off (...)``, ``failed (see below: study/s3.csv)`` (the reason is printed once, after the run)."""
+    from imu_pipeline.study import session_warnings
+
+    if r.status == "error":
+        return f"failed (see below: {r.path})"
+    what = f"{r.summary['totals']['reps']} reps" if r.summary else ""
+    warnings = session_warnings(r)
+    if warnings:
+        what += f"; {len(warnings)} warning{'s' if len(warnings) > 1 else ''}: {warnings[0]}"
+        if len(warnings) > 1:
+            what += f" (and {len(warnings) - 1} more: warnings_text in the sessions table)"
+    if r.status == "reused":
+        what += " (summary up to date, not redone)"
+    return what
 
 
 class _Progress:
-    """A tqdm bar on stderr when stderr is a terminal; otherwise (piped, or without tqdm) one plain
-    line per finished session on stdout, with the count (``[3/16] patientA/s1: 12 reps``)."""
+    """A tqdm bar on stderr when stderr is a terminal (sessions with warnings or failures get a line
+    above it); otherwise (piped, or without tqdm) one plain line per finished session on stdout, with
+    the count (``[3/16] patientA/s1: 12 reps``)."""
 
     def __init__(self, total: int) -> None:
         self.bar = None
@@ -32,13 +47,10 @@ class _Progress:
                 self.bar = tqdm(total=total, unit="session", file=sys.stderr, **_terminal_shape())
 
     def __call__(self, r, done: int, total: int) -> None:  # noqa: ANN001
-        what = (f"{r.summary['totals']['reps']} reps" if r.summary else "") if r.status != "error" else \
-            f"failed: {r.error}"
-        if r.status == "reused":
-            what += " (summary up to date, not redone)"
+        what = session_line(r)
         if self.bar is not None:
             self.bar.update(1)
-            if r.status == "error":
+            if r.status == "error" or "warning" in what:
                 self.bar.write(f"{r.key}: {what}", file=sys.stderr)
             if done == total:
                 self.close()
@@ -81,32 +93,29 @@ def _terminal_shape() -> dict[str, int]:
             "nrows": size.lines if size.lines > 0 else env("LINES", 24)}
 
 
-def _check_out(out: Path) -> None:
-    """--out names the folder the summaries and tables go into: not an existing file, and not a
-    name that looks like one (``--out results.csv`` would otherwise become a folder of that name)."""
-    hint = "--out is a folder for the tables; the sessions and reps tables (.parquet and .csv) and one " \
-           "summary per recording are written inside it"
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"--out {out} is a file; give a folder (it is created if missing): {hint}")
-    if not out.exists() and out.suffix.lower() in FILE_SUFFIXES:
-        raise OutputError(f"--out {out} looks like a file name; {hint}: give a folder name, e.g. "
-                          f"--out {out.with_suffix('')}")
-
-
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from imu_pipeline.study import BatchInterrupted, discover, make_executor, run, tables, write_tables
+    from collections import Counter
+
+    from imu_pipeline import study
 
     cfg = config_from(args)
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.jobs is not None:
+        study.check_jobs(args.jobs)
     out = Path(args.out)
-    _check_out(out)
-    items = discover(args.inputs, out, warn=lambda m: print(f"note: {m}", file=sys.stderr))
+    study.check_out(out)
+    skipped: Counter = Counter()
+    items = study.discover(args.inputs, out, warn=lambda m: print(f"note: {m}", file=sys.stderr), skipped=skipped)
     jobs = args.jobs or os.cpu_count() or 1
     # connect to the cluster before anything is created: a bad --scheduler leaves nothing behind
-    executor, close = make_executor(jobs, args.scheduler) if args.scheduler else (None, lambda: None)
+    executor, close = study.make_executor(jobs, args.scheduler) if args.scheduler else (None, lambda: None)
     progress = _Progress(len(items))
-    interrupted = None
+    interrupted, waited = None, []
+
+    def on_interrupt(n: int) -> None:
+        waited.append(n)
+        progress.note(f"interrupted: waiting for the {n} session{'s' if n > 1 else ''} under way (Ctrl-C again "
+                      "to stop them now)")
+
     try:
         created = not out.exists()
         try:
@@ -120,40 +129,55 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                 _remove_empty(out)
             raise
         try:
-            results = run(items, cfg=cfg, pose=args.pose, out=out, jobs=jobs, executor=executor, force=args.force,
-                          angles=args.angles, on_result=progress,
-                          on_interrupt=lambda n: progress.note(
-                              f"interrupted: waiting for the {n} session(s) under way (Ctrl-C again to stop "
-                              "them now)"))
-        except BatchInterrupted as e:
+            results = study.run(items, cfg=cfg, pose=args.pose, out=out, jobs=jobs, executor=executor,
+                                force=args.force, angles=args.angles, on_result=progress, on_interrupt=on_interrupt)
+        except study.BatchInterrupted as e:
             interrupted, results = e, e.results
     finally:
         progress.close()
         close()
+    note = study.skipped_note(skipped)
     if interrupted is not None:
-        return _interrupted(out, results, interrupted.total, created)
-    sessions, reps = tables(results)
-    write_tables(out, sessions, reps)
+        code = _interrupted(out, results, interrupted.total, created)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+        return code
+    if waited:
+        last = "the session under way was the last one" if waited[0] == 1 else \
+            f"the {waited[0]} sessions under way were the last ones"
+        print(f"imu-pipeline batch: interrupted, but {last} and finished: nothing is missing", file=sys.stderr)
+    study.write_tables(out, *study.tables(results))
     failed = [r for r in results if r.status == "error"]
     reused = sum(r.status == "reused" for r in results)
     print(f"{len(results) - len(failed)} of {len(results)} recordings analysed"
           + (f" ({reused} up to date from an earlier run)" if reused else "")
           + f"; tables in {out}: sessions and reps, .parquet and .csv")
     for r in failed:
-        print(f"failed: {r.error if r.path in r.error else f'{r.path}: {r.error}'}", file=sys.stderr)
+        print(f"failed: {r.error}", file=sys.stderr)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     return 0 if not failed else 1
 
 
 def _interrupted(out: Path, results: list, total: int, created: bool) -> int:  # noqa: ANN001
-    """Ctrl-C: the tables for the sessions that finished (their summaries are kept), and what to do."""
+    """Ctrl-C: the tables for the sessions that finished, and what to do. Counted as on disk: a
+    session analysed or reused has its summary in ``out``; a failed one has none (an older one was
+    renamed .stale); the others were not done."""
     from imu_pipeline.study import tables, write_tables
 
     rest = total - len(results)
+    failed = [r for r in results if r.status == "error"]
+    reused = sum(r.status == "reused" for r in results)
+    analysed = len(results) - len(failed) - reused
     if results:
         write_tables(out, *tables(results))
-        print(f"imu-pipeline batch: interrupted after {len(results)} of {total} sessions; their summaries are "
-              f"kept and the tables in {out} hold only those {len(results)}; run the same command again to do "
-              f"the other {rest} (finished sessions are reused)", file=sys.stderr)
+        parts = [f"{analysed} analysed"] + ([f"{reused} up to date from an earlier run"] if reused else []) \
+            + ([f"{len(failed)} failed, with no summary"] if failed else [])
+        print(f"imu-pipeline batch: interrupted: {len(results)} of {total} sessions finished ({', '.join(parts)}); "
+              f"the tables in {out} hold those {len(results)}; run the same command again to do the other "
+              f"{rest} (finished sessions are reused)", file=sys.stderr)
+        for r in failed:
+            print(f"failed: {r.error}", file=sys.stderr)
     else:
         if created:
             _remove_empty(out)
