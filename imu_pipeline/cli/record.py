@@ -275,20 +275,42 @@ def _cmd_record(args: argparse.Namespace) -> int:
                 printer.line("stopping at once ...")
                 task.cancel()
 
+        handled: list[int] = []
+        for sig, handler in ((signal.SIGINT, on_signal), (signal.SIGTERM, stop.set)):
+            try:
+                loop.add_signal_handler(sig, handler)
+                handled.append(sig)
+            except (NotImplementedError, RuntimeError):  # Windows: Ctrl-C arrives as KeyboardInterrupt
+                pass
         try:
-            loop.add_signal_handler(signal.SIGINT, on_signal)
-            loop.add_signal_handler(signal.SIGTERM, stop.set)
-        except (NotImplementedError, RuntimeError):  # Windows: Ctrl-C arrives as KeyboardInterrupt
-            pass
-        if view is not None:
-            return await record_async(args, out=printer.line, status_out=view.status(printer.status), stop=stop,
-                                      **view.record_kwargs(args))
-        return await record_async(args, out=printer.line, status_out=printer.status, stop=stop)
+            if view is not None:
+                return await record_async(args, out=printer.line, status_out=view.status(printer.status),
+                                          stop=stop, **view.record_kwargs(args))
+            return await record_async(args, out=printer.line, status_out=printer.status, stop=stop)
+        finally:
+            # removed while the loop still runs (asyncio's close() shuts its wake-up pipe before it
+            # removes them, and a Ctrl-C in between printed "Exception ignored ... Bad file
+            # descriptor"); until asyncio.run has returned a Ctrl-C is only counted (raised in its
+            # teardown it printed "Exception ignored in WeakSet"), then acted on below
+            for sig in handled:
+                loop.remove_signal_handler(sig)
+            if signal.SIGINT in handled:
+                signal.signal(signal.SIGINT, count_late)
+
+    def count_late(signum: int, frame: Any) -> None:
+        nonlocal interrupts
+        interrupts += 1
 
     try:
         result = asyncio.run(main())
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None  # the second Ctrl-C: no analysis; the recording is closed and kept
+    finally:
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler and \
+                signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, signal.SIG_DFL):
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    if interrupts >= 2:  # the second Ctrl-C came while the session closed: no analysis
+        raise KeyboardInterrupt
     _print_session_analysis(args, printer.line)
     if view is not None:  # the finished session stays on the page until Ctrl-C
         view.finish(args)
