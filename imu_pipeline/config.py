@@ -39,6 +39,8 @@ class FrontConfig:
     frozen_min_rate_deg_s: float = _p(3.0, "deg/s", "... while reading a turn at least this fast (a still sensor may "
                                                     "repeat itself)")
     absent_after_s: float = _p(0.6, "s", "a sensor silent this long while the other streams counts as missing")
+    held_max_s: float = _p(5.0, "s", "live: a sensor whose samples the reader holds back (its timing settling after "
+                                     "a (re)connection) is waited for up to this long before it counts as missing")
     sync_max_lag_s: float = _p(0.35, "s", "offline: the two sensors' movements correlating best at a lag beyond this "
                                           "(within 1 s) -> a warning that their clocks may be out of step")
     sync_min_correlation: float = _p(0.5, "", "... when that best correlation is at least this")

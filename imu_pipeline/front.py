@@ -25,7 +25,10 @@ What happens to the samples
    has delivered samples past it, or it has been silent for ``absent_after_s`` while the other
    streamed on (it is then missing there). ``absent_after_s`` must exceed the longest outage
    threshold plus the largest delivery skew between the two sensors; with a larger skew a late
-   sample of an already released row is dropped and counted (``late``).
+   sample of an already released row is dropped and counted (``late``). Live, the recorder says
+   when a sensor's samples are being held back (:meth:`FrontHalf.hold`: its timing settles for
+   up to ~2 s after each (re)connection, then they arrive in one burst); such a sensor is waited
+   for up to ``held_max_s`` instead, so the burst is not dropped as late.
 
 Units: time in s (float64, session clock), specific force in m/s², angular rate in rad/s, both in
 the sensor frame; nothing is converted here.
@@ -170,7 +173,19 @@ class FrontHalf:
         self._pending: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {s: [] for s in SENSORS}
         self._next_k: int | None = None
         self._first_s = math.inf
+        self._held: set[str] = set()
         self.quality_: DataQuality | None = None
+
+    def hold(self, sensor: str, held: bool) -> None:
+        """Live: ``sensor``'s samples are being held back before delivery (True) or not (False).
+        While held, the rows wait for it up to ``held_max_s`` (instead of ``absent_after_s``) of
+        the other sensor's stream before it counts as missing there."""
+        if sensor not in self.resamplers_:
+            raise FrontError(f"unknown sensor {sensor!r}; expected one of {', '.join(SENSORS)}")
+        if held:
+            self._held.add(sensor)
+        else:
+            self._held.discard(sensor)
 
     # ------------------------------------------------------------------ input
     def push(self, sensor: str, time_s: np.ndarray, acc: np.ndarray, gyr: np.ndarray) -> GridBatch:
@@ -223,11 +238,12 @@ class FrontHalf:
         if final:
             return k_at_or_before(newest, self.fs)
         ks = []
-        for r in res.values():
+        for s, r in res.items():
             k = r.final_k_
             silent_since = r.newest_s if math.isfinite(r.newest_s) else self._first_s
-            if newest - silent_since > self.cfg.absent_after_s:
-                k = max(k, k_at_or_before(newest - self.cfg.absent_after_s, self.fs))
+            wait_s = self.cfg.held_max_s if s in self._held else self.cfg.absent_after_s
+            if newest - silent_since > wait_s:
+                k = max(k, k_at_or_before(newest - wait_s, self.fs))
             ks.append(k)
         k = min(ks)
         return None if not math.isfinite(k) else int(k)

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import errno
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,9 @@ def test_demo_session_with_a_disconnect_storm(tmp_path: Path) -> None:
         assert kinds.count("reconnected") == hit
         # nothing sent was lost: the recording holds exactly the sent samples, with their values
         acc, gyr = _quantised(world, role)
-        assert rows[role].time_s.size == acc.shape[0] > 2000
+        # (how many were sent depends on how fast the reconnects were; at 6x real time a loaded machine
+        # slows them down by as much: the count is a floor, the exact match is the point)
+        assert rows[role].time_s.size == acc.shape[0] > 1500
         np.testing.assert_allclose(rows[role].acc, acc, atol=2e-5)
         np.testing.assert_allclose(rows[role].gyr, gyr, atol=2e-6)
         assert np.all(np.diff(rows[role].time_s) > 0)
@@ -129,6 +132,33 @@ def test_demo_session_with_a_disconnect_storm(tmp_path: Path) -> None:
 
     an = analyze_recording(read_recording(out, warn=False))
     assert len(an.reps) >= 4
+
+
+@pytest.mark.parametrize("disconnects", [0, 3])
+def test_live_reps_are_the_offline_reps_with_the_same_confidence(tmp_path: Path, disconnects: int) -> None:
+    """The live feedback of a demo session gives the reps analyze gives on the file, with the same
+    label and label confidence: the ~2 s of samples each reader holds after a (re)connection while
+    its timing settles are waited for, not taken as that sensor missing (which shortened the live
+    start pose and marked every live rep 'low')."""
+    from imu_pipeline.pipeline.offline import analyze_recording
+
+    out = tmp_path / "live.csv"
+    lines: list[str] = []
+    argv = ["--demo", "--duration", "40", "--demo-seed", "2"] + (["--demo-disconnects", str(disconnects)]
+                                                                  if disconnects else [])
+    asyncio.run(record_async(_args(str(out), *argv), clock=FastClock(2.0), out=lines.append,
+                             status_out=lambda s: None))
+    live = [re.search(r"s  (\S+)(?: (\(low\)))?", ln) for ln in lines if ln.startswith("rep ")]
+    an = analyze_recording(read_recording(out, warn=False))
+    assert len(an.reps) >= 5
+    offline = [(r.label or "unlabelled", r.label_confidence) for r in an.reps]
+    got = [(m[1] if m[1] in ("hip-flexor-only", "abdominal-engaging") else "unlabelled",
+            "low" if m[2] else "normal" if m[1] in ("hip-flexor-only", "abdominal-engaging") else "none") for m in live]
+    if disconnects == 0:
+        assert got == offline, (got, offline, lines)
+    else:  # a link drop may cut a rep live that the file (with the gap) still counts: most agree
+        same = sum(a == b for a, b in zip(got, offline))
+        assert abs(len(got) - len(offline)) <= 1 and same >= len(offline) - 2, (got, offline, lines)
 
 
 def _recorder(world: DemoWorld, out: Path, clock: FastClock, policy: ReconnectPolicy,

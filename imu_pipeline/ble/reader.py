@@ -381,16 +381,27 @@ class SensorStream:
         if self.timer.settled:
             self.release()
 
+    @property
+    def holding(self) -> bool:
+        """Samples received but held back until the timer has settled (see :meth:`release`)."""
+        return bool(self._pending)
+
     def release(self) -> None:
         """Time the held samples with the current clock mapping and pass them on.
 
         After each (re)connection samples are held until the timer has settled (about
         0.5–2 s), so the first ones get the same accuracy as the rest; :meth:`close` and a
-        disconnection release whatever is held.
+        disconnection release whatever is held. The held samples go on as one batch: delivered
+        packet by packet, the first ones looked to the live analysis like a sensor seconds behind
+        (missing there) while the rest were still on their way.
         """
         pending, self._pending = self._pending, []
-        for d, acc, gyr in pending:
-            self.on_samples(self.role, self.timer.to_session(d), acc, gyr)
+        if not pending:
+            return
+        t = np.concatenate([self.timer.to_session(p[0]) for p in pending])  # packet by packet: forward in time
+        acc = np.concatenate([p[1] for p in pending])
+        gyr = np.concatenate([p[2] for p in pending])
+        self.on_samples(self.role, t, acc, gyr)
 
     # ------------------------------------------------------------------ supervision
     async def supervise(self, stopping: asyncio.Event) -> None:

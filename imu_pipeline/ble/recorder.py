@@ -44,6 +44,15 @@ class LiveFeedback(Protocol):
     def finish(self) -> list[Any]: ...
 
 
+def tell_held(live: Any, streams: dict[str, SensorStream]) -> None:
+    """Tell live feedback that has a ``hold(sensor, held)`` method which sensors' samples the
+    readers are holding back (:attr:`SensorStream.holding`), so it waits for them."""
+    hold = getattr(live, "hold", None)
+    if hold is not None:
+        for role, stream in streams.items():
+            hold(role, stream.holding)
+
+
 @dataclass
 class SensorSummary:
     """End-of-session numbers of one sensor."""
@@ -168,6 +177,7 @@ class Recorder:
             return
         if self.live is not None:
             try:
+                tell_held(self.live, self.streams)
                 items = self.live.push(sensor, t, acc, gyr)
             except Exception as e:
                 self.out(f"live feedback failed ({type(e).__name__}: {e}); recording continues without it")

@@ -380,6 +380,12 @@ class LivePipeline:
         """Add samples of one sensor (s, m/s², rad/s; sensor frame); return finished reps."""
         return self._rows(self.front_.push(sensor, time_s, acc, gyr), final=False)
 
+    def hold(self, sensor: str, held: bool) -> None:
+        """The recorder's word that ``sensor``'s samples are being held back before delivery (its
+        timing settling after a (re)connection): the rows wait for them (:meth:`FrontHalf.hold`)
+        instead of going on without that sensor. A replay never holds."""
+        self.front_.hold(sensor, held)
+
     def finish(self) -> list[Rep]:
         """End of stream: release the last rows, calibrate with what there is, close a rep."""
         out = self._rows(self.front_.finish(), final=False)

@@ -101,6 +101,9 @@ class CoachFeed:
         self._publish(reps, final=False)
         return reps
 
+    def hold(self, sensor: str, held: bool) -> None:
+        self.lp.hold(sensor, held)
+
     def finish(self) -> list[Rep]:
         reps = self.lp.finish()
         self._publish(reps, final=True)
