@@ -18,6 +18,7 @@ from imu_pipeline.config import config_to_dict
 from imu_pipeline.pipeline.offline import SessionAnalysis
 from imu_pipeline.report.files import write_text
 from imu_pipeline.report.quality import quality_sentences
+from imu_pipeline.report.words import ARCH_ADVICE, ARCH_ADVICE_ANY
 from imu_pipeline.reps import rep_totals
 
 SUMMARY_SCHEMA_VERSION = 2
@@ -76,7 +77,8 @@ def verdict(an: SessionAnalysis) -> str:
     if t["partial"]:
         parts.append(f"{t['partial']} partial rep(s) (the thigh sensor missed part) were counted but not judged")
     if t["back_arch"]:
-        parts.append(f"the back arched in {t['back_arch']} (anterior tilt with the legs low)")
+        parts.append(f"the back arched in {t['back_arch']} (anterior tilt with the legs low): "
+                     + ARCH_ADVICE.get(an.angles.calibration.pose, ARCH_ADVICE_ANY))
     s = "; ".join(parts)
     return s[0].upper() + s[1:] + "."
 
