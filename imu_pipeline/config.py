@@ -126,6 +126,8 @@ class RepConfig:
     gap_reset_s: float = _p(0.4, "s", "a gap in hip flexion longer than this ends a rep under way (counted once)")
     resume_new_rep_after_s: float = _p(2.0, "s", "after a gap that closed a rep, data resuming high this long after "
                                                  "that rep's peak is a new rep under way (not the closed rep's tail)")
+    resume_tail_max_s: float = _p(3.0, "s", "... except within this long of the gap's start when the closed rep was on "
+                                            "its way up, or was coming down and the data resume lower: its remainder")
     phase_fraction: float = _p(0.05, "fraction", "phases start/end where the hip rate crosses this fraction of "
                                                  "its peak")
     phase_search_s: float = _p(0.5, "s", "movement onset/end are looked for this far around the segmenter's bounds")

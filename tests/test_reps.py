@@ -433,3 +433,33 @@ def test_bounce_is_not_judged_where_the_sensor_rate_cannot_show_a_pause() -> Non
     assert "bounce" in judged[0].momentum_reasons
     assert "bounce" not in slow[0].momentum_reasons
     assert slow[0].decided_by["bounce"].startswith("not judged: at 10 Hz")
+
+
+def _segment_with_gap(t: list[float], v: list[float], gap: tuple[float, float]) -> list:
+    w = series(t, v)
+    hip = w.hip_deg.copy()
+    hip[(w.time_s > gap[0]) & (w.time_s < gap[1])] = np.nan
+    seg = RepSegmenter(PipelineConfig(), FS)
+    bounds = []
+    for i in range(0, len(w.time_s), 7):  # the live path's chunking: the same result
+        bounds += seg.push(w.time_s[i:i + 7], hip[i:i + 7])
+    return bounds + seg.finish()
+
+
+@pytest.mark.parametrize("gap", [(1.6, 4.1), (2.4, 4.4), (3.4, 4.6)])
+def test_a_rep_cut_by_an_outage_is_counted_once(gap: tuple[float, float]) -> None:
+    """One slow rep (up 1 -> 3 s to 100°, down 3.4 -> 5.4 s) with the thigh missing from its way up
+    (or its top, or its way down) to late in its descent: one rep, not its head and its tail
+    counted as two."""
+    bounds = _segment_with_gap([0, 1, 3, 3.4, 5.4, 8], [0, 0, 100, 100, 0, 0], gap)
+    assert len(bounds) == 1, bounds
+    assert bounds[0].has_gap
+
+
+def test_reps_hidden_in_a_long_outage_are_not_taken_for_one_reps_tail() -> None:
+    """The thigh goes missing on the way up of one rep and comes back 5 s later in the middle of
+    the next one (rising): two reps, both partial."""
+    t = [0, 1, 3, 3.4, 5.4, 6.0, 8.0, 8.4, 10.4, 13]
+    v = [0, 0, 100, 100, 0, 0, 100, 100, 0, 0]
+    bounds = _segment_with_gap(t, v, (1.8, 7.0))
+    assert len(bounds) == 2, bounds

@@ -92,6 +92,8 @@ class RepSegmenter:
         self._closed_by_gap = False
         self._resumed = False  # the rep under way began inside a gap (its start was not seen)
         self._closed_peak_t = -math.inf  # peak time of the last rep a gap closed
+        self._closed_rising = False  # ... and whether it was on its way up then
+        self._closed_last = (-math.inf, math.nan)  # ... and its last sample (s, deg)
         self.last_x = math.nan
         self._filt_last_t = -math.inf
 
@@ -141,7 +143,8 @@ class RepSegmenter:
             return
         pre_base = self.base
         was_resting = self.state == "base" and (
-            not self._closed_by_gap or ti - self._closed_peak_t > self.c.resume_new_rep_after_s)
+            not self._closed_by_gap or (ti - self._closed_peak_t > self.c.resume_new_rep_after_s
+                                        and not self._closed_tail(ti, xi)))
         if (self.state in ("up", "down") or self._rising()) and not self._closed_by_gap:
             out.append(self._close_at_gap())
             was_resting = False
@@ -264,7 +267,18 @@ class RepSegmenter:
         """Resting state, but already well on the way up (a rep the gap interrupts)."""
         return self.state == "base" and np.isfinite(self.base) and self.last_x - self.base >= self.c.resume_min_deg
 
+    def _closed_tail(self, ti: float, xi: float) -> bool:
+        """Data resuming high at ``ti`` (value ``xi``) after a gap that closed a rep are that rep's
+        remainder when the gap began within ``resume_tail_max_s``, and the rep was then on its way
+        up (its top and descent fell in the gap) or coming down and the data resume lower."""
+        t_last, x_last = self._closed_last
+        if ti - t_last > self.c.resume_tail_max_s:
+            return False
+        return self._closed_rising or (np.isfinite(x_last) and xi <= x_last)
+
     def _close_at_gap(self) -> RepBounds:
+        self._closed_rising = self.state in ("base", "up")
+        self._closed_last = (self.last_t, self.last_x)
         if self.state == "base":  # interrupted on its way up
             start = self.last_low_t if np.isfinite(self.last_low_t) else self.last_t
             self.start_t, self.peak_t = start, self.last_t
