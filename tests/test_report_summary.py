@@ -94,3 +94,19 @@ def test_verdict_without_reps_names_the_30_degree_rise() -> None:
     assert an.reps == []
     assert verdict(an) == "No reps found: hip flexion never rose 30° above its resting level and came back."
     assert summary_dict(an)["totals"]["reps"] == 0
+
+
+def test_unlabelled_reps_blame_the_sensor_that_missed_their_top() -> None:
+    """A rep without a label because its top fell in a thigh outage (a partial rep) is the thigh
+    sensor's doing, not the pelvis's; with both kinds the verdict counts each."""
+    from types import SimpleNamespace
+
+    from imu_pipeline.report.summary import unlabelled_why
+
+    def rep(label: str | None, partial: bool) -> SimpleNamespace:
+        return SimpleNamespace(label=label, partial=partial)
+
+    assert unlabelled_why([rep("hip-flexor-only", False), rep(None, True)]) == "the thigh sensor missed its top"
+    assert unlabelled_why([rep(None, False), rep(None, False)]) == "the pelvis sensor missed their tops"
+    assert unlabelled_why([rep(None, False), rep(None, True), rep(None, False)]) == \
+        "their tops were missed: by the pelvis sensor in 2, by the thigh sensor in 1"

@@ -37,6 +37,18 @@ def _r(x: float | None, nd: int = 2) -> float | None:
     return round(float(x), nd)
 
 
+def unlabelled_why(reps: list) -> str:  # noqa: ANN001 (Rep objects)
+    """Which sensor missed the tops of the reps without a label: the thigh's for a partial rep (its
+    top fell in a thigh outage), else the pelvis's."""
+    unl = [r for r in reps if r.label is None]
+    thigh = sum(bool(r.partial) for r in unl)
+    pelvis = len(unl) - thigh
+    if thigh and pelvis:
+        return f"their tops were missed: by the pelvis sensor in {pelvis}, by the thigh sensor in {thigh}"
+    who = "thigh" if thigh else "pelvis"
+    return f"the {who} sensor missed {'its top' if len(unl) == 1 else 'their tops'}"
+
+
 def verdict(an: SessionAnalysis) -> str:
     """One plain-words sentence on the session."""
     t = rep_totals(an.reps)
@@ -50,7 +62,7 @@ def verdict(an: SessionAnalysis) -> str:
     parts = []
     lab = t["abdominal_engaging"] + t["hip_flexor_only"]
     if lab == 0:
-        parts.append(f"none of the {n} reps could be labelled: the pelvis sensor missed their tops")
+        parts.append(f"none of the {n} reps could be labelled: {unlabelled_why(an.reps)}")
     elif t["abdominal_engaging"] == lab:
         parts.append(f"all {lab} labelled reps engaged the abdominals (pelvis curled posteriorly)" if lab < n else
                      f"all {n} reps engaged the abdominals (pelvis curled posteriorly)")
@@ -62,7 +74,7 @@ def verdict(an: SessionAnalysis) -> str:
         parts.append(f"{t['abdominal_engaging']} of {lab} labelled reps engaged the abdominals" if lab < n else
                      f"{t['abdominal_engaging']} of {n} reps engaged the abdominals")
     if 0 < lab < n:
-        parts.append(f"{n - lab} could not be labelled (the pelvis sensor missed their top)")
+        parts.append(f"{n - lab} could not be labelled ({unlabelled_why(an.reps)})")
     if t["low_confidence_labels"]:
         parts.append(f"{t['low_confidence_labels']} label(s) with low confidence (the pelvis saw only part of the top)")
     judged = t["momentum"] + t["controlled"]
