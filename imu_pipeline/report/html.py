@@ -216,7 +216,7 @@ def html_report(an: SessionAnalysis) -> str:
 <section id="traces"><h2>Hip flexion and pelvic tilt</h2>
 <p class="hint">Drag across a chart to zoom, double-click to reset. Shaded: each rep by label —
 <span class="sw abdominal-engaging"></span> abdominal-engaging <span class="sw hip-flexor-only"></span> hip-flexor-only
-<span class="sw none"></span> no label (pelvis not seen); <span class="sw mom"></span> a red bar on top: momentum;
+<span class="sw none"></span> no label (top not seen); <span class="sw mom"></span> a red bar on top: momentum;
 <span class="sw out"></span> hatched: a sensor outage; <span class="sw ref"></span> dashed line: {_e(ref)};
 numbers above the chart: the reps.</p>
 <div id="chart-hip" class="chart"></div><div id="chart-tilt" class="chart"></div>

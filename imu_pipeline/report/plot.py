@@ -99,7 +99,7 @@ def plot_session(an: SessionAnalysis, path: str | Path, *, width_in: float = 12.
                Patch(color=LABEL_COLOURS[LABEL_HIP_FLEXOR], alpha=0.6, label="hip-flexor-only"),
                Patch(color="#c1121f", label="momentum (reason)")]
     if any(r.label is None for r in an.reps):
-        handles.append(Patch(facecolor=NOT_MEASURED, hatch="//", edgecolor="#777", label="no label (pelvis not seen)"))
+        handles.append(Patch(facecolor=NOT_MEASURED, hatch="//", edgecolor="#777", label="no label (top not seen)"))
     ax1.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
     n = len(an.reps)
     ab = sum(r.label == LABEL_ABDOMINAL for r in an.reps)

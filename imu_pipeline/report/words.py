@@ -55,7 +55,7 @@ def secs(v: Any) -> str:
 def label_text(rep: dict[str, Any]) -> str:
     """The label as shown: the label itself, "(low confidence)" added, or "no label"."""
     if rep.get("label") is None:
-        return "no label (pelvis not seen)"
+        return "no label (top not seen by the thigh)" if rep.get("partial") else "no label (pelvis not seen)"
     low = " (low confidence)" if rep.get("label_confidence") == "low" else ""
     return f"{rep['label']}{low}"
 
