@@ -27,56 +27,71 @@ class AnalysisResult:
 
 
 def analyze(path: str | Path, *, pose: str | None = None, config: str | Path | None = None) -> AnalysisResult:
-    """Analyse one recording (the offline path, as ``imu-pipeline analyze``)."""
-    import pandas as pd
-
+    """Analyse one recording (the offline path, as ``imu-pipeline analyze``). ``reps`` has the columns
+    and dtypes of the batch ``reps`` table but ``key`` (nullable ``Int64``/``boolean``, ``float64``
+    with NaN where a value is null, ``string``: docs/batch-tables.md)."""
     from imu_pipeline.config import PipelineConfig, load_config
     from imu_pipeline.io.recording import read_recording
     from imu_pipeline.pipeline.offline import analyze_recording
     from imu_pipeline.report.summary import summary_dict
+    from imu_pipeline.study import reps_frame
 
     cfg = load_config(config) if config is not None else PipelineConfig()
     an = analyze_recording(read_recording(path, warn=False), cfg, pose=pose)
     d = summary_dict(an)
-    reps = pd.DataFrame([{k: (";".join(v) if isinstance(v, list) else v) for k, v in r.items() if k != "decided_by"}
-                         for r in d["reps"]])
-    return AnalysisResult(reps, an.angles.to_frame(), d)
+    return AnalysisResult(reps_frame(d["reps"]), an.angles.to_frame(), d)
 
 
-def batch(paths: list[str | Path] | str | Path, *, jobs: int = 1, scheduler: str | None = None,
+def batch(paths: list[str | Path] | str | Path, *, jobs: int | None = None, scheduler: str | None = None,
           pose: str | None = None, out: str | Path | None = None, config: Any = None, force: bool = False,
           angles: bool = False):  # -> tuple[DataFrame, DataFrame]
     """Analyse many recordings (files or folders) as ``imu-pipeline batch`` does; returns the
     ``sessions`` and ``reps`` tables (:mod:`imu_pipeline.study`, columns in docs/batch-tables.md).
 
-    ``jobs`` local processes (at least 1, like ``--jobs``) or a Dask ``scheduler`` address;
-    ``pose`` ``"lying"``/``"hanging"`` overrides the start-pose detection (``--pose``); ``config`` a
-    config TOML path or a :class:`~imu_pipeline.config.PipelineConfig` (``--config``). With ``out``
-    (a folder, ``--out``) each summary is written there and reused on a re-run unless ``force``
-    (``--force``), and the tables are written there too; ``angles`` (needs ``out``) also writes every
-    session's per-sample angles as the Parquet dataset ``out/angles`` (``--angles``).
+    ``jobs`` local processes (default: as many as the machine has cores, like the command; at least
+    1; ``--jobs``) or a Dask ``scheduler`` address (``--scheduler``); ``pose`` ``"lying"``/``"hanging"``
+    overrides the start-pose detection (``--pose``); ``config`` a config TOML path or a
+    :class:`~imu_pipeline.config.PipelineConfig` (``--config``). With ``out`` (a folder for the
+    results, not one holding recordings; ``--out``) each summary is written there and reused on a
+    re-run while its recording is unchanged, unless ``force`` (``--force``), and the tables are
+    written there too; ``angles`` (needs ``out``) also writes every session's per-sample angles as
+    the Parquet dataset ``out/angles`` (``--angles``).
+
+    Ctrl-C (KeyboardInterrupt) waits for the sessions under way (a second one stops them), writes
+    the tables of the finished sessions into ``out`` when given, as the command does, and is raised
+    again (a :class:`~imu_pipeline.study.BatchInterrupted` with those sessions as ``results``).
 
     Raises
     ------
     ImuPipelineError
         A bad argument (``jobs`` below 1, an unknown ``pose``, a config that cannot be read, an
-        ``out`` that is a file), an input that does not exist, or no recording at all.
+        ``out`` that is a file or holds recordings), no input, an input that does not exist, or no
+        recording at all.
     """
+    import os
+
     from imu_pipeline.config import PipelineConfig, load_config
     from imu_pipeline.errors import UsageError
-    from imu_pipeline.study import check_jobs, check_out, discover, run, tables, write_tables
+    from imu_pipeline.study import BatchInterrupted, check_jobs, check_out, discover, run, tables, write_tables
 
-    check_jobs(jobs)
+    if jobs is None:
+        jobs = os.cpu_count() or 1
+    check_jobs(jobs, "jobs")
     if pose not in (None, "lying", "hanging"):
-        raise UsageError(f"pose must be 'lying', 'hanging' or None, got {pose!r}")
+        raise UsageError(f"pose must be 'lying', 'hanging' or None (--pose on the command line), got {pose!r}")
     if angles and out is None:
         raise UsageError("angles=True writes the angles into out/angles: give out= too")
     cfg = config if isinstance(config, PipelineConfig) else load_config(config)
     inputs = [paths] if isinstance(paths, (str, Path)) else list(paths)
     if out is not None:
-        check_out(Path(out))
-    results = run(discover(inputs, out), cfg=cfg, jobs=jobs, scheduler=scheduler, pose=pose, out=out, force=force,
-                  angles=angles)
+        check_out(Path(out), "out")
+    try:
+        results = run(discover(inputs, out), cfg=cfg, jobs=jobs, scheduler=scheduler, pose=pose, out=out,
+                      force=force, angles=angles)
+    except BatchInterrupted as e:
+        if out is not None and e.results:
+            write_tables(Path(out), *tables(e.results))
+        raise
     sessions, reps = tables(results)
     if out is not None:
         write_tables(Path(out), sessions, reps)

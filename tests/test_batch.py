@@ -27,6 +27,7 @@ from imu_pipeline.simulate import SimulationOptions, simulate_session, write_sim
 from imu_pipeline.study import (
     REP_COLUMNS,
     SESSION_COLUMNS,
+    TABLE_FILES,
     TOTALS_COLUMNS,
     BatchInterrupted,
     BatchItem,
@@ -34,6 +35,7 @@ from imu_pipeline.study import (
     run,
     skipped_note,
     tables,
+    write_tables,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,15 +87,19 @@ def test_cli_same_names_broken_file_resume_and_force(study: Path, tmp_path: Path
     assert f"patientB/broken: failed (see below: {study / 'patientB' / 'broken.csv'})\n" in printed.out
     assert printed.out.count("broken.csv") == 1 and printed.err.count("broken.csv") == 1
     assert printed.err.count("missing column") == 1
-    # re-run: summaries newer than their recording are reused, the broken file is tried again
+    # re-run: summaries of unchanged recordings are reused, the broken file is tried again
     stamp = (out / "patientA/s1.summary.json").stat().st_mtime
     time.sleep(0.01)
     assert main(["batch", str(study), "--out", str(out), "--jobs", "1"]) == 1
     assert (out / "patientA/s1.summary.json").stat().st_mtime == stamp
     assert "4 up to date" in capsys.readouterr().out
     assert sorted(pd.read_csv(out / "sessions.csv").key) == sorted(sessions.key)  # nothing of its own picked up
-    # a recording changed since: redone; --force redoes all
+    # touched but the same bytes: still reused; a sidecar changed since (re-indented): redone; --force redoes all
     os.utime(study / "patientA" / "s2.csv")
+    assert main(["batch", str(study), "--out", str(out), "--jobs", "1"]) == 1
+    assert "4 up to date" in capsys.readouterr().out
+    side = study / "patientA" / "s2.json"
+    side.write_text(json.dumps(json.loads(side.read_text()), indent=1))
     assert main(["batch", str(study), "--out", str(out), "--jobs", "1"]) == 1
     assert "3 up to date" in capsys.readouterr().out
     assert main(["batch", str(study), "--out", str(out), "--jobs", "1", "--force"]) == 1
@@ -436,7 +442,7 @@ def test_recordings_named_like_our_tables_are_analysed_and_our_own_tables_are_no
     assert skipped == {"table": 2}
     assert main(["batch", str(root), "--out", str(root / "new"), "--jobs", "1"]) == 0
     assert sorted(pd.read_csv(root / "new" / "sessions.csv").key) == keys
-    assert "note: skipped: 2 batch tables (sessions.csv, reps.csv)" in capsys.readouterr().err
+    assert "note: skipped: 2 batch tables" in capsys.readouterr().err
 
 
 def test_ordinary_env_and_build_folders_are_analysed_and_every_skip_is_counted(study: Path, tmp_path: Path,
@@ -755,7 +761,7 @@ def test_python_api_takes_the_command_line_options(study: Path, tmp_path: Path) 
     from imu_pipeline.config import load_config
 
     for jobs in (0, -1):
-        with pytest.raises(UsageError, match=f"^--jobs must be at least 1, got {jobs}$"):
+        with pytest.raises(UsageError, match=rf"^jobs must be at least 1 \(--jobs on the command line\), got {jobs}$"):
             imu_pipeline.batch([study / "patientA"], jobs=jobs)
     cfg = tmp_path / "c.toml"
     cfg.write_text("[reps]\nmin_rep_deg = 40.0\n")
@@ -775,3 +781,443 @@ def test_python_api_takes_the_command_line_options(study: Path, tmp_path: Path) 
     assert (out / "s1.summary.json").stat().st_ino != inode  # redone
     with pytest.raises(UsageError, match="pose must be"):
         imu_pipeline.batch([study / "patientA"], pose="sitting")
+
+
+# ------------------------------------------------------------------------ null values in the tables
+
+def test_missing_values_are_null_in_every_table_and_never_the_text_nan(study: Path, tmp_path: Path) -> None:
+    """A failed session (no exercise, calibration, pose source, warnings) and a sidecar without the key
+    another sidecar has (meta_subject): null in the Parquet file, the API and the CSV (an empty
+    cell) — pandas fills such a cell with a float NaN, which json.dumps made the text "NaN"."""
+    rec = tmp_path / "rec"
+    side = json.loads(_copy(study, "patientA/s1", rec / "s1.csv").with_suffix(".json").read_text())
+    (rec / "s1.json").write_text(json.dumps({**side, "subject": "p01"}))
+    _copy(study, "patientA/s2", rec / "s2.csv")  # its sidecar has no subject
+    (rec / "bad.csv").write_text("time_s,sensor\n")
+    out = tmp_path / "r"
+    assert main(["batch", str(rec), "--out", str(out), "--jobs", "1"]) == 1
+    text = ["exercise", "calibration_confidence", "pose_source", "warnings_text"]
+    for s in (pd.read_parquet(out / "sessions.parquet").set_index("key"),
+              tables(run(discover([rec]), jobs=1))[0].set_index("key")):
+        assert s.loc["bad", text].isna().all(), s.loc["bad", text]
+        assert s.loc["s2", "meta_subject"] is pd.NA and s.loc["s1", "meta_subject"] == "p01"
+        assert not (s.astype(str) == "NaN").any().any()
+    import csv
+
+    with open(out / "sessions.csv", newline="", encoding="utf-8") as fh:
+        rows = {r["key"]: r for r in csv.DictReader(fh)}
+    assert [rows["bad"][c] for c in text] == ["", "", "", ""] and rows["s2"]["meta_subject"] == ""
+    assert "NaN" not in (out / "sessions.csv").read_text()
+
+
+# ---------------------------------------------------------------------- what --out may be, and keys
+
+def test_an_out_folder_that_holds_recordings_is_refused_before_any_analysis(study: Path, tmp_path: Path,
+                                                                           capsys) -> None:
+    s5 = tmp_path / "s5"
+    _copy(study, "patientA/s1", s5 / "subjA" / "s1.csv")
+    _copy(study, "patientA/s2", s5 / "subjB" / "s2.csv")
+    assert main(["batch", str(s5), "--out", str(s5 / "subjA"), "--jobs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {s5 / 'subjA'} holds recordings ({s5 / 'subjA' / 's1.csv'}); --out must be a folder for the " \
+           "results" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not list(s5.rglob("*.summary.json")) and not list(s5.rglob("sessions.*"))  # nothing analysed
+    import imu_pipeline
+
+    with pytest.raises(UsageError, match=r"^out='.*subjA' holds recordings .*; out must be a folder for the results"):
+        imu_pipeline.batch([s5], out=s5 / "subjA")
+    # a folder with results and our own CSVs only is fine
+    assert main(["batch", str(s5 / "subjB"), "--out", str(tmp_path / "res"), "--jobs", "1"]) == 0
+    assert main(["batch", str(s5 / "subjB"), "--out", str(tmp_path / "res"), "--jobs", "1"]) == 0
+
+
+def test_the_csv_ending_is_taken_in_any_case(study: Path, tmp_path: Path, capsys) -> None:
+    root = tmp_path / "st"
+    _copy(study, "patientA/s1", root / "UP.csv").rename(root / "UP.CSV")  # its sidecar: UP.json
+    _copy(study, "patientA/s2", root / "sub" / "s2.csv").rename(root / "sub" / "s2.Csv")
+    (root / "UP.json").write_text(json.dumps({**json.loads((root / "UP.json").read_text()), "subject": "p9"}))
+    skipped: Counter = Counter()
+    assert sorted(i.key for i in discover([root], skipped=skipped)) == ["UP", "sub/s2"]
+    assert [i.key for i in discover([root / "UP.CSV"])] == ["UP"]  # given by itself, as analyze takes it
+    out = tmp_path / "r"
+    assert main(["batch", str(root), "--out", str(out), "--jobs", "1"]) == 0
+    s = pd.read_parquet(out / "sessions.parquet").set_index("key")
+    assert sorted(s.index) == ["UP", "sub/s2"] and s.loc["UP", "meta_subject"] == "p9"
+    assert (out / "UP.summary.json").exists() and (out / "sub" / "s2.summary.json").exists()
+    # a simulator truth file ending in .CSV is one of ours, skipped and counted
+    (root / "UP.truth.CSV").write_bytes((study / "patientA" / "s1.truth.csv").read_bytes())
+    skipped = Counter()
+    discover([root], skipped=skipped)
+    assert skipped == {"truth": 1}
+    # two recordings that differ only in the case of the ending: one key, one sidecar -> refused, named
+    _copy(study, "patientA/s2", root / "x.csv")
+    (root / "x.CSV").write_bytes((root / "x.csv").read_bytes())
+    capsys.readouterr()
+    assert main(["batch", str(root), "--out", str(tmp_path / "r2"), "--jobs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"{root / 'x.CSV'} and {root / 'x.csv'} differ only in the case of their ending" in err or \
+        f"{root / 'x.csv'} and {root / 'x.CSV'} differ only in the case of their ending" in err
+    assert "internal error" not in err and not (tmp_path / "r2").exists()
+
+
+@pytest.mark.parametrize("folder, angles", [("angles", True), ("sessions.parquet", False), ("Reps.csv", False),
+                                            ("s1.summary.json", False)])
+def test_study_folders_named_like_our_outputs_are_refused_before_any_analysis(
+        study: Path, tmp_path: Path, capsys, folder: str, angles: bool) -> None:
+    root = tmp_path / "st"
+    _copy(study, "patientA/s1", root / "s1.csv")
+    _copy(study, "patientA/s2", root / folder / "s2.csv")
+    out = tmp_path / "r"
+    assert main(["batch", str(root), "--out", str(out), "--jobs", "1", *(["--angles"] if angles else [])]) == 2
+    err = capsys.readouterr().err
+    assert f"the folder {root / folder} is named like" in err and "Traceback" not in err, err
+    assert not out.exists()  # refused before any analysis
+    import imu_pipeline
+
+    with pytest.raises(UsageError, match=f"the folder .*{re.escape(folder)} is named like"):
+        imu_pipeline.batch([root], out=out, jobs=1, angles=angles)
+    assert not list(out.rglob("*.summary.json"))
+
+
+def test_a_folder_named_angles_is_fine_without_angles(study: Path, tmp_path: Path) -> None:
+    root = tmp_path / "st"
+    _copy(study, "patientA/s1", root / "angles" / "s1.csv")
+    assert main(["batch", str(root), "--out", str(tmp_path / "r"), "--jobs", "1"]) == 0
+    assert (tmp_path / "r" / "angles" / "s1.summary.json").exists()
+
+
+# ------------------------------------------------------------------------ what is skipped, by content
+
+def test_our_own_csvs_are_skipped_by_their_content_whatever_their_name(study: Path, tmp_path: Path,
+                                                                     capsys) -> None:
+    root = tmp_path / "st"
+    rec = _copy(study, "patientA/s1", root / "s1.csv")
+    for name in ("s1-angles.csv", "angles.csv"):  # analyze --angles under names of the user's choosing
+        assert main(["analyze", str(rec), "--angles", str(root / name), "-q"]) == 0
+    (root / "t.csv").write_bytes((study / "patientA" / "s1.truth.csv").read_bytes())  # a renamed truth file
+    _copy(study, "patientA/s2", tmp_path / "other" / "s2.csv")
+    assert main(["batch", str(tmp_path / "other"), "--out", str(tmp_path / "o"), "--jobs", "1"]) == 0
+    (root / "old-sessions.csv").write_bytes((tmp_path / "o" / "sessions.csv").read_bytes())  # a renamed table
+    (root / "notes.csv").write_text("a,b\n1,2\n")  # neither a recording nor ours: analysed, and fails
+    skipped: Counter = Counter()
+    assert sorted(i.key for i in discover([root], skipped=skipped)) == ["notes", "s1"]
+    assert skipped == {"angles": 2, "truth": 1, "table": 1}
+    capsys.readouterr()
+    assert main(["batch", str(root), "--out", str(tmp_path / "r"), "--jobs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "failed: " in err and "notes.csv" in err
+    assert "note: skipped: 1 simulator truth file, 2 angles CSVs, 1 batch table" in err
+
+
+def test_hidden_files_are_skipped_and_counted(study: Path, tmp_path: Path, capsys) -> None:
+    root = tmp_path / "st"
+    _copy(study, "patientA/s1", root / "s1.csv")
+    (root / "._s1.csv").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ")  # macOS AppleDouble
+    (root / "sub").mkdir()
+    (root / "sub" / ".x.csv").write_bytes((root / "s1.csv").read_bytes())  # even a real recording
+    skipped: Counter = Counter()
+    assert [i.key for i in discover([root], skipped=skipped)] == ["s1"]
+    assert skipped == {"hidden file": 2}
+    assert main(["batch", str(root), "--out", str(tmp_path / "r"), "--jobs", "1"]) == 0
+    assert "note: skipped: 2 hidden files" in capsys.readouterr().err
+    assert [i.key for i in discover([root / "sub" / ".x.csv"])] == [".x"]  # given by name: analysed
+
+
+def test_an_input_reached_through_a_link_counts_its_skipped_files_once(study: Path, tmp_path: Path,
+                                                                      capsys) -> None:
+    root = tmp_path / "st"
+    _copy(study, "patientA/s1", root / "s1.csv")
+    (root / "s1.truth.csv").write_bytes((study / "patientA" / "s1.truth.csv").read_bytes())
+    (root / ".cache").mkdir()
+    link = tmp_path / "stlink"
+    link.symlink_to(root, target_is_directory=True)
+    skipped: Counter = Counter()
+    assert [i.key for i in discover([root, link], skipped=skipped)] == ["s1"]
+    assert skipped == {"truth": 1, "hidden": 1}
+    assert main(["batch", str(root), str(link), "--out", str(tmp_path / "r"), "--jobs", "1"]) == 0
+    assert "note: skipped: 1 hidden folder, 1 simulator truth file" in capsys.readouterr().err
+
+
+# -------------------------------------------------------------------------------- reuse by content
+
+def test_a_recording_replaced_with_an_older_modification_time_is_analysed_again(study: Path,
+                                                                              tmp_path: Path) -> None:
+    """``cp -p``, tar and rsync keep a file's (older) modification time: the summary of the file it
+    replaced must not be served for it."""
+    rec = _copy(study, "patientA/s1", tmp_path / "rec" / "s1.csv")  # 3 reps
+    out = tmp_path / "r"
+    assert main(["batch", str(rec.parent), "--out", str(out), "--jobs", "1"]) == 0
+    summary = json.loads((out / "s1.summary.json").read_text())
+    assert summary["source"]["recording_sha256"] and summary["source"]["recording_bytes"] == rec.stat().st_size
+    other = simulate_session(SimulationOptions(seed=99, n_reps=5))
+    write_simulation(other, tmp_path / "new" / "s1.csv")
+    for suffix in (".csv", ".json"):  # like cp -p: the new content with an old time
+        (tmp_path / "rec" / f"s1{suffix}").write_bytes((tmp_path / "new" / f"s1{suffix}").read_bytes())
+        os.utime(tmp_path / "rec" / f"s1{suffix}", (1_000_000_000, 1_000_000_000))
+    assert main(["batch", str(rec.parent), "--out", str(out), "--jobs", "1"]) == 0
+    assert pd.read_parquet(out / "sessions.parquet").reps.tolist() == [5]
+    # the sidecar alone replaced (an older time again): also analysed again
+    side = json.loads(rec.with_suffix(".json").read_text())
+    rec.with_suffix(".json").write_text(json.dumps({**side, "subject": "p7"}))
+    os.utime(rec.with_suffix(".json"), (1_000_000_000, 1_000_000_000))
+    assert not __import__("imu_pipeline.study", fromlist=["up_to_date"]).up_to_date(BatchItem(rec, "s1"), out)
+
+
+# ------------------------------------------------------------------------------- sidecar metadata
+
+def test_two_sidecar_keys_making_one_column_keep_the_top_level_one_and_warn(study: Path, tmp_path: Path,
+                                                                            capsys) -> None:
+    rec = _copy(study, "patientA/s1", tmp_path / "rec" / "s1.csv")
+    side = json.loads(rec.with_suffix(".json").read_text())
+    rec.with_suffix(".json").write_text(json.dumps({**side, "participant": {"age": 30, "sex": "F"},
+                                                    "participant_age": 31}))
+    out = tmp_path / "r"
+    assert main(["batch", str(rec.parent), "--out", str(out), "--jobs", "1"]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    s = pd.read_parquet(out / "sessions.parquet").iloc[0]
+    assert s.meta_participant_age == 31 and s.meta_participant_sex == "F"
+    want = ("the sidecar keys participant_age (31) and participant.age (30) both make the column "
+            "meta_participant_age, which holds participant_age's value; rename one in the sidecar")
+    assert s.warnings == 1 and s.warnings_text == want
+    assert line == f"[1/1] s1: 3 reps; 1 warning: {want}"
+    # reused from the summary: the same row
+    assert main(["batch", str(rec.parent), "--out", str(out), "--jobs", "1"]) == 0
+    assert pd.read_parquet(out / "sessions.parquet").iloc[0].warnings_text == want
+
+
+# ----------------------------------------------------------------------- the tables as one set
+
+def test_the_four_tables_are_replaced_as_a_set(study: Path, tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "r"
+    out.mkdir()
+    write_tables(out, *tables([]))  # the old set: no rows
+    before = {f: (out / f).read_bytes() for f in TABLE_FILES}
+    new = tables(run(discover([study / "patientA"]), jobs=1))
+    # Ctrl-C while the reps table is written: the old four stay, no temporary file is left
+    real_to_parquet = pd.DataFrame.to_parquet
+
+    def ctrl_c_on_the_reps(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        if "start_s" in self.columns:
+            raise KeyboardInterrupt
+        return real_to_parquet(self, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", ctrl_c_on_the_reps)
+    with pytest.raises(KeyboardInterrupt):
+        write_tables(out, *new)
+    monkeypatch.undo()
+    assert {f: (out / f).read_bytes() for f in TABLE_FILES} == before
+    assert sorted(p.name for p in out.iterdir()) == sorted(TABLE_FILES)
+    # Ctrl-C while they are renamed into place: all four are replaced, then it is raised
+    if os.name != "posix":
+        return
+    real_replace = os.replace
+    renamed: list[str] = []
+
+    def replace_with_a_ctrl_c(src, dst):  # noqa: ANN001
+        if not renamed:
+            os.kill(os.getpid(), signal.SIGINT)
+        renamed.append(Path(dst).name)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace_with_a_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        write_tables(out, *new)
+    monkeypatch.undo()
+    assert sorted(renamed) == sorted(TABLE_FILES)
+    for name in ("sessions", "reps"):
+        assert len(pd.read_parquet(out / f"{name}.parquet")) == len(pd.read_csv(out / f"{name}.csv")) > 0
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# ------------------------------------------------------------------------------ SIGTERM, kill -9
+
+def _live_in_group(pgid: int) -> list[int]:
+    """The processes of a process group that are not zombies (Linux /proc)."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            pids.append(int(d.name))
+    return pids
+
+
+def _group_ends(pgid: int, patience_s: float = 30.0) -> list[int]:
+    """The group's live processes once none is left, or after ``patience_s`` (a bound, not a measure)."""
+    deadline = time.monotonic() + patience_s
+    left = _live_in_group(pgid)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = _live_in_group(pgid)
+    return left
+
+
+def _stuck_study(study: Path, tmp_path: Path) -> Path:
+    """s1/s1, s2/s2 and zz/stuck: a named pipe nobody writes to (its session never ends by itself)."""
+    rec = tmp_path / "rec"
+    _copy(study, "patientA/s1", rec / "s1" / "s1.csv")
+    _copy(study, "patientA/s2", rec / "s2" / "s2.csv")
+    (rec / "zz").mkdir()
+    os.mkfifo(rec / "zz" / "stuck.csv")
+    return rec
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists() or not hasattr(os, "mkfifo"),
+                    reason="needs Linux /proc and named pipes")
+def test_sigterm_stops_at_once_writes_the_tables_and_leaves_no_worker(study: Path, tmp_path: Path) -> None:
+    rec, out = _stuck_study(study, tmp_path), tmp_path / "r"
+    proc = subprocess.Popen(_cli("batch", str(rec), "--out", str(out), "--jobs", "2"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _read_until(proc.stdout, "[2/3]")
+        proc.send_signal(signal.SIGTERM)  # the parent only, as `kill PID` or a job scheduler does
+        assert proc.wait(timeout=120) == 143
+        err = proc.stderr.read()
+        assert "terminated (SIGTERM): 2 of 3 sessions finished (2 analysed); the tables in" in err, err
+        assert "Traceback" not in err
+        assert sorted(pd.read_parquet(out / "sessions.parquet").key) == ["s1/s1", "s2/s2"]
+        assert _group_ends(proc.pid) == []  # no worker left analysing
+        assert not list(out.rglob("*.tmp"))
+    finally:
+        if _live_in_group(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists() or not hasattr(os, "mkfifo"),
+                    reason="needs Linux /proc and named pipes")
+def test_local_workers_die_with_the_main_process_even_on_kill_9(study: Path, tmp_path: Path) -> None:
+    rec = _stuck_study(study, tmp_path)
+    proc = subprocess.Popen(_cli("batch", str(rec), "--out", str(tmp_path / "r"), "--jobs", "2"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _read_until(proc.stdout, "[2/3]")
+        proc.kill()  # SIGKILL: no handler runs in the main process
+        proc.wait(timeout=60)
+        assert _group_ends(proc.pid) == []
+    finally:
+        if _live_in_group(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="needs POSIX process groups")
+@pytest.mark.parametrize("delay_s", [0.01, 0.05, 0.1])
+def test_a_ctrl_c_just_after_the_run_finished_does_not_kill_the_process(study: Path, tmp_path: Path,
+                                                                       delay_s: float) -> None:
+    """The run is over (its last line printed): a Ctrl-C then ends the program with its exit status
+    (0, or 130), never kills it by the signal (Python hands SIGINT back to the system while exiting)."""
+    proc = subprocess.Popen(_cli("batch", str(study / "patientA"), "--out", str(tmp_path / "r"), "--jobs", "2"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _read_until(proc.stdout, "recordings analysed")
+        time.sleep(delay_s)  # somewhere in the program's exit (not a measurement)
+        try:
+            os.killpg(proc.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+        assert proc.wait(timeout=60) in (0, 130), proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert len(pd.read_csv(tmp_path / "r" / "sessions.csv")) == 2
+
+
+# -------------------------------------------------------------------------------------- Dask
+
+def test_ctrl_c_on_a_dask_cluster_waits_for_the_sessions_running_there(study: Path, tmp_path: Path) -> None:
+    """As on local processes: the cluster is handed only as many sessions as it has worker threads,
+    and the first Ctrl-C waits for those (it said 'N of M finished' while they went on writing)."""
+    distributed = pytest.importorskip("distributed")
+    items = [BatchItem(study / f"patient{p}" / f"s{k}.csv", f"{p}{k}") for p in "AB" for k in (1, 2)]
+    told: list[int] = []
+
+    def ctrl_c_after_the_first(r, done, total):  # noqa: ANN001
+        if done == 1:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "r"
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as lc:
+        with pytest.raises(BatchInterrupted) as e:
+            run(items, scheduler=lc.scheduler_address, out=out, on_result=ctrl_c_after_the_first,
+                on_interrupt=told.append)
+    assert told == [1] and e.value.left_running == 0
+    finished = sorted(r.key for r in e.value.results)
+    assert len(finished) == 2 and e.value.total == 4
+    assert sorted(p.name.split(".")[0] for p in out.glob("*.summary.json")) == finished
+
+
+def test_stopping_on_a_dask_cluster_says_that_running_sessions_may_still_write(study: Path, tmp_path: Path,
+                                                                              monkeypatch, capsys) -> None:
+    distributed = pytest.importorskip("distributed")
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("needs named pipes")
+    rec = tmp_path / "rec"
+    _copy(study, "patientA/s1", rec / "s1.csv")
+    os.mkfifo(rec / "zz.csv")  # keyed after s1: handed out when s1 is done
+
+    class CtrlCTwice(batch_cli._Progress):
+        def __call__(self, r, done: int, total: int) -> None:  # noqa: ANN001
+            super().__call__(r, done, total)
+            if done == 1:
+                raise KeyboardInterrupt
+
+        def note(self, text: str) -> None:
+            super().note(text)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(batch_cli, "_Progress", CtrlCTwice)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as lc:
+        try:
+            assert main(["batch", str(rec), "--out", str(tmp_path / "r"), "--scheduler", lc.scheduler_address]) == 130
+        finally:
+            try:  # end of file for the worker still reading it (if it ever opened it)
+                os.close(os.open(rec / "zz.csv", os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+    err = capsys.readouterr().err
+    assert "waiting for the 1 session running on the cluster" in err
+    assert "interrupted: 1 of 2 sessions finished (1 analysed)" in err
+    assert "1 session was still running on the cluster and may still write its summary into" in err
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="needs POSIX process groups")
+def test_a_scheduler_without_workers_is_waited_for_a_bounded_time_then_refused(study: Path, tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    code = ("import sys; from imu_pipeline import study; from imu_pipeline.cli import main; "
+            "study.WORKERS_WAIT_S = 1.0; sys.exit(main())")
+    with distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=None) as lc:
+        address = lc.scheduler_address
+        proc = subprocess.Popen([sys.executable, "-c", code, "batch", str(study / "patientA"), "--out",
+                                 str(tmp_path / "r"), "--scheduler", address], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail("hung waiting for workers")
+    assert proc.returncode == 2, err
+    lines = err.strip().splitlines()
+    assert lines[0] == f"waiting for workers on {address} (up to 1 s) ..."
+    assert f"--scheduler {address}: no Dask worker joined the scheduler within 1 s" in lines[1]
+    assert f"`dask worker {address}`" in lines[1] and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
+# ------------------------------------------------------------------------------------ the docs
+
+def test_every_pose_source_seen_is_documented(study: Path, tmp_path: Path) -> None:
+    """docs/batch-tables.md lists the values of pose_source; those a real run gives are among them."""
+    rec = _copy(study, "patientA/s1", tmp_path / "rec" / "s1.csv")
+    rec.with_suffix(".json").unlink()  # no sidecar: the pose from gravity, or guessed
+    _copy(study, "patientA/s2", tmp_path / "rec" / "s2.csv")  # the sidecar's exercise, seen in gravity
+    seen = set(tables(run(discover([tmp_path / "rec"]), jobs=1))[0].pose_source.dropna())
+    seen |= set(tables(run(discover([tmp_path / "rec"]), jobs=1, pose="lying"))[0].pose_source.dropna())
+    text = (REPO / "docs" / "batch-tables.md").read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| `pose_source` |"))
+    documented = set(re.findall(r"`([^`]+)`", row.split("|")[4]))
+    assert "sidecar exercise, seen in gravity" in seen and "option" in seen
+    assert seen <= documented, seen - documented

@@ -6,11 +6,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imu_pipeline.cli.options import add_analysis_options, config_from
 from imu_pipeline.errors import OutputError
 from imu_pipeline.report.files import check_folder_writable, output_error
+
+if TYPE_CHECKING:
+    from imu_pipeline.study import _Stop
 
 
 def session_line(r) -> str:  # noqa: ANN001 (a study.SessionResult)
@@ -93,31 +98,120 @@ def _terminal_shape() -> dict[str, int]:
             "nrows": size.lines if size.lines > 0 else env("LINES", 24)}
 
 
+class _Outcome:
+    """What the command did so far, for a SIGTERM outside the analysis."""
+
+    out: Path | None = None
+    created: bool = False
+
+
+_AT_EXIT: list[bool] = []
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    from imu_pipeline.study import Terminated
+
+    raise Terminated()
+
+
 def _cmd_batch(args: argparse.Namespace) -> int:
+    """SIGTERM (``kill``, a job scheduler) stops the batch at once, like a second Ctrl-C: the workers
+    are stopped, the tables written for the finished sessions, exit status 143."""
+    import atexit
+    import signal
+    import threading
+
+    from imu_pipeline.study import Terminated
+
+    installed, previous = False, None
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGTERM"):
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        installed = True
+        if not _AT_EXIT:
+            # Python hands Ctrl-C back to the system while it shuts down, and a Ctrl-C then (the user
+            # pressing it just as the run finished) killed the process by the signal instead of
+            # letting it end with its exit status: ignored from the moment the program exits.
+            atexit.register(signal.signal, signal.SIGINT, signal.SIG_IGN)
+            _AT_EXIT.append(True)
+    state = _Outcome()
+    try:
+        return _batch(args, state)
+    except Terminated:  # before any session was handed out (the run itself and the tables handle it)
+        if state.created and state.out is not None:
+            _remove_empty(state.out)
+        print("imu-pipeline batch: terminated (SIGTERM) before any session was analysed; no tables written",
+              file=sys.stderr)
+        return 143
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _hold_signals(late: _Stop) -> Callable[[], None]:
+    """From here on the tables and the closing lines are written whatever comes: a Ctrl-C or a
+    SIGTERM only counts in ``late`` (a second Ctrl-C still stops, outside the tables' replacement)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def on_int(signum: int, frame: object) -> None:
+        late.ints += 1
+        if late.ints >= 2:
+            raise KeyboardInterrupt
+
+    def on_term(signum: int, frame: object) -> None:
+        late.term = True
+
+    saved = {}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        saved[signal.SIGINT] = signal.signal(signal.SIGINT, on_int)
+    if hasattr(signal, "SIGTERM") and signal.getsignal(signal.SIGTERM) is _on_sigterm:
+        saved[signal.SIGTERM] = signal.signal(signal.SIGTERM, on_term)
+
+    def restore() -> None:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+    return restore
+
+
+def _batch(args: argparse.Namespace, state: _Outcome) -> int:
     from collections import Counter
 
     from imu_pipeline import study
 
     cfg = config_from(args)
     if args.jobs is not None:
-        study.check_jobs(args.jobs)
+        study.check_jobs(args.jobs, "--jobs")
     out = Path(args.out)
     study.check_out(out)
     skipped: Counter = Counter()
     items = study.discover(args.inputs, out, warn=lambda m: print(f"note: {m}", file=sys.stderr), skipped=skipped)
+    study.check_layout(items, out, args.angles, "--out")
     jobs = args.jobs or os.cpu_count() or 1
     # connect to the cluster before anything is created: a bad --scheduler leaves nothing behind
-    executor, close = study.make_executor(jobs, args.scheduler) if args.scheduler else (None, lambda: None)
+    executor, close = study.make_executor(jobs, args.scheduler, option="--scheduler",
+                                          note=lambda m: print(m, file=sys.stderr, flush=True)) \
+        if args.scheduler else (None, lambda: None)
     progress = _Progress(len(items))
     interrupted, waited = None, []
 
     def on_interrupt(n: int) -> None:
         waited.append(n)
-        progress.note(f"interrupted: waiting for the {n} session{'s' if n > 1 else ''} under way (Ctrl-C again "
-                      "to stop them now)")
+        if args.scheduler:
+            progress.note(f"interrupted: waiting for the {n} session{'s' if n > 1 else ''} running on the cluster "
+                          "(Ctrl-C again to stop waiting: a running session cannot be stopped there and may still "
+                          "write its summary)")
+        else:
+            progress.note(f"interrupted: waiting for the {n} session{'s' if n > 1 else ''} under way (Ctrl-C again "
+                          "to stop them now)")
 
+    late = study._Stop()
+    restore: Callable[[], None] = lambda: None  # noqa: E731
     try:
-        created = not out.exists()
+        state.out, state.created = out, not out.exists()
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -125,7 +219,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         try:
             check_folder_writable(out, what=f"--out {out}")  # before the first recording is analysed
         except OutputError:
-            if created:
+            if state.created:
                 _remove_empty(out)
             raise
         try:
@@ -133,12 +227,31 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                                 force=args.force, angles=args.angles, on_result=progress, on_interrupt=on_interrupt)
         except study.BatchInterrupted as e:
             interrupted, results = e, e.results
+        restore = _hold_signals(late)
     finally:
         progress.close()
         close()
+    try:
+        code = _report(out, results, interrupted, waited, skipped, state.created, bool(args.scheduler))
+    finally:
+        restore()
+    if late.term and interrupted is None:
+        print(f"imu-pipeline batch: terminated (SIGTERM) after every session had finished; the tables in {out} "
+              "are complete", file=sys.stderr)
+        return 143
+    if late.ints and interrupted is None:
+        print("imu-pipeline batch: interrupted after every session had finished: nothing is missing", file=sys.stderr)
+    return code
+
+
+def _report(out: Path, results: list, interrupted, waited: list[int], skipped, created: bool,  # noqa: ANN001
+            remote: bool) -> int:
+    """Write the tables and say what became of the run; the exit status."""
+    from imu_pipeline import study
+
     note = study.skipped_note(skipped)
     if interrupted is not None:
-        code = _interrupted(out, results, interrupted.total, created)
+        code = _interrupted(out, results, interrupted, created, remote)
         if note:
             print(f"note: {note}", file=sys.stderr)
         return code
@@ -159,31 +272,45 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     return 0 if not failed else 1
 
 
-def _interrupted(out: Path, results: list, total: int, created: bool) -> int:  # noqa: ANN001
-    """Ctrl-C: the tables for the sessions that finished, and what to do. Counted as on disk: a
-    session analysed or reused has its summary in ``out``; a failed one has none (an older one was
-    renamed .stale); the others were not done."""
+def _interrupted(out: Path, results: list, e, created: bool, remote: bool) -> int:  # noqa: ANN001
+    """Ctrl-C or SIGTERM: the tables for the sessions that finished, and what to do. Counted as on
+    disk: a session analysed or reused has its summary in ``out``; a failed one has none (an older
+    one was renamed .stale); the others were not done — except those still running on a cluster,
+    which cannot be stopped there and may still write their summaries."""
     from imu_pipeline.study import tables, write_tables
 
+    total = e.total
+    how = "terminated (SIGTERM)" if e.terminated else "interrupted"
+    code = 143 if e.terminated else 130
     rest = total - len(results)
     failed = [r for r in results if r.status == "error"]
     reused = sum(r.status == "reused" for r in results)
     analysed = len(results) - len(failed) - reused
+    still = ""
+    if e.left_running:
+        n = e.left_running
+        still = (f"; {n} session{'s were' if n > 1 else ' was'} still running on the cluster and may still write "
+                 f"{'their summaries' if n > 1 else 'its summary'} into {out} (a cluster cannot stop a running task; "
+                 "the next run reuses a complete one)")
     if results:
         write_tables(out, *tables(results))
         parts = [f"{analysed} analysed"] + ([f"{reused} up to date from an earlier run"] if reused else []) \
             + ([f"{len(failed)} failed, with no summary"] if failed else [])
-        print(f"imu-pipeline batch: interrupted: {len(results)} of {total} sessions finished ({', '.join(parts)}); "
-              f"the tables in {out} hold those {len(results)}; run the same command again to do the other "
-              f"{rest} (finished sessions are reused)", file=sys.stderr)
+        if rest:
+            print(f"imu-pipeline batch: {how}: {len(results)} of {total} sessions finished ({', '.join(parts)}); "
+                  f"the tables in {out} hold those {len(results)}; run the same command again to do the other "
+                  f"{rest} (finished sessions are reused){still}", file=sys.stderr)
+        else:
+            print(f"imu-pipeline batch: {how}, but every session had finished ({', '.join(parts)}): the tables in "
+                  f"{out} are complete", file=sys.stderr)
         for r in failed:
             print(f"failed: {r.error}", file=sys.stderr)
     else:
-        if created:
+        if created and not e.left_running:
             _remove_empty(out)
-        print(f"imu-pipeline batch: interrupted before any of the {total} sessions finished; no tables written",
+        print(f"imu-pipeline batch: {how} before any of the {total} sessions finished; no tables written{still}",
               file=sys.stderr)
-    return 130
+    return code
 
 
 def _remove_empty(folder: Path) -> None:
@@ -200,8 +327,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "folders, virtual environments and the output folder skipped), writing "
                                    "OUT/<path relative to the input>.summary.json, OUT/sessions.parquet|csv and "
                                    "OUT/reps.parquet|csv. A recording that cannot be analysed is reported and the "
-                                   "rest go on (exit status 1). A re-run reuses summaries newer than their "
-                                   "recording (--force redoes them).")
+                                   "rest go on (exit status 1). A re-run reuses the summaries of recordings whose "
+                                   "content (and sidecar) is unchanged (--force redoes them). Ctrl-C waits for the "
+                                   "sessions under way (again: stops them); SIGTERM stops at once; both write the "
+                                   "tables for the finished sessions (exit status 130, 143).")
     p.add_argument("inputs", nargs="+", help="recording .csv files or folders")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--jobs", type=int, default=None, metavar="N", help="local processes (default: all cores)")
