@@ -156,6 +156,8 @@ class OfflineOrientation:
     ----------
     cfg : OrientationConfig
     grid_rate_hz : rate of the grid rows (Hz)
+    fork : let a long recording's pelvis filter run in a second process (``[orientation]
+        parallel_min_s``); False where the cores are already busy (``batch`` on several processes)
 
     Attributes
     ----------
@@ -167,9 +169,10 @@ class OfflineOrientation:
     >>> sig = OfflineOrientation(OrientationConfig(), 100.0).estimate(rows).result_
     """
 
-    def __init__(self, cfg: OrientationConfig | None = None, grid_rate_hz: float = 100.0) -> None:
+    def __init__(self, cfg: OrientationConfig | None = None, grid_rate_hz: float = 100.0, fork: bool = True) -> None:
         self.cfg = cfg or OrientationConfig()
         self.grid_rate_hz = grid_rate_hz
+        self.fork = fork
 
     def estimate(self, rows: GridBatch) -> OfflineOrientation:
         """Orientation of both sensors over ``rows``; sets :attr:`result_` (and ``forked_``: whether
@@ -183,7 +186,7 @@ class OfflineOrientation:
 
         out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.forked_ = False
-        if len(rows) / self.grid_rate_hz >= self.cfg.parallel_min_s:
+        if self.fork and len(rows) / self.grid_rate_hz >= self.cfg.parallel_min_s:
             child = fork_call(lambda: one("pelvis"), len(rows))
             out["thigh"] = one("thigh")
             res = child()

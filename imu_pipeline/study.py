@@ -456,11 +456,12 @@ def check_layout(items: list[BatchItem], out: Path, angles: bool = False, option
 
 
 def analyze_one(path: str, key: str, cfg: PipelineConfig, pose: str | None, out: str | None,
-                angles: bool = False) -> SessionResult:
+                angles: bool = False, fork: bool = True) -> SessionResult:
     """Analyse one recording (offline path) and write its summary under ``out`` (when given), with the
     recording's :func:`source_fingerprint` as ``source`` (taken before it is read: a file changed
     meanwhile is not reused next time). A recording that cannot be analysed is a result with status
-    'error', never an exception (this runs in worker processes)."""
+    'error', never an exception (this runs in worker processes). ``fork``: a long recording's two
+    orientation filters may use a second process (False in a pool of workers: the cores are taken)."""
     from imu_pipeline.io.recording import read_recording
     from imu_pipeline.pipeline.offline import analyze_recording
     from imu_pipeline.report.summary import summary_dict, summary_json
@@ -468,7 +469,7 @@ def analyze_one(path: str, key: str, cfg: PipelineConfig, pose: str | None, out:
     try:
         source = source_fingerprint(Path(path)) if out is not None else None
         rec = read_recording(path, warn=False)
-        an = analyze_recording(rec, cfg, pose=pose)
+        an = analyze_recording(rec, cfg, pose=pose, fork=fork)
         d = summary_dict(an)
         if out is not None:
             from imu_pipeline.report.files import write_text
@@ -900,13 +901,17 @@ def _drive(executor: Executor, todo: list[BatchItem], futures: dict[Future, Batc
         threads = _cluster_threads(executor)
         return max(1, threads) if threads is not None else len(todo)
 
+    # a long recording's second orientation process only where the pool leaves a core for it (never
+    # on a cluster: its workers' cores are shared)
+    fork = local and 2 * window() <= (os.cpu_count() or 1)
+
     def top_up() -> None:
         if not waiting:
             return
         n = window()
         while waiting and len(active) < n:
             it = waiting[-1]
-            fut = executor.submit(analyze_one, str(it.path.resolve()), it.key, cfg, pose, out_arg, angles)
+            fut = executor.submit(analyze_one, str(it.path.resolve()), it.key, cfg, pose, out_arg, angles, fork)
             futures[fut] = it
             active.add(fut)
             waiting.pop()

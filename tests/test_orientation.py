@@ -133,6 +133,8 @@ def test_offline_pelvis_filter_in_a_second_process_gives_identical_results() -> 
     here = OfflineOrientation(OrientationConfig(parallel_min_s=1e9), FS).estimate(rows)
     there = OfflineOrientation(OrientationConfig(parallel_min_s=0.0), FS).estimate(rows)
     assert not here.forked_
+    # fork=False (batch on as many worker processes as cores): one process whatever the length
+    assert not OfflineOrientation(OrientationConfig(parallel_min_s=0.0), FS, fork=False).estimate(rows).forked_
     import os
     if hasattr(os, "fork") and (os.cpu_count() or 1) > 1:
         import threading

@@ -57,15 +57,15 @@ def declared_mounting(rec: Recording) -> dict[str, np.ndarray | None]:
     return {s: rec.mounting(s) for s in SENSORS}
 
 
-def orientation_offline(rec: Recording, cfg: PipelineConfig) -> tuple[GridSignals, DataQuality]:
-    """Front half and ``offlineVQF`` over a whole recording."""
+def orientation_offline(rec: Recording, cfg: PipelineConfig, *, fork: bool = True) -> tuple[GridSignals, DataQuality]:
+    """Front half and ``offlineVQF`` over a whole recording (``fork``: see :class:`OfflineOrientation`)."""
     rows, quality = front_half_offline(rec, cfg.front)
-    sig = OfflineOrientation(cfg.orientation, cfg.front.grid_rate_hz).estimate(rows).result_
+    sig = OfflineOrientation(cfg.orientation, cfg.front.grid_rate_hz, fork=fork).estimate(rows).result_
     return sig, quality
 
 
 def analyze_recording(rec: Recording, cfg: PipelineConfig | None = None, *, pose: str | None = None,
-                      mounting: dict[str, np.ndarray | None] | None = None) -> SessionAnalysis:
+                      mounting: dict[str, np.ndarray | None] | None = None, fork: bool = True) -> SessionAnalysis:
     """Angles and reps of a whole recording (offline path).
 
     Parameters
@@ -74,6 +74,8 @@ def analyze_recording(rec: Recording, cfg: PipelineConfig | None = None, *, pose
     cfg : pipeline config (defaults when None)
     pose : 'lying' or 'hanging' to override the start-pose detection
     mounting : per-sensor ``R_seg_sensor`` to override the sidecar's declaration
+    fork : a long recording's two orientation filters may run in two processes (False: one; the
+        results are the same)
 
     Raises
     ------
@@ -81,7 +83,7 @@ def analyze_recording(rec: Recording, cfg: PipelineConfig | None = None, *, pose
         When the data cannot give trustworthy angles (the message says what to do).
     """
     cfg = cfg or PipelineConfig()
-    sig, quality = orientation_offline(rec, cfg)
+    sig, quality = orientation_offline(rec, cfg, fork=fork)
     mnt = mounting if mounting is not None else declared_mounting(rec)
     cal = Calibrator(cfg.calibration, cfg.set_finding).fit(sig, mnt, pose=pose, exercise=rec.meta.get("exercise"),
                                           where=rec.name).calibration_
