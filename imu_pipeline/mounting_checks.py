@@ -76,8 +76,11 @@ def check_declared(cfg: CalibrationConfig, sig: GridSignals, segments: dict[str,
     from the start pose (the low end of its range), and the pelvis does not tilt clearly
     anteriorly on average while the legs are high (it passes once it tilts clearly posteriorly).
     Anything else is a wrong declaration (an axis reversed or swapped) that would turn into wrong
-    angles."""
+    angles. Rows without the sensors it needs do not count: with none (a sensor silent through the
+    rows given, as after a link drop live) it cannot judge yet."""
     th_t = segment_angle(segments["thigh"].R_seg_sensor, sig.up["thigh"], pose)
+    if not np.isfinite(th_t).any():
+        return INCONCLUSIVE  # no thigh in these rows: no range to judge by (not a pass)
     lo, hi = np.nanpercentile(th_t, [cfg.check_range_percentile, 100 - cfg.check_range_percentile])
     fix = (f"Check sensors.{s}.mounting (which way the printed x and y axes point on the {s}) "
            "and that the thigh and pelvis sensors are not swapped")
@@ -91,11 +94,11 @@ def check_declared(cfg: CalibrationConfig, sig: GridSignals, segments: dict[str,
                 f"but only up to {np.degrees(hi):.0f}° of flexion: the declaration does not match the "
                 f"movement (an axis is reversed or the start pose is wrong). {fix}")
         return PASSED
-    high = th_t > cfg.legs_high_deg * DEG
+    th_p = segment_angle(segments["pelvis"].R_seg_sensor, sig.up["pelvis"], pose)
+    high = (th_t > cfg.legs_high_deg * DEG) & np.isfinite(th_p)  # legs high, and the pelvis seen there
     if high.sum() * sig.dt < cfg.legs_high_min_s:
         return INCONCLUSIVE
-    th_p = segment_angle(segments["pelvis"].R_seg_sensor, sig.up["pelvis"], pose)
-    m = float(np.nanmean(th_p[high]))
+    m = float(np.mean(th_p[high]))
     if m < -cfg.pelvis_sign_check_deg * DEG:
         raise MountingCheckError(
             f"{where}: with the declared mounting the pelvis tilts {-np.degrees(m):.0f}° anteriorly on average "

@@ -20,14 +20,14 @@ import numpy as np
 import pytest
 from ble_fakes import DEG, FakeDevice, FakeGenericNano33, FakeMovesense, FakeWitMotion, FakeWorld, G, Motion
 
-from imu_pipeline.cli.record import record_async
-from imu_pipeline.cli.scan import scan_async
 from imu_pipeline.ble.devices import make_profile
 from imu_pipeline.ble.reader import ReconnectPolicy
 from imu_pipeline.ble.recorder import Recorder, SessionResult
 from imu_pipeline.cli import build_parser
-from imu_pipeline.errors import ImuPipelineError, UsageError
+from imu_pipeline.cli.record import record_async
+from imu_pipeline.cli.scan import scan_async
 from imu_pipeline.config import SensorSpec
+from imu_pipeline.errors import ImuPipelineError, UsageError
 from imu_pipeline.io.recording import read_recording
 from imu_pipeline.io.writer import RecordingWriter
 from imu_pipeline.simulate import SimulationOptions, simulate_session
@@ -380,3 +380,52 @@ def test_record_checks_its_arguments_before_touching_bluetooth(tmp_path: Path, e
     with pytest.raises(ImuPipelineError, match="bad.toml"):
         asyncio.run(record_async(_args("record", str(tmp_path / "n.csv"), "--thigh", THIGH, "--pelvis", PELVIS,
                                        "--config", str(bad_cfg))))
+
+
+def test_record_output_names_a_folder_or_upper_case_csv(tmp_path: Path) -> None:
+    """Issue 15: `record dir.csv` with dir.csv an existing folder said 'already exists ... pass
+    --force' (and with --force 'is a folder' with no advice); the folder is named first, with what is
+    expected. A name ending in .CSV is a recording name, as analyze and every reader take it."""
+    folder = tmp_path / "dir.csv"
+    folder.mkdir()
+    for extra in ([], ["--force"]):
+        with pytest.raises(UsageError) as err:
+            asyncio.run(record_async(_args("record", str(folder), "--thigh", THIGH, "--pelvis", PELVIS, *extra)))
+        assert str(err.value) == f"{folder} is a folder; the recording needs the name of a new .csv file " \
+                                 f"(e.g. {folder / 'session.csv'})", err.value
+    (tmp_path / "side.json").mkdir()  # the sidecar's name taken by a folder
+    with pytest.raises(UsageError, match=r"side\.json is a folder, where the recording's sidecar would go"):
+        asyncio.run(record_async(_args("record", str(tmp_path / "side.csv"), "--thigh", THIGH, "--pelvis", PELVIS)))
+    with pytest.raises(UsageError, match=r"the recording name must end in \.csv \(e\.g\. session\.csv\)"):
+        asyncio.run(record_async(_args("record", str(tmp_path / "x.txt"), "--thigh", THIGH, "--pelvis", PELVIS)))
+
+    upper = tmp_path / "UPPER.CSV"
+    from test_ble_demo import FastClock
+
+    result = asyncio.run(record_async(_args("record", str(upper), "--demo", "--duration", "4"), clock=FastClock(4.0),
+                                      out=lambda s: None, status_out=lambda s: None))
+    assert result.end_reason == "duration"
+    rec = read_recording(upper, warn=False)
+    assert len(rec.sensors["thigh"]) > 200 and rec.meta["demo"]["simulated"] is True  # the sidecar UPPER.json beside it
+    assert (tmp_path / "UPPER.json").is_file()
+
+
+@pytest.mark.parametrize("exercise, pose, said", [
+    ("hanging-leg-raise", "lying", "--exercise hanging-leg-raise is a hanging exercise but --pose lying was given"),
+    ("lying-leg-raise", "hanging", "--exercise lying-leg-raise is a lying exercise but --pose hanging was given"),
+])
+def test_record_refuses_an_exercise_and_a_pose_that_disagree(tmp_path: Path, exercise: str, pose: str,
+                                                            said: str) -> None:
+    """Issue 15: `--exercise hanging-leg-raise --pose lying` was accepted silently (the sidecar then
+    said one pose and the analysis used the other). Refused before Bluetooth, with or without --demo;
+    agreeing ones, or an exercise whose name gives no pose, are fine."""
+    from imu_pipeline.cli.options import check_pose_and_exercise
+
+    for extra in (["--thigh", THIGH, "--pelvis", PELVIS], ["--demo"]):
+        with pytest.raises(UsageError, match=f"^{said}; give only one of them, or make them agree"):
+            asyncio.run(record_async(_args("record", str(tmp_path / "x.csv"), "--exercise", exercise, "--pose", pose,
+                                           *extra)))
+    assert not (tmp_path / "x.csv").exists()
+    check_pose_and_exercise(pose, f"{pose}-leg-raise")
+    check_pose_and_exercise(pose, "knee raise")
+    check_pose_and_exercise(None, exercise)

@@ -40,3 +40,30 @@ def test_reps_after_a_thigh_outage_are_found_live_as_offline() -> None:
     lp, _ = replay(cut)
     assert len(lp.reps) == len(off.reps)
     assert np.isfinite([r.peak_s for r in lp.reps]).all()
+
+
+def test_a_thigh_silent_through_the_recheck_rows_is_not_judged_and_warns_nothing() -> None:
+    """The thigh drops out right after the start pose (a demo link drop): the live re-check ran on
+    rows without any thigh, where numpy warned 'All-NaN slice encountered' on stderr and the thigh
+    check came out 'passed' on no data. Now those rows cannot judge it, and nothing is warned."""
+    import warnings
+
+    from imu_pipeline.config import PipelineConfig
+    from imu_pipeline.mounting_checks import INCONCLUSIVE, check_declared, masked
+    from imu_pipeline.pipeline.offline import orientation_offline
+
+    cut = _thigh_silent(4.0, 16.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        lp, _ = replay(cut)
+    assert lp.calibration is not None and lp.calibration.checks["thigh_mounting"] == "passed"  # once it is back
+
+    cfg = PipelineConfig()
+    an = analyze_recording(cut, cfg)
+    sig, _ = orientation_offline(cut, cfg)
+    no_thigh = masked(sig, ~sig.valid("thigh"))  # only the rows the thigh was silent in
+    segments = an.angles.calibration.segments
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for s in ("thigh", "pelvis"):
+            assert check_declared(cfg.calibration, no_thigh, segments, s, "lying", "test") == INCONCLUSIVE

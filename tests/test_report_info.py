@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import moving_samples
+
 from imu_pipeline.config import FrontConfig
 from imu_pipeline.io.recording import CSV_COLUMNS, SensorSamples, read_recording
 from imu_pipeline.io.writer import write_recording
@@ -133,3 +133,46 @@ def test_repeated_time_stamps_are_counted_and_dropped(tmp_path: Path) -> None:
     assert (th["dropped_duplicate"], th["samples"]) == (n, 300) == (3, 300)
     assert info["sensors"]["pelvis"]["dropped_duplicate"] == 0
 
+
+
+def test_a_session_the_recorder_did_not_close_is_said_so(tmp_path: Path, capsys) -> None:
+    """Issue 15: `record` killed mid-session leaves a sidecar without the keys it writes when it
+    closes the session (duration_s, end_reason); info said nothing about it. A closed session and a
+    recording that did not come from the recorder get no such warning."""
+    import json
+
+    from imu_pipeline.cli import main
+    from imu_pipeline.io.writer import RecordingWriter
+
+    def session(name: str, close: bool) -> Path:
+        w = RecordingWriter(tmp_path / name, meta={"exercise": "lying-leg-raise"})
+        w.update_meta(started_at="2026-12-02T18:23:09.123Z", recorder="imu-pipeline record")  # as Recorder.run
+        for role, seed in (("thigh", 1), ("pelvis", 2)):
+            s = moving_samples(300, 100.0, seed=seed)
+            w.write(role, s.time_s, s.acc, s.gyr)
+        w.flush()
+        if close:  # as Recorder._finish
+            w.update_meta(duration_s=3.0, end_reason="duration")
+            w.close()
+        else:  # killed: the last line cut off, the sidecar never finished
+            with open(tmp_path / name, "a", encoding="utf-8") as f:
+                f.write("3.01,thigh,0.1,9.8")
+        return tmp_path / name
+
+    killed = session("killed.csv", close=False)
+    info = info_dict(read_recording(killed, warn=False))
+    assert info["session_closed"] is False
+    assert "the session was not closed normally" in info["warnings"][0]
+    assert main(["info", str(killed)]) == 0
+    text = capsys.readouterr().out
+    assert "warning: the session was not closed normally (the recorder was killed or crashed, or is still " \
+           "recording)" in text and "the last line may be cut off" in text
+    assert main(["info", str(killed), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["session_closed"] is False
+
+    closed = info_dict(read_recording(session("closed.csv", close=True), warn=False))
+    assert closed["session_closed"] is True and not any("not closed" in w for w in closed["warnings"])
+    sim = write_recording(tmp_path / "sim.csv", simulate_session(SimulationOptions(seed=1, n_reps=1)).recording.sensors,
+                          {})
+    other = info_dict(read_recording(sim, warn=False))
+    assert other["session_closed"] is None and not any("not closed" in w for w in other["warnings"])

@@ -110,3 +110,36 @@ def test_unlabelled_reps_blame_the_sensor_that_missed_their_top() -> None:
     assert unlabelled_why([rep(None, False), rep(None, False)]) == "the pelvis sensor missed their tops"
     assert unlabelled_why([rep(None, False), rep(None, True), rep(None, False)]) == \
         "their tops were missed: by the pelvis sensor in 2, by the thigh sensor in 1"
+
+
+def test_one_rep_and_values_not_measured_read_as_words() -> None:
+    """Issue 15: the text said '1 reps' and 'median None s up', the verdict 'All 1 reps were ...' and
+    'all 0 judged reps were controlled'. One rep is 'the rep'; a value not measured reads 'n/a' (or
+    'not measured'), never 'None'."""
+    import dataclasses
+    import math
+
+    from imu_pipeline.report.text import summary_text
+
+    sim = simulate_session(SimulationOptions(seed=0, n_reps=1, mix=("hip-flexor",)))
+    an = analyze_recording(sim.recording)
+    assert len(an.reps) == 1 and an.reps[0].label == "hip-flexor-only"
+    text = summary_text(an)
+    assert ", 1 rep " in text.splitlines()[0] and "reps" not in text.splitlines()[0]
+    assert verdict(an).startswith("The rep was hip-flexor-only: ") and verdict(an).endswith("; the rep was controlled.")
+
+    # the same rep with its top and tempo missed by the thigh (a partial rep): nothing measured
+    blind = dataclasses.replace(an.reps[0], label=None, label_confidence="none", momentum=None, partial=True,
+                                concentric_s=math.nan, eccentric_s=math.nan, peak_hip_flexion_deg=math.nan)
+    an_blind = dataclasses.replace(an, reps=[blind])
+    text = summary_text(an_blind)
+    assert "None" not in text and "tempo and peak hip flexion: not measured in any rep" in text
+    v = verdict(an_blind)
+    assert v.startswith("The rep could not be labelled: the thigh sensor missed its top"), v
+    assert "1 partial rep (the thigh sensor missed part) was counted but not judged" in v
+    assert "judged reps" not in v and "controlled" not in v
+
+    # some medians measured, one not: that one reads n/a
+    half = dataclasses.replace(an.reps[0], eccentric_s=math.nan)
+    text = summary_text(dataclasses.replace(an, reps=[half]))
+    assert "s up, n/a down; median peak hip flexion" in text and "None" not in text

@@ -41,6 +41,7 @@ from bleak.exc import BleakDeviceNotFoundError, BleakError
 from imu_pipeline.ble.clock import Clock, MonotonicClock
 from imu_pipeline.ble.devices.witmotion import ACC_LSB_M_S2, GYR_LSB_RAD_S, WitMotionBle5
 from imu_pipeline.ble.profile import BATTERY_LEVEL_UUID, BATTERY_SERVICE_UUID
+from imu_pipeline.ble.timing import SampleTimer
 from imu_pipeline.config import ROLES, SensorSpec
 
 #: Demo sensor addresses and advertised names (``WT…`` is how WitMotion devices advertise).
@@ -50,8 +51,13 @@ DEMO_NAMES = {"thigh": "WT901BLE68 demo thigh", "pelvis": "WT901BLE68 demo pelvi
 DEMO_RATE_HZ = 100.0
 #: Session length (s) when ``record --demo`` is given no ``--duration``.
 DEMO_DEFAULT_DURATION_S = 90.0
+#: Longest demo session (s): the simulator plays at most 500 reps (about 4 s each, rest included).
+DEMO_MAX_DURATION_S = 1800.0
 #: First guess of the seconds of session per simulated rep (rest included), to size the session.
 SECONDS_PER_REP = 4.0
+#: The simulated session runs this much longer than the demo session (s), so the sensors still
+#: have samples to send when the recorder stops.
+SIM_MARGIN_S = 2.0
 #: BLE connection interval of the demo link (s): notifications arrive in bursts this far apart.
 CONNECTION_INTERVAL_S = 0.015
 #: How long a connection takes to set up (s).
@@ -60,6 +66,23 @@ CONNECT_LATENCY_S = 0.25
 ADVERTISING_INTERVAL_S = 0.1
 #: Link drops are drawn with down times in this range (s).
 DOWN_S_RANGE = (0.5, 3.0)
+#: No link drop starts in the session's first or ends in its last this many seconds.
+DROP_EDGE_S = 3.0
+#: How long the recorder takes to reconnect a sensor once it is back (s): it is found at its next
+#: advertisement (:data:`ADVERTISING_INTERVAL_S`; the reconnect's first scan is already running,
+#: and lasts longer than the longest drop, so no backoff wait comes in between) and connects in
+#: :data:`CONNECT_LATENCY_S`; with room to spare on a loaded machine.
+RECONNECT_S = 1.0
+#: The reader holds a WT901BLECL's samples this long after each (re)connection while its timing
+#: settles (s; the same :class:`~imu_pipeline.ble.timing.SampleTimer` the reader uses).
+READER_SETTLE_S = SampleTimer(DEMO_RATE_HZ, WitMotionBle5.timing).settle_s
+#: Settled streaming a sensor gets after that before its next link drop (s).
+STREAM_BETWEEN_DROPS_S = 1.0
+#: Between the end of one link drop of a sensor and the start of its next (s): reconnected, timing
+#: settled and streaming again, so every planned drop is a real disconnect and reconnect.
+DROP_SEPARATION_S = RECONNECT_S + READER_SETTLE_S + STREAM_BETWEEN_DROPS_S
+#: Tries at a plan in which some drops of the two sensors overlap (from 4 drops on).
+_OVERLAP_TRIES = 200
 
 _FRAME = struct.Struct("<2B9h")
 
@@ -82,26 +105,71 @@ class LinkDrop:
     down_s: float
 
 
-def plan_link_drops(n: int, duration_s: float, seed: int) -> list[LinkDrop]:
-    """``n`` link drops spread over the session (not in its first or last 3 s), on either sensor.
+def max_link_drops(duration_s: float) -> int:
+    """The most link drops :func:`plan_link_drops` can fit in a session of ``duration_s`` seconds:
+    per sensor, drops of the shortest down time (:data:`DOWN_S_RANGE`) :data:`DROP_SEPARATION_S`
+    apart, none in the first or last :data:`DROP_EDGE_S`; the two sensors' drops may overlap."""
+    span = float(duration_s) - 2 * DROP_EDGE_S
+    if span < DOWN_S_RANGE[0]:
+        return 0
+    return 2 * int(math.floor((span + DROP_SEPARATION_S) / (DOWN_S_RANGE[0] + DROP_SEPARATION_S) + 1e-9))
 
-    Times are uniform at random, so some fall in the middle of a rep; from 4 drops on, every
-    fourth drop of the thigh is paired with a pelvis drop that starts within 1 s of it, so
-    some drops overlap (both sensors down at once).
+
+def _one_sensor_drops(role: str, k: int, span: tuple[float, float], rng: np.random.Generator) -> list[LinkDrop]:
+    """``k`` drops of one sensor in ``span`` (s), at random but each :data:`DROP_SEPARATION_S` after
+    the end of the one before: down times drawn from :data:`DOWN_S_RANGE` (shortened together when
+    they would not fit), the free time spread at random before, between and after them."""
+    if k == 0:
+        return []
+    lo, hi = span
+    down = rng.uniform(*DOWN_S_RANGE, size=k)
+    room = hi - lo - (k - 1) * DROP_SEPARATION_S  # for the down times and the free time
+    extra = float(np.sum(down - DOWN_S_RANGE[0]))
+    if k * DOWN_S_RANGE[0] + extra > room:  # shorten the down times toward the minimum until they fit
+        down = DOWN_S_RANGE[0] + (down - DOWN_S_RANGE[0]) * max(0.0, room - k * DOWN_S_RANGE[0]) / extra
+    free = max(0.0, room - float(np.sum(down)))
+    share = np.diff(np.concatenate([[0.0], np.sort(rng.uniform(0.0, 1.0, k)), [1.0]]))  # k + 1 random shares
+    drops, t = [], lo
+    for i in range(k):
+        t += free * float(share[i])
+        drops.append(LinkDrop(role, t, float(down[i])))
+        t += float(down[i]) + DROP_SEPARATION_S
+    return drops
+
+
+def _overlapping(drops: list[LinkDrop]) -> bool:
+    """Some drop of one sensor starts while the other sensor is down."""
+    return any(a.role != b.role and a.at_s <= b.at_s < a.at_s + a.down_s for a in drops for b in drops)
+
+
+def plan_link_drops(n: int, duration_s: float, seed: int) -> list[LinkDrop]:
+    """Exactly ``n`` separate link drops spread over a session of ``duration_s`` seconds.
+
+    The drops are split between the sensors (the thigh gets the odd one); their times are random
+    (so some fall in the middle of a rep), none in the first or last :data:`DROP_EDGE_S`. Drops of
+    one sensor are at least :data:`DROP_SEPARATION_S` apart (end to next start): each one is a real
+    disconnect, reconnect and settled stream again. Drops of the two sensors may overlap; from 4
+    drops on, the plan has at least one such overlap (both sensors down at once) when the
+    session leaves room for one.
+
+    Raises
+    ------
+    ValueError
+        When ``n`` drops do not fit (more than :func:`max_link_drops`).
     """
     if n <= 0:
         return []
+    most = max_link_drops(duration_s)
+    if n > most:
+        raise ValueError(f"{n} link drops do not fit in {duration_s:g} s (at most {most})")
     rng = np.random.default_rng(seed + 7919)
-    lo, hi = 3.0, max(3.5, duration_s - 3.0 - DOWN_S_RANGE[1])
+    span = (DROP_EDGE_S, float(duration_s) - DROP_EDGE_S)
+    counts = {"thigh": (n + 1) // 2, "pelvis": n // 2}
     drops: list[LinkDrop] = []
-    while len(drops) < n:
-        at = float(rng.uniform(lo, hi))
-        role = ROLES[len(drops) % 2] if rng.random() < 0.5 else ROLES[int(rng.integers(2))]
-        drops.append(LinkDrop(role, at, float(rng.uniform(*DOWN_S_RANGE))))
-        if len(drops) % 4 == 0 and len(drops) < n:
-            other = "pelvis" if role == "thigh" else "thigh"
-            drops.append(LinkDrop(other, min(hi, at + float(rng.uniform(0.0, 1.0))),
-                                  float(rng.uniform(*DOWN_S_RANGE))))
+    for _ in range(_OVERLAP_TRIES):
+        drops = [d for role in ROLES for d in _one_sensor_drops(role, counts[role], span, rng)]
+        if n < 4 or _overlapping(drops):
+            break
     return sorted(drops, key=lambda d: d.at_s)
 
 
@@ -177,14 +245,16 @@ class DemoWorld:
     Parameters
     ----------
     duration_s
-        Session length to simulate (s); the simulated person does about one rep per
-        :data:`SECONDS_PER_REP` with still periods at both ends.
+        Session length (s, at most :data:`DEMO_MAX_DURATION_S`); the simulated person does about one
+        rep per :data:`SECONDS_PER_REP` with still periods at both ends, for :data:`SIM_MARGIN_S`
+        longer.
     pose
         ``"lying"`` or ``"hanging"``.
     seed
-        Seed of the simulated session and of the fault schedule.
+        Seed of the simulated session and of the fault schedule. The person and their straps
+        (placements, declared mountings, misalignment) depend on it alone, not on ``duration_s``.
     disconnects
-        Number of link drops (:func:`plan_link_drops`).
+        Number of link drops (:func:`plan_link_drops`; at most :func:`max_link_drops`).
     silent
         Roles of sensors that connect but never send data.
     clock
@@ -202,19 +272,22 @@ class DemoWorld:
                  silent: tuple[str, ...] = (), clock: Clock | None = None) -> None:
         from imu_pipeline.simulate import SimulationOptions, simulate_session
 
+        if not 0 < duration_s <= DEMO_MAX_DURATION_S:
+            raise ValueError(f"duration_s must be in (0, {DEMO_MAX_DURATION_S:g}] s, got {duration_s}")
         self.clock = clock or MonotonicClock()
         self.duration_s = float(duration_s)
         self.pose = pose
         self.seed = seed
         mix = ("hip-flexor", "abdominal", "fast", "drop", "bounce") + (("swing",) if pose == "hanging" else ())
-        n_reps = int(np.clip(round(duration_s / SECONDS_PER_REP), 1, 500))
+        sim_s = self.duration_s + SIM_MARGIN_S
+        n_reps = int(np.clip(round(sim_s / SECONDS_PER_REP), 1, 500))
         while True:  # enough reps to fill the duration (the session is cut there)
             sim = simulate_session(SimulationOptions(
-                seed=seed, pose=pose, n_reps=n_reps, mix=mix, thigh_rate_hz=DEMO_RATE_HZ,
+                seed=seed, person_seed=seed, pose=pose, n_reps=n_reps, mix=mix, thigh_rate_hz=DEMO_RATE_HZ,
                 pelvis_rate_hz=DEMO_RATE_HZ, packet_loss=0.0, jitter_s=0.0, clock_drift_ppm=0.0))
-            if sim.duration_s >= duration_s or n_reps >= 500:
+            if sim.duration_s >= sim_s or n_reps >= 500:
                 break
-            n_reps = min(500, int(math.ceil(n_reps * duration_s / max(sim.duration_s, 1.0))) + 1)
+            n_reps = min(500, int(math.ceil(n_reps * sim_s / max(sim.duration_s, 1.0))) + 1)
         self.sensors: dict[str, DemoSensor] = {}
         self.mounting: dict[str, dict[str, str] | None] = {}
         for role in ROLES:
@@ -227,6 +300,23 @@ class DemoWorld:
         self.t0: float | None = None
 
     # ------------------------------------------------------------------ what the recorder needs
+    def loss_reason(self, role: str, give_up_s: float) -> str:
+        """Why the recorder gave up the simulated ``role`` sensor, in the demo's terms (instead of the
+        reader's advice to switch a real sensor on); seconds to 0.1 s."""
+        sensor = self.sensors[role]
+        if sensor.silent:
+            return (f"the simulated {role} sensor connects but never sends data (a demo fault), and "
+                    f"--give-up is {give_up_s:.1f} s")
+        t = self.now()
+        drop = next((d for d in reversed(self.drops) if d.role == role and d.at_s <= t), None)
+        if drop is None:
+            return f"the simulated {role} sensor did not reconnect within --give-up {give_up_s:.1f} s"
+        if drop.down_s >= give_up_s:
+            return (f"the demo's planned link drop kept the simulated {role} sensor off for {drop.down_s:.1f} s "
+                    f"from {drop.at_s:.1f} s, longer than --give-up {give_up_s:.1f} s")
+        return (f"the simulated {role} sensor did not reconnect within --give-up {give_up_s:.1f} s after the "
+                f"demo's planned link drop at {drop.at_s:.1f} s ({drop.down_s:.1f} s off)")
+
     def sensor_specs(self) -> list[SensorSpec]:
         """The two sensors as a sensor config would give them (address, profile, rate, mounting)."""
         return [SensorSpec(role=r, address=DEMO_ADDRESSES[r], profile=WitMotionBle5.name,

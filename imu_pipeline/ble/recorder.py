@@ -31,6 +31,12 @@ from imu_pipeline.io.writer import RecordingWriter
 COUNTS_INTERVAL_S = 10.0
 #: Waits shorter than this (s) end the session instead (a float clock cannot always advance by less).
 MIN_WAIT_S = 1e-3
+#: The status line shows a sensor's rate once it has streamed this long since its (re)connection
+#: (s); until then it shows ``—`` (a rate over a shorter time reads as half the real one).
+RATE_MIN_SPAN_S = 1.0
+#: The status line's rate is the samples received over the last this many seconds (s), or since
+#: the (re)connection when that is shorter.
+RATE_WINDOW_S = 2.0
 
 
 class LiveFeedback(Protocol):
@@ -88,15 +94,34 @@ class SessionResult:
     lost_sensor: str | None = None
 
 
-def format_status(t: float, statuses: Mapping[str, SensorStatus], now: float) -> str:
-    """One status line: per-sensor rate, loss and battery."""
+def status_rate_hz(st: SensorStatus, now: float, since: float | None) -> float | None:
+    """The rate a status line shows (Hz): the samples received over the last :data:`RATE_WINDOW_S`,
+    or since the (re)connection at ``since`` (session time, s) when that is shorter; None while the
+    sensor is not connected or has streamed less than :data:`RATE_MIN_SPAN_S` since then.
+    ``since`` None: the connection time is not known (the full window is used)."""
+    if not st.connected:
+        return None
+    if since is None:
+        return st.rate_hz(now, RATE_WINDOW_S)
+    span = now - since
+    if span < RATE_MIN_SPAN_S:
+        return None
+    return st.rate_hz(now, min(RATE_WINDOW_S, span))
+
+
+def format_status(t: float, statuses: Mapping[str, SensorStatus], now: float,
+                  since: Mapping[str, float | None] | None = None) -> str:
+    """One status line: per-sensor rate (``—`` until it is measured, :func:`status_rate_hz`), loss
+    and battery. ``since``: per sensor the session time (s) of its last (re)connection."""
     parts = [f"{t:7.1f} s"]
     for role, st in statuses.items():
         bat = f"{st.battery_percent:.0f}%" if st.battery_percent is not None else "--"
         loss = ("~" if st.loss_is_estimate else "") + f"{100 * st.loss_fraction:.1f}%"
         state = "" if st.connected else " (reconnecting)"
         bad = f" bad {st.decode_errors}" if st.decode_errors else ""
-        parts.append(f"{role} {st.rate_hz(now):5.1f} Hz loss {loss}{bad} bat {bat}{state}")
+        rate = status_rate_hz(st, now, since.get(role) if since is not None else None)
+        rate_text = f"{rate:5.1f}" if rate is not None else f"{'—':>5}"
+        parts.append(f"{role} {rate_text} Hz loss {loss}{bad} bat {bat}{state}")
     return " | ".join(parts)
 
 
@@ -139,6 +164,9 @@ class Recorder:
         Reconnection policy shared by both sensors.
     scan_timeout_s
         How long the first connection looks for each sensor (s).
+    explain_loss
+        ``(role, give_up_s) -> reason``: the words for a sensor given up, instead of the reader's
+        (``record --demo`` explains its simulated sensors this way); None: the reader's message.
     """
 
     def __init__(self, specs: list[SensorSpec], profiles: Mapping[str, DeviceProfile], writer: RecordingWriter, *,
@@ -146,7 +174,8 @@ class Recorder:
                  scanner_backend: type[BaseBleakScanner] | None = None, clock: Clock | None = None,
                  out: Callable[[str], None] = print, status_out: Callable[[str], None] | None = None,
                  status_interval_s: float = 1.0, battery_interval_s: float = 30.0,
-                 policy: ReconnectPolicy | None = None, scan_timeout_s: float = 10.0) -> None:
+                 policy: ReconnectPolicy | None = None, scan_timeout_s: float = 10.0,
+                 explain_loss: Callable[[str, float], str] | None = None) -> None:
         self.specs = {s.role: s for s in specs}
         self.profiles = dict(profiles)
         self.writer = writer
@@ -160,7 +189,9 @@ class Recorder:
         self.battery_interval_s = float(battery_interval_s)
         self.policy = policy or ReconnectPolicy()
         self.scan_timeout_s = scan_timeout_s
+        self.explain_loss = explain_loss
         self.streams: dict[str, SensorStream] = {}
+        self._connected_since: dict[str, float | None] = {}  # session time of each sensor's (re)connection
         self._failure: BaseException | None = None  # a write that failed: the session stops
         self._rows_failed = False  # the rows themselves cannot be written (a failed sidecar still lets them)
         self.session_start = 0.0
@@ -187,6 +218,10 @@ class Recorder:
                 self.out(str(item))
 
     def _on_event(self, t: float, sensor: str, kind: str, extra: dict[str, Any]) -> None:
+        if kind in ("connected", "reconnected"):
+            self._connected_since[sensor] = t
+        elif kind in ("disconnected", "no_data", "gave_up"):
+            self._connected_since[sensor] = None
         try:
             self.writer.add_event(t, sensor, kind, **{k: v for k, v in extra.items() if v is not None})
         except Exception as e:  # the folder turned read-only, the disk is full: stop, keep what is written
@@ -265,6 +300,8 @@ class Recorder:
                         exc = task.exception()
                         if isinstance(exc, SensorLostError):
                             end_reason, lost = str(exc), role
+                            if self.explain_loss is not None:
+                                end_reason = self.explain_loss(role, self.policy.give_up_after_s)
                         else:
                             raise exc  # type: ignore[misc]
                 if lost is not None or stopping.is_set():
@@ -283,7 +320,8 @@ class Recorder:
                 if t_now >= next_counts:  # counters in the sidecar as it goes: a killed session keeps them
                     next_counts += COUNTS_INTERVAL_S
                     self._write_counts()
-                self.status_out(format_status(t_now, {r: s.status for r, s in self.streams.items()}, t_now))
+                self.status_out(format_status(t_now, {r: s.status for r, s in self.streams.items()}, t_now,
+                                              self._connected_since))
                 if now - self.session_start >= next_battery:
                     next_battery += self.battery_interval_s
                     await asyncio.gather(*(s.poll_battery() for s in self.streams.values()))

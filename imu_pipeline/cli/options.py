@@ -18,6 +18,18 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pose", choices=("lying", "hanging"), help="override the start-pose detection")
 
 
+def check_pose_and_exercise(pose: str | None, exercise: str | None) -> None:
+    """Refuse a ``--pose`` that contradicts the ``--exercise`` named (``--exercise hanging-leg-raise
+    --pose lying``): the one rule for every command that takes both. An exercise whose name gives no
+    pose (:func:`~imu_pipeline.calibration.infer_pose`) contradicts nothing."""
+    from imu_pipeline.calibration import infer_pose
+
+    said = infer_pose(exercise)
+    if pose and said and pose != said:
+        raise UsageError(f"--exercise {exercise} is a {said} exercise but --pose {pose} was given; give only one "
+                         f"of them, or make them agree (--pose {said})")
+
+
 def add_output_options(p: argparse.ArgumentParser) -> None:
     """``--json``, ``--angles``, ``--plot``, ``--print-json``, ``--quiet``: what is written."""
     p.add_argument("--json", metavar="OUT.json", help="write the machine summary (docs/summary-format.md)")

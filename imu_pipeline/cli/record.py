@@ -19,7 +19,14 @@ from bleak.backends.client import BaseBleakClient
 from bleak.backends.scanner import BaseBleakScanner
 
 from imu_pipeline.ble.clock import Clock
-from imu_pipeline.ble.demo import DEMO_DEFAULT_DURATION_S, DemoWorld
+from imu_pipeline.ble.demo import (
+    DEMO_DEFAULT_DURATION_S,
+    DEMO_MAX_DURATION_S,
+    DROP_EDGE_S,
+    DROP_SEPARATION_S,
+    DemoWorld,
+    max_link_drops,
+)
 from imu_pipeline.ble.devices import (
     ProfileConfigError,
     make_profile,
@@ -30,7 +37,7 @@ from imu_pipeline.ble.errors import BleError
 from imu_pipeline.ble.profile import DeviceProfile
 from imu_pipeline.ble.reader import ReconnectPolicy, device_filter, find_device
 from imu_pipeline.ble.recorder import LiveFeedback, Recorder, SessionResult
-from imu_pipeline.cli.options import add_analysis_options
+from imu_pipeline.cli.options import add_analysis_options, check_pose_and_exercise
 from imu_pipeline.cli.view_options import RecordView, add_view_options
 from imu_pipeline.config import (
     ROLES,
@@ -122,14 +129,18 @@ def check_record_args(args: argparse.Namespace) -> None:
     from imu_pipeline.report.files import check_folder_writable
 
     out = Path(args.out)
-    if out.suffix != ".csv":
-        raise UsageError(f"{args.out}: the recording name must end in .csv")
+    if out.suffix.lower() != ".csv":  # .CSV too: analyze and every reader take it
+        raise UsageError(f"{args.out}: the recording name must end in .csv (e.g. session.csv)")
+    if out.is_dir():  # before 'already exists': --force cannot replace a folder
+        raise UsageError(f"{out} is a folder; the recording needs the name of a new .csv file "
+                         f"(e.g. {out / 'session.csv'})")
+    if sidecar_path(out).is_dir():
+        raise UsageError(f"{sidecar_path(out)} is a folder, where the recording's sidecar would go; choose another "
+                         "recording name")
     if not args.force:
         for p in (out, sidecar_path(out)):
             if p.exists():
                 raise UsageError(f"{p} already exists; choose another name or pass --force")
-    if out.exists() and out.is_dir():
-        raise UsageError(f"{args.out} is a folder")
     if not out.parent.resolve().is_dir():
         raise UsageError(f"{args.out}: the folder {out.parent} does not exist")
     check_folder_writable(out.parent, what=args.out)  # a read-only folder: said now, not after the scan
@@ -139,32 +150,43 @@ def check_record_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--duration must be positive (s), got {args.duration:g}")
     if not args.give_up > 0 or not args.scan_timeout > 0:
         raise UsageError("--give-up and --scan-timeout must be positive (s)")
+    check_pose_and_exercise(getattr(args, "pose", None), args.exercise)
 
 
-def demo_world(args: argparse.Namespace, clock: Clock | None) -> DemoWorld | None:
-    """The simulated sensors of ``--demo`` (None without it); refuses real-sensor options beside it."""
+def demo_world(args: argparse.Namespace, clock: Clock | None,
+               out: Callable[[str], None] | None = None) -> DemoWorld | None:
+    """The simulated sensors of ``--demo`` (None without it); refuses real-sensor options beside it
+    and more ``--demo-disconnects`` than fit in the session (:func:`~imu_pipeline.ble.demo.max_link_drops`).
+    ``out`` is told first that the session is being simulated (a long one takes a few seconds)."""
     if not getattr(args, "demo", False):
         if getattr(args, "demo_disconnects", 0):
             raise UsageError("--demo-disconnects needs --demo")
         return None
-    from imu_pipeline.ble.demo import DemoWorld
+    from imu_pipeline.calibration import infer_pose
 
     if args.sensors or args.thigh or args.pelvis or args.profile or args.rate is not None:
         raise UsageError("--demo plays two simulated sensors; it takes no --sensors, --thigh, --pelvis, "
                           "--profile or --rate")
-    if not 0 <= args.demo_disconnects <= 200:
-        raise UsageError(f"--demo-disconnects must be 0..200, got {args.demo_disconnects}")
-    pose = getattr(args, "pose", None) or ("hanging" if "hang" in (args.exercise or "") else "lying")
+    pose = getattr(args, "pose", None) or infer_pose(args.exercise) or "lying"
     duration = args.duration if args.duration is not None else DEMO_DEFAULT_DURATION_S
-    if duration > 3000:
-        raise UsageError(f"--duration with --demo is at most 3000 s (the simulated session's length), "
-                          f"got {duration:g}")
+    if duration > DEMO_MAX_DURATION_S:
+        raise UsageError(f"--duration with --demo is at most {DEMO_MAX_DURATION_S:g} s (the simulated session's "
+                          f"length), got {duration:g}")
+    if args.demo_disconnects < 0:
+        raise UsageError(f"--demo-disconnects must be 0 or more, got {args.demo_disconnects}")
+    most = max_link_drops(duration)
+    if args.demo_disconnects > most:
+        raise UsageError(f"--demo-disconnects {args.demo_disconnects} does not fit in a {duration:g} s session: "
+                          f"at most {most} for --duration {duration:g} (each sensor's link drops need "
+                          f"{DROP_SEPARATION_S:g} s between them to reconnect and settle, and none falls in the "
+                          f"first or last {DROP_EDGE_S:g} s); give fewer or a longer --duration")
     if args.demo_seed < 0:
         raise UsageError(f"--demo-seed must be >= 0, got {args.demo_seed}")
     if args.exercise is None:
         args.exercise = f"{pose}-leg-raise"
-    return DemoWorld(duration + 2.0, pose=pose, seed=args.demo_seed, disconnects=args.demo_disconnects,
-                     clock=clock)
+    if out is not None:
+        out(f"preparing the simulated session ({duration:g} s, {pose}, seed {args.demo_seed}) ...")
+    return DemoWorld(duration, pose=pose, seed=args.demo_seed, disconnects=args.demo_disconnects, clock=clock)
 
 
 def check_distinct_sensors(specs: list[SensorSpec]) -> None:
@@ -190,7 +212,7 @@ async def record_async(args: argparse.Namespace, *, backend: type[BaseBleakClien
     from imu_pipeline.io.writer import RecordingWriter
 
     check_record_args(args)  # everything that can be wrong without Bluetooth, before touching it
-    demo = demo_world(args, clock)
+    demo = demo_world(args, clock, out)
     if demo is not None:  # simulated sensors behind the real BleakClient/BleakScanner
         specs = demo.sensor_specs()
         backend, scanner_backend = demo.client_backend(), demo.scanner_backend()
@@ -212,12 +234,12 @@ async def record_async(args: argparse.Namespace, *, backend: type[BaseBleakClien
     rec = Recorder(specs, profiles, writer, live=live, backend=backend,
                    scanner_backend=scanner_backend, clock=clock, out=out, status_out=status_out,
                    policy=policy or ReconnectPolicy(give_up_after_s=args.give_up),
-                   scan_timeout_s=args.scan_timeout)
+                   scan_timeout_s=args.scan_timeout, explain_loss=demo.loss_reason if demo is not None else None)
     try:
         if demo is None:
             return await rec.run(args.duration, stop)
         async with demo.running():
-            return await rec.run(args.duration or demo.duration_s, stop)
+            return await rec.run(demo.duration_s, stop)
     except OutputError as e:  # the disk filled, the folder turned read-only: what was written stays
         raise type(e)(f"recording stopped: {e}; {args.out} keeps the {writer.rows_written} samples received before "
                       f"that (analyse it with `imu-pipeline analyze {args.out}`)") from None
@@ -363,8 +385,12 @@ def register(subparsers: Any) -> None:
                     help="no sensors needed: two simulated sensors stream a leg-raise session in real time through "
                          f"the real BLE stack (default --duration {DEMO_DEFAULT_DURATION_S:g} s)")
     pr.add_argument("--demo-disconnects", type=int, default=0, metavar="N",
-                    help="with --demo: N link drops of either sensor (0.5-3 s each), reconnected as real ones")
-    pr.add_argument("--demo-seed", type=int, default=1, metavar="SEED", help="with --demo: which simulated session")
+                    help="with --demo: exactly N link drops of either sensor (0.5-3 s each), reconnected as real "
+                         f"ones; at most what fits (a sensor's drops {DROP_SEPARATION_S:g} s apart): "
+                         f"{max_link_drops(20.0)} in 20 s")
+    pr.add_argument("--demo-seed", type=int, default=1, metavar="SEED",
+                    help="with --demo: which simulated session (the person and the straps are the seed's, whatever "
+                         "--duration)")
     add_analysis_options(pr)
     add_view_options(pr)
     pr.set_defaults(func=_cmd_record)

@@ -48,9 +48,10 @@ def phase_of(hip_deg: float, rate_deg_s: float, legs_down_deg: float) -> str:
 
 
 #: One sensor in ``imu_pipeline.ble.recorder.format_status``'s line:
-#: ``thigh  99.8 Hz loss ~0.2% bat 87% (reconnecting)``.
-_STATUS_PART = re.compile(r"^(?P<role>\w+)\s+(?P<rate>[\d.]+|nan) Hz loss (?P<est>~?)(?P<loss>[\d.]+)% "
-                          r"bat (?P<bat>[\d.]+%|--)(?P<rec> \(reconnecting\))?\s*$")
+#: ``thigh  99.8 Hz loss ~0.2% bat 87% (reconnecting)``; the rate is ``—`` until it is measured,
+#: and ``bad N`` counts undecodable packets.
+_STATUS_PART = re.compile(r"^(?P<role>\w+)\s+(?P<rate>[\d.]+|nan|—|-) Hz loss (?P<est>~?)(?P<loss>[\d.]+)% "
+                          r"(?:bad \d+ )?bat (?P<bat>[\d.]+%|--)(?P<rec> \(reconnecting\))?\s*$")
 
 
 def parse_status_line(line: str) -> dict[str, dict[str, Any]]:
@@ -62,7 +63,7 @@ def parse_status_line(line: str) -> dict[str, dict[str, Any]]:
         m = _STATUS_PART.match(part.strip())
         if not m:
             continue
-        rate = float(m["rate"])
+        rate = float(m["rate"]) if m["rate"] not in ("—", "-") else math.nan
         out[m["role"]] = {"connected": m["rec"] is None, "rate_hz": rate if math.isfinite(rate) else None,
                           "loss_percent": float(m["loss"]), "loss_is_estimate": m["est"] == "~",
                           "battery_percent": None if m["bat"] == "--" else float(m["bat"].rstrip("%"))}

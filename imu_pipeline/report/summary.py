@@ -49,26 +49,40 @@ def unlabelled_why(reps: list) -> str:  # noqa: ANN001 (Rep objects)
     return f"the {who} sensor missed {'its top' if len(unl) == 1 else 'their tops'}"
 
 
+def count_of(n: int, one: str, many: str | None = None) -> str:
+    """``n`` and the noun in the right number: ``1 rep``, ``2 reps`` (``many``: an irregular plural)."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def _all(n: int, noun: str) -> str:
+    """``all 3 reps`` / ``the 1 rep`` (``the rep`` when the noun is plain ``rep``)."""
+    if n == 1:
+        return "the rep" if noun == "rep" else f"the 1 {noun}"
+    return f"all {n} {noun}s"
+
+
 def verdict(an: SessionAnalysis) -> str:
     """One plain-words sentence on the session."""
     t = rep_totals(an.reps)
     n = t["reps"]
     if n == 0:
         if an.not_reps:
-            return (f"No reps found in the exercise pose: {len(an.not_reps)} movement(s) were not the exercise "
-                    "(walking, standing, getting up); see exercise_set.")
+            return (f"No reps found in the exercise pose: {count_of(len(an.not_reps), 'movement')} "
+                    f"{'was' if len(an.not_reps) == 1 else 'were'} not the exercise (walking, standing, getting "
+                    "up); see exercise_set.")
         return (f"No reps found: hip flexion never rose {an.config.reps.min_rep_deg:g}° above its resting level "
                 "and came back.")
     parts = []
     lab = t["abdominal_engaging"] + t["hip_flexor_only"]
     if lab == 0:
-        parts.append(f"none of the {n} reps could be labelled: {unlabelled_why(an.reps)}")
+        parts.append(("the rep could not be labelled" if n == 1 else f"none of the {n} reps could be labelled")
+                     + f": {unlabelled_why(an.reps)}")
     elif t["abdominal_engaging"] == lab:
-        parts.append(f"all {lab} labelled reps engaged the abdominals (pelvis curled posteriorly)" if lab < n else
-                     f"all {n} reps engaged the abdominals (pelvis curled posteriorly)")
+        parts.append(f"{_all(lab, 'labelled rep')} engaged the abdominals (pelvis curled posteriorly)" if lab < n
+                     else f"{_all(n, 'rep')} engaged the abdominals (pelvis curled posteriorly)")
     elif t["abdominal_engaging"] == 0:
-        parts.append(f"all {lab} labelled reps were hip-flexor-only" if lab < n else
-                     f"all {n} reps were hip-flexor-only")
+        k = lab if lab < n else n
+        parts.append(f"{_all(k, 'labelled rep' if lab < n else 'rep')} {'was' if k == 1 else 'were'} hip-flexor-only")
         parts[-1] += ": take the legs past vertical and curl the pelvis toward the ribs to work the abs"
     else:
         parts.append(f"{t['abdominal_engaging']} of {lab} labelled reps engaged the abdominals" if lab < n else
@@ -76,18 +90,21 @@ def verdict(an: SessionAnalysis) -> str:
     if 0 < lab < n:
         parts.append(f"{n - lab} could not be labelled ({unlabelled_why(an.reps)})")
     if t["low_confidence_labels"]:
-        parts.append(f"{t['low_confidence_labels']} label(s) with low confidence (the pelvis saw only part of the top)")
+        parts.append(f"{count_of(t['low_confidence_labels'], 'label')} with low confidence (the pelvis saw only part "
+                     "of the top)")
     judged = t["momentum"] + t["controlled"]
     if t["momentum"] == 0 and judged == n:
-        parts.append("every rep was controlled")
-    elif t["momentum"] == 0:
-        parts.append(f"all {judged} judged reps were controlled")
+        parts.append("every rep was controlled" if n > 1 else "the rep was controlled")
+    elif t["momentum"] == 0:  # with none judged, the partial reps' part below says so
+        if judged:
+            parts.append(f"{_all(judged, 'judged rep')} {'was' if judged == 1 else 'were'} controlled")
     else:
         why = ", ".join(f"{k} {v}" for k, v in sorted(t["momentum_reasons"].items()))
         advice = [text for reasons, text in MOMENTUM_ADVICE if set(reasons) & set(t["momentum_reasons"])]
         parts.append(f"{t['momentum']} used momentum ({why}): " + "; ".join(advice))
     if t["partial"]:
-        parts.append(f"{t['partial']} partial rep(s) (the thigh sensor missed part) were counted but not judged")
+        parts.append(f"{count_of(t['partial'], 'partial rep')} (the thigh sensor missed part) "
+                     f"{'was' if t['partial'] == 1 else 'were'} counted but not judged")
     if t["back_arch"]:
         parts.append(f"the back arched in {t['back_arch']} (anterior tilt with the legs low): "
                      + ARCH_ADVICE.get(an.angles.calibration.pose, ARCH_ADVICE_ANY))

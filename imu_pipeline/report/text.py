@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from imu_pipeline.pipeline.offline import SessionAnalysis
-from imu_pipeline.report.summary import exercise_set, verdict, warnings_of
+from imu_pipeline.report.summary import count_of, exercise_set, verdict, warnings_of
 from imu_pipeline.reps import rep_totals
+
+
+def _or_na(value: float | None, unit: str) -> str:
+    """``1.06 s``, or ``n/a`` when the value was not measured."""
+    return "n/a" if value is None else f"{value}{unit}"
+
+
+def _tempo_line(totals: dict[str, Any]) -> str:
+    """The medians over the session's reps (:func:`~imu_pipeline.reps.rep_totals`); a median no rep
+    measured reads ``n/a``, and none at all says so."""
+    up, down, peak = (totals[k] for k in ("median_concentric_s", "median_eccentric_s", "median_peak_hip_flexion_deg"))
+    if up is None and down is None and peak is None:
+        return "  tempo and peak hip flexion: not measured in any rep"
+    return (f"  tempo: median {_or_na(up, ' s')} up, {_or_na(down, ' s')} down; "
+            f"median peak hip flexion {_or_na(peak, '°')}")
 
 
 def summary_text(an: SessionAnalysis) -> str:
     """The human summary: the session line, warnings, one line per rep with its reasons, the verdict."""
     rec = an.recording
     cal = an.angles.calibration
-    lines = [f"{rec.name}: {cal.pose} leg raises, {rec.t_end - rec.t_start:.1f} s, {len(an.reps)} reps"
+    lines = [f"{rec.name}: {cal.pose} leg raises, {rec.t_end - rec.t_start:.1f} s, {count_of(len(an.reps), 'rep')}"
              f"  (calibration: {cal.pose_source}, {cal.neutral_s:.1f} s in the start pose, confidence {cal.confidence})"]
     if an.not_exercise or an.not_reps:
         st = exercise_set(an)
@@ -39,8 +56,7 @@ def summary_text(an: SessionAnalysis) -> str:
                 lines.append(f"        back arch: pelvis tilted {r.peak_anterior_tilt_low_deg:.1f}° anteriorly with the legs low")
         t = rep_totals(an.reps)
         lines.append("")
-        lines.append(f"  tempo: median {t['median_concentric_s']} s up, {t['median_eccentric_s']} s down; "
-                     f"median peak hip flexion {t['median_peak_hip_flexion_deg']}°")
+        lines.append(_tempo_line(t))
     lines.append("")
     lines.append("verdict: " + verdict(an))
     return "\n".join(lines)

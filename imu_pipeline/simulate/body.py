@@ -23,6 +23,10 @@ from imu_pipeline.simulate.options import (
     SimulationOptions,
 )
 
+#: Second key of the person's random stream (``SimulationOptions.person_seed``), apart from the
+#: approach's (7919).
+PERSON_STREAM = 104729
+
 
 class Body:
     """Segment and sensor poses as functions of time (world frame, z up)."""
@@ -41,11 +45,14 @@ class Body:
                                   t_down=p.t_down + lead, t_end=p.t_end + lead) for p in self.plans]
             self.fidgets = [(a + lead, b + lead) for a, b in self.fidgets]
         self.pose = POSE_MATRIX[o.pose]
-        self.oop_seed = {k: (rng.uniform(0, 2 * np.pi, 3), rng.uniform(0.05, 0.25, 3)) for k in
+        #: the person apart from the reps (sway, wobble; the session draws the straps from it too)
+        self.person_rng = rng if o.person_seed is None else np.random.default_rng([o.person_seed, PERSON_STREAM])
+        prng = self.person_rng
+        self.oop_seed = {k: (prng.uniform(0, 2 * np.pi, 3), prng.uniform(0.05, 0.25, 3)) for k in
                          ("pob", "prot", "habd", "hrot")}
         self.swing_rng_state = rng.bit_generator.state
         self.wobble = [(p.t_start, p.t_peak_reach, p.t_down, p.t_end) for p in self.plans]
-        self.wobble_params = {s: (rng.uniform(9, 14), rng.uniform(0.06, 0.12), rng.normal(size=3)) for s in
+        self.wobble_params = {s: (prng.uniform(9, 14), prng.uniform(0.06, 0.12), prng.normal(size=3)) for s in
                               ("thigh", "pelvis")}
         self.pelvis_pivot = np.array([0.0, 0.0, 0.10]) if o.pose == "lying" else np.array([0.0, 0.0, 2.2])
         self._curl_spline = self._pelvis_response()

@@ -69,6 +69,10 @@ class SimulationOptions:
     walk_in_out: bool = False  # walk in, lie down / step up to the bar, the set, get up / step down, walk out
     silent: str = ""  # "SENSOR:WHEN": one sensor silent alone (thigh|pelvis : start|middle|end), e.g. "pelvis:end"
     silent_s: float = 15.0  # how long it is silent (s): starts late / drops out / dies this long before the end
+    # the simulated person apart from the reps: sensor placements, declared mountings, strap misalignment,
+    # soft-tissue wobble and out-of-plane sway, from their own random stream of this seed, so they stay
+    # the same whatever n_reps; None: drawn from `seed` after the rep plan (so they change with n_reps)
+    person_seed: int | None = None
 
     def __post_init__(self) -> None:
         if self.pose not in POSES:
@@ -82,6 +86,8 @@ class SimulationOptions:
             raise ValueError("the rep mix is empty")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if self.person_seed is not None and self.person_seed < 0:
+            raise ValueError(f"person_seed must be >= 0, got {self.person_seed}")
         if self.fidgets < 0:
             raise ValueError(f"fidgets must be >= 0, got {self.fidgets}")
         if self.n_reps < 0 or self.n_reps > 500:

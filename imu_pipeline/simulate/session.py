@@ -67,10 +67,11 @@ def simulate_session(opts: SimulationOptions) -> SimResult:
     sensors: dict[str, SensorSamples] = {}
     meta_sensors: dict[str, Any] = {}
     events: list[dict[str, Any]] = []
+    strap_rng = body.person_rng  # rng itself unless opts.person_seed: straps that do not change with n_reps
     placements = {
-        "thigh": rng.choice(["thigh-anterior", "thigh-lateral"]),
-        "pelvis": rng.choice(["pelvis-anterior", "pelvis-lateral"] if opts.pose == "lying"
-                             else ["pelvis-posterior", "pelvis-lateral"]),
+        "thigh": strap_rng.choice(["thigh-anterior", "thigh-lateral"]),
+        "pelvis": strap_rng.choice(["pelvis-anterior", "pelvis-lateral"] if opts.pose == "lying"
+                                   else ["pelvis-posterior", "pelvis-lateral"]),
     }
     disc_sensor = str(rng.choice(["thigh", "pelvis"])) if opts.disconnect else None
     disc_window = None
@@ -93,9 +94,9 @@ def simulate_session(opts: SimulationOptions) -> SimResult:
     for s in ("thigh", "pelvis"):
         rate = opts.thigh_rate_hz if s == "thigh" else opts.pelvis_rate_hz
         pl = PLACEMENTS[placements[s]]
-        declared = pl["mountings"][int(rng.integers(len(pl["mountings"])))]
+        declared = pl["mountings"][int(strap_rng.integers(len(pl["mountings"])))]
         R_nom = mounting_matrix(declared)
-        R_mis = random_rotation(rng, opts.misalignment_deg) if opts.misalignment_deg > 0 else np.eye(3)
+        R_mis = random_rotation(strap_rng, opts.misalignment_deg) if opts.misalignment_deg > 0 else np.eye(3)
         R_seg_sensor = R_mis @ R_nom
         drift = rng.uniform(-1, 1) * opts.clock_drift_ppm * 1e-6
         t0 = rng.uniform(0.0, 1.0 / rate)
