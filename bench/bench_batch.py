@@ -25,6 +25,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import tempfile
@@ -32,6 +33,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from imu_pipeline.config import PipelineConfig
 from imu_pipeline.simulate import SimulationOptions, simulate_session, write_simulation
 from imu_pipeline.study import discover, run
 
@@ -74,7 +76,12 @@ def measure(title: str, study: Path, jobs: int, repeats: int) -> None:
     assert all(r.status == "ok" for r in first), [r.error for r in first if r.status != "ok"]
     print(f"\n{title}: {len(items)} sessions, {recorded_s / 60:.1f} recorded minutes; {os.cpu_count()} cores")
     results: dict[str, list[float]] = {}
-    for name, kw in (("1 job", dict(jobs=1)), (f"{jobs} jobs (local processes)", dict(jobs=jobs))):
+    # "1 job" forks a long session's pelvis filter into a second process ([orientation] parallel_min_s);
+    # a pool with a process per core does not: the row without the fork is the single-process baseline
+    single = PipelineConfig()
+    single.orientation.parallel_min_s = math.inf
+    for name, kw in (("1 job", dict(jobs=1)), ("1 job, one process (no fork)", dict(jobs=1, cfg=single)),
+                     (f"{jobs} jobs (local processes)", dict(jobs=jobs))):
         results[name] = [timed(lambda: run(items, **kw)) for _ in range(repeats)]
     try:
         from distributed import LocalCluster

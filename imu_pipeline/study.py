@@ -466,10 +466,15 @@ def analyze_one(path: str, key: str, cfg: PipelineConfig, pose: str | None, out:
     from imu_pipeline.pipeline.offline import analyze_recording
     from imu_pipeline.report.summary import summary_dict, summary_json
 
+    from threadpoolctl import threadpool_limits
+
     try:
         source = source_fingerprint(Path(path)) if out is not None else None
         rec = read_recording(path, warn=False)
-        an = analyze_recording(rec, cfg, pose=pose, fork=fork)
+        # in a pool (fork False) every process already has a core: numpy's BLAS threads only contend
+        # (2 jobs on 2 cores ran no faster than 1 job until they were limited to one thread each)
+        with threadpool_limits(limits=None if fork else 1):
+            an = analyze_recording(rec, cfg, pose=pose, fork=fork)
         d = summary_dict(an)
         if out is not None:
             from imu_pipeline.report.files import write_text
