@@ -463,3 +463,15 @@ def test_reps_hidden_in_a_long_outage_are_not_taken_for_one_reps_tail() -> None:
     v = [0, 0, 100, 100, 0, 0, 100, 100, 0, 0]
     bounds = _segment_with_gap(t, v, (1.8, 7.0))
     assert len(bounds) == 2, bounds
+
+
+def test_a_rep_the_recording_ends_in_is_partial_but_keeps_its_label() -> None:
+    """The data end while a rep is still coming down (at ~25° of a 100° rep, still falling): counted, its top and
+    label kept, but partial — its descent time was not seen to the end, so tempo and momentum are
+    not judged; a rep that had come back down before the end is whole."""
+    cut = reps_of(series([0, 1, 3, 3.4, 5.4, 6], [0, 0, 100, 100, 0, 0], t_end=4.7))  # ~25° and falling
+    assert len(cut) == 1 and cut[0].partial and cut[0].momentum is None
+    assert cut[0].label == LABEL_HIP_FLEXOR and cut[0].label_confidence == "normal"
+    assert "recording ended" in cut[0].decided_by["partial"]
+    whole = reps_of(series([0, 1, 3, 3.4, 5.4, 5.45], [0, 0, 100, 100, 0, 0]))
+    assert len(whole) == 1 and not whole[0].partial

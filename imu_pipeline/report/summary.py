@@ -103,7 +103,10 @@ def verdict(an: SessionAnalysis) -> str:
         advice = [text for reasons, text in MOMENTUM_ADVICE if set(reasons) & set(t["momentum_reasons"])]
         parts.append(f"{t['momentum']} used momentum ({why}): " + "; ".join(advice))
     if t["partial"]:
-        parts.append(f"{count_of(t['partial'], 'partial rep')} (the thigh sensor missed part) "
+        cut = [r for r in an.reps if r.partial and r.ended_by == "end-of-data"]
+        why = ("the recording ended during it" if len(cut) == t["partial"] else
+               "the thigh sensor missed part" if not cut else "the thigh sensor or the end of the recording cut it")
+        parts.append(f"{count_of(t['partial'], 'partial rep')} ({why}) "
                      f"{'was' if t['partial'] == 1 else 'were'} counted but not judged")
     if t["back_arch"]:
         parts.append(f"the back arched in {t['back_arch']} (anterior tilt with the legs low): "

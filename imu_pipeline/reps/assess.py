@@ -114,7 +114,7 @@ def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, ind
                   b.end_s + cfg.reps.phase_search_s + mc.bounce_window_s)
     # a rep the thigh went silent in: its top was seen only if it had come down before the gap; a
     # rep the data resumed into: only if it still rose after
-    top_seen = not b.partial or (_fell_before(w, b, cfg.reps.reversal_deg) if b.ended_by == "gap"
+    top_seen = not b.partial or (_fell_before(w, b, cfg.reps.reversal_deg) if b.ended_by in ("gap", "end-of-data")
                                  else _rose_after(w, b, cfg.reps.reversal_deg))
     m, b = measure_rep(w, b, cfg, prev_end_s)
     label = label_rule(m, lc)
@@ -167,12 +167,13 @@ def assess_rep(w: AngleWindow, b: RepBounds, cfg: PipelineConfig, pose: str, ind
                                        "was not seen" if b.ended_by == "gap" else
                                        "none: the thigh sensor came back with this rep under way; its top was "
                                        "not seen")
-    elif partial and confidence == "normal":
+    elif partial and confidence == "normal" and b.ended_by != "end-of-data":  # (cut at the end: its top was seen)
         confidence = "low"
         decided["label_confidence"] = ("low: the thigh sensor missed part of this rep; the label rests on the "
                                        "part it saw")
     if partial:
-        seen = ("the thigh sensor went silent during this rep" if b.ended_by == "gap" and m.thigh_coverage >= 0.999
+        seen = ("the recording ended before this rep came back down" if b.ended_by == "end-of-data" else
+                "the thigh sensor went silent during this rep" if b.ended_by == "gap" and m.thigh_coverage >= 0.999
                 else f"the thigh sensor saw {100 * m.thigh_coverage:.0f} % of this rep")
         decided["partial"] = (f"{seen}: counted once; tempo, momentum and back arch are not judged from what is "
                               "missing")

@@ -290,7 +290,11 @@ class RepSegmenter:
         return r
 
     def finish(self) -> list[RepBounds]:
-        """Close a rep that was on its way down when the data ended."""
+        """Close a rep that was on its way down when the data ended; one that had not come back within
+        ``onset_deg`` of its starting level is ``partial`` (its descent was not seen to the end)."""
         if self.state == "down":
-            return [self._emit("end-of-data")]
+            unfinished = np.isfinite(self.last_x) and self.last_x - self.start_base > self.c.onset_deg
+            r = self._emit("end-of-data")
+            r.partial = r.partial or bool(unfinished)
+            return [r]
         return []
