@@ -147,9 +147,30 @@ def test_nominal_mode_estimates_a_long_gap_and_keeps_time() -> None:
     keep[800:880] = False  # 0.8 s of notifications never arrive
     timer = SampleTimer(rate, "nominal")
     truth, est = run(timer, t_true, host, keep=keep)
-    assert abs(timer.lost_samples - 80) <= 2
+    # (the first packet after the loss is taken for a delay until the next one arrives as late at the
+    # usual cadence: it continues the sequence, and the count comes out a packet or so short)
+    assert abs(timer.lost_samples - 80) <= 4
     after = truth > t_true[880, 0] + 1.0
     assert np.max(np.abs(est[after] - truth[after])) < 0.005
+
+
+@pytest.mark.parametrize("stall_s", [0.6, 1.5])
+def test_nominal_mode_a_host_stall_is_a_delay_not_a_loss(stall_s: float) -> None:
+    """The host stops reading for stall_s (a loaded laptop, a pause): the notifications queue and then
+    arrive in a burst. Nothing was lost: no loss is counted and every sample keeps its time (it was
+    counted as ~stall_s of loss, and the burst squeezed into a few milliseconds)."""
+    rate = 100.0
+    t_true, host = stream(rate, 20, 1, seed=7)
+    i0 = 900
+    stalled = (host >= host[i0]) & (host < host[i0] + stall_s)
+    host = host.copy()
+    host[stalled] = host[i0] + stall_s + np.arange(stalled.sum()) * 2e-5  # the backlog, all at once
+    host = np.maximum.accumulate(host)
+    timer = SampleTimer(rate, "nominal")
+    truth, est = run(timer, t_true, host)
+    assert timer.lost_samples == 0
+    assert np.max(np.abs(est - truth)[truth > t_true[300, 0]]) < 0.02
+    assert np.min(np.diff(est)[truth[1:] > t_true[300, 0]]) > 0.5 / rate  # no squeezed samples
 
 
 def test_restart_after_reconnection_is_not_a_loss() -> None:

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: Nominal mode: after a delay, packets arriving later than this (s) are still its backlog.
+DELAY_OVER_S = 0.1
 #: Relative drift limit for devices with their own clock (crystals are ±50 ppm).
 DEVICE_CLOCK_MAX_DRIFT = 1e-3
 #: Relative limit for the real output rate of devices timed by the nominal rate (MEMS
@@ -178,7 +180,10 @@ class SampleTimer:
         for ``device_time`` and :data:`NOMINAL_RATE_MAX_DRIFT` otherwise.
     gap_s
         ``nominal`` mode only: a packet later than expected by more than this is taken as
-        a loss of the samples that fit into the gap (an *estimate*: such devices send no counter).
+        a loss of the samples that fit into the gap (an *estimate*: such devices send no counter)
+        once the next packet, a packet interval later, is as late; when the next one comes at once
+        and less late it is a delay (the host stalled and the radio queued): its backlog keeps the
+        sequence, nothing is counted lost, and its arrival times stay out of the clock fit.
     settle_s, settle_packets
         :attr:`settled` becomes True this long (host time, s) and this many packets after
         each anchoring. Defaults: 0.5 s with device timestamps, 2 s otherwise (enough
@@ -226,6 +231,10 @@ class SampleTimer:
         self._anchor_host_t: float | None = None
         self._packets_since_anchor = 0
         self._last_host_t = -math.inf
+        # nominal: the first packet of a run of late ones (host time, lateness, sample index)
+        self._late_run: tuple[float, float, int] | None = None
+        self._delayed = False  # nominal: a delay's backlog is arriving (kept out of the clock fit)
+        self._delay_since: tuple[float, float] | None = None  # ... since (host time, lateness)
 
     @property
     def settled(self) -> bool:
@@ -237,6 +246,7 @@ class SampleTimer:
         """Call after a reconnection: the gap is a disconnect, not a loss; counters may have reset."""
         self._reanchor = True
         self._anchor_host_t = None
+        self._late_run, self._delayed, self._delay_since = None, False, None
         if self.mode != "device_time":
             self._unwrap.reset()
             self._last_counter = None
@@ -304,7 +314,8 @@ class SampleTimer:
         self._packets_since_anchor += 1
         self._last_host_t = host_t
         self.lost_samples += lost
-        self.mapper.observe(float(d[-1]), host_t)
+        if not self._delayed:  # a queued backlog's arrival times say nothing of when it was sampled
+            self.mapper.observe(float(d[-1]), host_t)
         return Ingested(d, lost)
 
     def _index_for(self, n: int, host_t: float, counter: int | None) -> int:
@@ -328,6 +339,30 @@ class SampleTimer:
             return self._next_index
         expected_last = float(self.mapper.map((self._next_index + n - 1) * self.period_s))
         late = host_t - expected_last
+        if not self._reanchor and self.mode == "nominal":
+            run = self._late_run
+            if late <= self.gap_s:
+                self._late_run = None
+                # the backlog is in once a packet is hardly late (or long after it began: bounded)
+                if self._delayed and (late <= DELAY_OVER_S or self._delay_since is None
+                                      or host_t - self._delay_since[0] > self._delay_since[1] + 1.0):
+                    self._delayed, self._delay_since = False, None
+                return self._next_index
+            # Late by more than gap_s: lost samples, or a delay (the host stalled, the radio queued)
+            # whose backlog now arrives as a burst. The packets after it tell: in a burst each comes
+            # less late than the one before (the sequence catches up with the host clock); after a
+            # loss they come at the usual cadence, as late. Until that is clear the samples continue
+            # the sequence (a stall's backlog, squeezed into a burst, was counted as lost).
+            if run is None:
+                self._late_run = (host_t, late, self._next_index)
+                self._delayed, self._delay_since = True, (host_t, late)
+                return self._next_index
+            first_h, first_late, first_idx = run
+            k = self._next_index - first_idx  # samples since the first late packet
+            if first_late - late > 0.5 * k * self.period_s or host_t - first_h < 3 * n * self.period_s:
+                self._delayed = True
+                return self._next_index  # a burst (caught up by more than half its samples), or too soon
+            self._late_run, self._delayed, self._delay_since = None, False, None
         if self._reanchor or (self.mode == "nominal" and late > self.gap_s):
             d_last = self.mapper.inverse(host_t)
             k_last = int(math.floor(d_last / self.period_s + 1e-9))
