@@ -176,3 +176,16 @@ def test_a_session_the_recorder_did_not_close_is_said_so(tmp_path: Path, capsys)
                           {})
     other = info_dict(read_recording(sim, warn=False))
     assert other["session_closed"] is None and not any("not closed" in w for w in other["warnings"])
+
+
+def test_analyze_also_says_a_session_was_not_closed_and_a_demo_is_simulated() -> None:
+    """The notes info gives on how a recording came to be reach analyze's warnings too: a killed
+    recorder's session (its last line may be cut off) and a simulated demo session."""
+    from imu_pipeline.report.info import recording_notes
+
+    killed = {"recorder": "imu-pipeline record", "sensors": {}}
+    closed = {**killed, "duration_s": 12.0, "end_reason": "duration"}
+    demo = {**closed, "demo": {"simulated": True}}
+    assert any("not closed normally" in n for n in recording_notes(killed))
+    assert recording_notes(closed) == [] and recording_notes({}) == []
+    assert any("simulated session" in n for n in recording_notes(demo))

@@ -69,6 +69,7 @@ class SensorSummary:
     decode_errors: int
     disconnects: int
     battery_percent: float | None
+    last_data_s: float | None = None  # session time (s) of its last samples received (None: none)
 
     @property
     def loss_fraction(self) -> float:
@@ -347,7 +348,8 @@ class Recorder:
                 self.out(f"live feedback failed at the end ({type(e).__name__}: {e})")
         result = SessionResult(
             sensors={r: SensorSummary(s.status.samples, s.status.lost_samples, s.status.loss_is_estimate,
-                                      s.status.decode_errors, s.status.disconnects, s.status.battery_percent)
+                                      s.status.decode_errors, s.status.disconnects, s.status.battery_percent,
+                                      s.status.last_data_s)
                      for r, s in self.streams.items()},
             duration_s=duration, end_reason=end_reason, lost_sensor=lost)
         try:

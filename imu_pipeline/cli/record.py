@@ -337,8 +337,11 @@ def _cmd_record(args: argparse.Namespace) -> int:
     if view is not None:  # the finished session stays on the page until Ctrl-C
         view.finish(args)
     if result.lost_sensor is not None:
+        last = result.sensors[result.lost_sensor].last_data_s if result.lost_sensor in result.sensors else None
+        lost_part = (f"; the {result.lost_sensor} sensor's data end at {last:.1f} s" if last is not None else
+                     f"; the {result.lost_sensor} sensor sent no data")
         raise UsageError(f"session ended early: {result.end_reason}; the recording {args.out} is complete "
-                          f"up to {result.duration_s:.1f} s")
+                          f"up to {result.duration_s:.1f} s{lost_part}")
     return 0
 
 

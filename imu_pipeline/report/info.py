@@ -24,6 +24,20 @@ def session_closed(meta: dict[str, Any]) -> bool | None:
     return all(k in meta for k in CLOSING_KEYS)
 
 
+def recording_notes(meta: dict[str, Any]) -> list[str]:
+    """What the sidecar says of how the recording came to be that a reader must know: a session the
+    recorder did not close (killed: the last line may be cut off), a simulated demo session."""
+    out = []
+    if session_closed(meta) is False:
+        out.append("the session was not closed normally (the recorder was killed or crashed, or is still "
+                   "recording): the sidecar has no duration_s or end_reason, and the last line may be cut off")
+    demo = meta.get("demo")
+    if isinstance(demo, dict) and demo.get("simulated"):
+        out.append("a simulated session (record --demo): the sensors and the person are the simulator's, not "
+                   "measured")
+    return out
+
+
 def info_dict(rec: Recording, cfg: FrontConfig | None = None) -> dict[str, Any]:
     """Duration, per-sensor samples, rates, coverage, mounting; outages; whether the recorder closed
     the session (``session_closed``: None when not recorded by it); warnings."""
@@ -33,10 +47,7 @@ def info_dict(rec: Recording, cfg: FrontConfig | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"recording": rec.name, "duration_s": q.end_s - q.start_s, "start_s": q.start_s,
                            "end_s": q.end_s, "session_closed": closed, "sensors": {}, "gaps": dq["gaps"],
                            "warnings": list(rec.warnings)}
-    if closed is False:
-        out["warnings"].insert(0, "the session was not closed normally (the recorder was killed or crashed, or is "
-                                  "still recording): the sidecar has no duration_s or end_reason, and the last line "
-                                  "may be cut off")
+    out["warnings"][:0] = recording_notes(rec.meta)
     for s, si in dq["sensors"].items():  # type: ignore[union-attr]
         sm = rec.sensor_meta(s)
         out["sensors"][s] = {**si, "declared_rate_hz": sm.get("sample_rate_hz"), "mounting": sm.get("mounting"),

@@ -118,7 +118,9 @@ def verdict(an: SessionAnalysis) -> str:
 def warnings_of(an: SessionAnalysis) -> list[str]:
     """Loading warnings, outages, calibration notes and plausibility warnings, in plain words."""
     quality = quality_sentences(an.quality, an.config.front.declared_rate_tolerance)
-    out = list(an.recording.warnings) + quality + list(an.angles.calibration.notes)
+    from imu_pipeline.report.info import recording_notes
+
+    out = recording_notes(an.recording.meta) + list(an.recording.warnings) + quality + list(an.angles.calibration.notes)
     cal = an.angles.calibration
     pose_rejects = [x for x in an.not_reps if "from the exercise pose" in x.reason]
     if pose_rejects and len(pose_rejects) >= max(1, len(an.reps)):
