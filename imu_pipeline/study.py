@@ -17,8 +17,14 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
-from contextlib import contextmanager
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    wait,
+)
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -462,11 +468,11 @@ def analyze_one(path: str, key: str, cfg: PipelineConfig, pose: str | None, out:
     meanwhile is not reused next time). A recording that cannot be analysed is a result with status
     'error', never an exception (this runs in worker processes). ``fork``: a long recording's two
     orientation filters may use a second process (False in a pool of workers: the cores are taken)."""
+    from threadpoolctl import threadpool_limits
+
     from imu_pipeline.io.recording import read_recording
     from imu_pipeline.pipeline.offline import analyze_recording
     from imu_pipeline.report.summary import summary_dict, summary_json
-
-    from threadpoolctl import threadpool_limits
 
     try:
         source = source_fingerprint(Path(path)) if out is not None else None
@@ -858,7 +864,7 @@ def run(items: list[BatchItem], *, cfg: PipelineConfig | None = None, pose: str 
     stop = _Stop()
     left_running = 0
     try:
-        with _signal_flags(stop) if executor is not None else _no_flags():
+        with _signal_flags(stop) if executor is not None else nullcontext():
             try:
                 for it, ok in zip(items, reuse):
                     if ok:
@@ -883,11 +889,6 @@ def run(items: list[BatchItem], *, cfg: PipelineConfig | None = None, pose: str 
         raise BatchInterrupted([results[it.key] for it in items if it.key in results], len(items),
                                terminated=stop.term, left_running=left_running) from None
     return [results[it.key] for it in items]
-
-
-@contextmanager
-def _no_flags() -> Iterator[None]:
-    yield
 
 
 def _drive(executor: Executor, todo: list[BatchItem], futures: dict[Future, BatchItem],

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -660,6 +661,23 @@ def test_ctrl_c_while_a_session_is_handed_over_is_held_back_until_it_is_tracked(
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def _ctrl_c_after_the_first(on_note: Callable[[], None]) -> type:
+    """The command's progress printer, with a Ctrl-C (KeyboardInterrupt) right after the first
+    finished session and ``on_note()`` run after each note it prints (the 'waiting for ...' one)."""
+
+    class CtrlCAfterTheFirst(batch_cli._Progress):
+        def __call__(self, r, done: int, total: int) -> None:  # noqa: ANN001
+            super().__call__(r, done, total)
+            if done == 1:
+                raise KeyboardInterrupt
+
+        def note(self, text: str) -> None:
+            super().note(text)
+            on_note()
+
+    return CtrlCAfterTheFirst
+
+
 #: A named pipe the session keyed ``zz/s2`` waits on in :func:`_gated_analyze_one` (set before the
 #: worker processes are forked, so they see it).
 _GATE: Path | None = None
@@ -696,17 +714,8 @@ def test_everything_finished_during_the_wait_is_a_complete_run(study: Path, tmp_
         with open(gate, "wb") as fh:
             fh.write(b"go")
 
-    class CtrlCAfterTheFirst(batch_cli._Progress):
-        def __call__(self, r, done: int, total: int) -> None:  # noqa: ANN001
-            super().__call__(r, done, total)
-            if done == 1:
-                raise KeyboardInterrupt
-
-        def note(self, text: str) -> None:
-            super().note(text)
-            threading.Thread(target=open_the_gate, daemon=True).start()
-
-    monkeypatch.setattr(batch_cli, "_Progress", CtrlCAfterTheFirst)
+    monkeypatch.setattr(batch_cli, "_Progress", _ctrl_c_after_the_first(
+        lambda: threading.Thread(target=open_the_gate, daemon=True).start()))
     assert main(["batch", str(rec), "--out", str(tmp_path / "r"), "--jobs", "2"]) == 0
     err = capsys.readouterr().err
     assert "waiting for the 1 session under way" in err
@@ -1159,17 +1168,7 @@ def test_stopping_on_a_dask_cluster_says_that_running_sessions_may_still_write(s
     _copy(study, "patientA/s1", rec / "s1.csv")
     os.mkfifo(rec / "zz.csv")  # keyed after s1: handed out when s1 is done
 
-    class CtrlCTwice(batch_cli._Progress):
-        def __call__(self, r, done: int, total: int) -> None:  # noqa: ANN001
-            super().__call__(r, done, total)
-            if done == 1:
-                raise KeyboardInterrupt
-
-        def note(self, text: str) -> None:
-            super().note(text)
-            os.kill(os.getpid(), signal.SIGINT)
-
-    monkeypatch.setattr(batch_cli, "_Progress", CtrlCTwice)
+    monkeypatch.setattr(batch_cli, "_Progress", _ctrl_c_after_the_first(lambda: os.kill(os.getpid(), signal.SIGINT)))
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as lc:
         try:
             assert main(["batch", str(rec), "--out", str(tmp_path / "r"), "--scheduler", lc.scheduler_address]) == 130

@@ -328,8 +328,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None  # the second Ctrl-C: no analysis; the recording is closed and kept
     finally:
-        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler and \
-                signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, signal.SIG_DFL):
+        if signal.getsignal(signal.SIGINT) is count_late:  # ours, set as the session closed
             signal.signal(signal.SIGINT, signal.default_int_handler)
     if interrupts >= 2:  # the second Ctrl-C came while the session closed: no analysis
         raise KeyboardInterrupt
