@@ -479,7 +479,7 @@ def analyze_one(path: str, key: str, cfg: PipelineConfig, pose: str | None, out:
         rec = read_recording(path, warn=False)
         # in a pool (fork False) every process already has a core: numpy's BLAS threads only contend
         # (2 jobs on 2 cores ran no faster than 1 job until they were limited to one thread each)
-        with threadpool_limits(limits=None if fork else 1):
+        with nullcontext() if fork else threadpool_limits(limits=1):
             an = analyze_recording(rec, cfg, pose=pose, fork=fork)
         d = summary_dict(an)
         if out is not None:
