@@ -11,7 +11,8 @@ Two studies, each written to a temporary folder by the project's simulator:
   --packet-loss 0.01 --packet-samples 5 --jitter-ms 1.5`` for 10 minutes.
 
 Each configuration runs ``imu_pipeline.study.run`` on all sessions of a study (``--force``-like: no
-summary reused, none written), ``--repeats`` times; prints the median wall time (and the range),
+summary reused, none written), ``--repeats`` times, the configurations interleaved and each timed
+run in a fresh process (as a ``batch`` command is); prints the median wall time (and the range),
 sessions per minute, recorded minutes analysed per wall second and the speed-up over one job.
 Figures only, no asserts. The Dask cluster (scheduler and ``--jobs`` workers as processes on this
 machine, one thread each) is started by the benchmark and warmed up (the workers import the
@@ -28,6 +29,8 @@ import argparse
 import math
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -63,35 +66,56 @@ def make_study(folder: Path, options: list[SimulationOptions], jobs: int) -> Non
         list(pool.map(_write, options, paths))
 
 
-def timed(fn) -> float:  # noqa: ANN001
+CONFIGS = ("1 job", "1 job, one process (no fork)", "{jobs} jobs (local processes)", "Dask LocalCluster, {jobs} workers")
+
+
+def time_config(config: str, study: Path, jobs: int) -> float:
+    """One timed ``run`` of ``config`` on ``study``, in this (fresh) process: the analysis modules are
+    imported first (as ``batch`` does before it forks its workers), a Dask cluster is started and
+    warmed up before the clock starts."""
+    import imu_pipeline.pipeline.offline  # noqa: F401
+    import imu_pipeline.report.summary  # noqa: F401
+
+    items = discover([study])
+    if config.startswith("Dask"):
+        from distributed import LocalCluster
+
+        with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None) as lc:
+            run(items[:jobs], scheduler=lc.scheduler_address)  # workers import the package once
+            t = time.perf_counter()
+            run(items, scheduler=lc.scheduler_address)
+            return time.perf_counter() - t
+    cfg = PipelineConfig()
+    if "no fork" in config:
+        # "1 job" forks a long session's pelvis filter into a second process ([orientation] parallel_min_s);
+        # a pool with a process per core does not: this is the single-process baseline
+        cfg.orientation.parallel_min_s = math.inf
     t = time.perf_counter()
-    fn()
+    run(items, cfg=cfg, jobs=1 if config.startswith("1 job") else jobs)
     return time.perf_counter() - t
 
 
 def measure(title: str, study: Path, jobs: int, repeats: int) -> None:
+    """Every configuration ``repeats`` times, interleaved (1 job, 1 job no fork, N jobs, Dask, 1 job, ...)
+    so that a slower spell of a shared machine falls on all of them; each timed run in a fresh process
+    (as a ``batch`` command is: a process that analysed sessions before would hand its heap to the
+    forked workers)."""
     items = discover([study])
     first = run(items, jobs=jobs)  # also warms the file cache
     recorded_s = sum(r.summary["duration_s"] for r in first if r.summary)
     assert all(r.status == "ok" for r in first), [r.error for r in first if r.status != "ok"]
     print(f"\n{title}: {len(items)} sessions, {recorded_s / 60:.1f} recorded minutes; {os.cpu_count()} cores")
-    results: dict[str, list[float]] = {}
-    # "1 job" forks a long session's pelvis filter into a second process ([orientation] parallel_min_s);
-    # a pool with a process per core does not: the row without the fork is the single-process baseline
-    single = PipelineConfig()
-    single.orientation.parallel_min_s = math.inf
-    for name, kw in (("1 job", dict(jobs=1)), ("1 job, one process (no fork)", dict(jobs=1, cfg=single)),
-                     (f"{jobs} jobs (local processes)", dict(jobs=jobs))):
-        results[name] = [timed(lambda: run(items, **kw)) for _ in range(repeats)]
     try:
-        from distributed import LocalCluster
+        import distributed  # noqa: F401
+        configs = [c.format(jobs=jobs) for c in CONFIGS]
     except ImportError:
-        LocalCluster = None  # noqa: N806
-    if LocalCluster is not None:
-        with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None) as lc:
-            run(items[:jobs], scheduler=lc.scheduler_address)  # workers import the package once
-            results[f"Dask LocalCluster, {jobs} workers"] = [
-                timed(lambda: run(items, scheduler=lc.scheduler_address)) for _ in range(repeats)]
+        configs = [c.format(jobs=jobs) for c in CONFIGS if not c.startswith("Dask")]
+    results: dict[str, list[float]] = {c: [] for c in configs}
+    for _ in range(repeats):
+        for c in configs:
+            out = subprocess.run([sys.executable, __file__, "--time-one", c, "--study", str(study), "--jobs", str(jobs)],
+                                 check=True, capture_output=True, text=True).stdout
+            results[c].append(float(out.split()[-1]))
     base = statistics.median(results["1 job"])
     for name, times in results.items():
         t = statistics.median(times)
@@ -106,7 +130,12 @@ def main() -> None:
     ap.add_argument("--long-minutes", type=float, default=10.0, help="length of a long session, minutes")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--time-one", help=argparse.SUPPRESS)  # internal: one timed run in a fresh process
+    ap.add_argument("--study", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.time_one:
+        print(time_config(args.time_one, Path(args.study), args.jobs))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         if args.sessions:
             study = Path(tmp) / "short"

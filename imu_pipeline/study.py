@@ -461,6 +461,24 @@ def check_layout(items: list[BatchItem], out: Path, angles: bool = False, option
                                  f"({out / name}): the two would collide in {_given(option, out)}; rename that folder")
 
 
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the block on one thread: numpy's BLAS (threadpoolctl) and pandas' multi-threaded CSV reader
+    (``mode.max_threads``, pandas 3.1 and later) limited to one thread each. For a session in a pool
+    of processes, one per core: their threads only contend there (measured on 2 cores: 2 jobs ran no
+    faster than 1 until BLAS was limited; the parallel CSV parse cost another ~20 % per session)."""
+    import pandas as pd
+    from threadpoolctl import threadpool_limits
+
+    try:
+        pd.get_option("mode.max_threads")
+        pandas_threads: Any = pd.option_context("mode.max_threads", 1)
+    except (KeyError, pd.errors.OptionError):  # a pandas without threaded readers
+        pandas_threads = nullcontext()
+    with threadpool_limits(limits=1), pandas_threads:
+        yield
+
+
 def analyze_one(path: str, key: str, cfg: PipelineConfig, pose: str | None, out: str | None,
                 angles: bool = False, fork: bool = True) -> SessionResult:
     """Analyse one recording (offline path) and write its summary under ``out`` (when given), with the
@@ -468,18 +486,14 @@ def analyze_one(path: str, key: str, cfg: PipelineConfig, pose: str | None, out:
     meanwhile is not reused next time). A recording that cannot be analysed is a result with status
     'error', never an exception (this runs in worker processes). ``fork``: a long recording's two
     orientation filters may use a second process (False in a pool of workers: the cores are taken)."""
-    from threadpoolctl import threadpool_limits
-
     from imu_pipeline.io.recording import read_recording
     from imu_pipeline.pipeline.offline import analyze_recording
     from imu_pipeline.report.summary import summary_dict, summary_json
 
     try:
         source = source_fingerprint(Path(path)) if out is not None else None
-        rec = read_recording(path, warn=False)
-        # in a pool (fork False) every process already has a core: numpy's BLAS threads only contend
-        # (2 jobs on 2 cores ran no faster than 1 job until they were limited to one thread each)
-        with nullcontext() if fork else threadpool_limits(limits=1):
+        with nullcontext() if fork else one_thread():
+            rec = read_recording(path, warn=False)
             an = analyze_recording(rec, cfg, pose=pose, fork=fork)
         d = summary_dict(an)
         if out is not None:
@@ -646,7 +660,11 @@ def make_executor(jobs: int, scheduler: str | None, *, option: str = "scheduler"
         return client.get_executor(), client.close
     if jobs <= 1:
         return None, lambda: None
-    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    forking = "fork" in multiprocessing.get_all_start_methods()
+    if forking:  # the workers are forked with the analysis loaded, instead of each importing it (~0.4 s)
+        import imu_pipeline.pipeline.offline  # noqa: F401
+        import imu_pipeline.report.summary  # noqa: F401
+    ctx = multiprocessing.get_context("fork" if forking else "spawn")
     pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),))
     return pool, lambda: pool.shutdown(wait=True, cancel_futures=True)
 
@@ -898,7 +916,9 @@ def _drive(executor: Executor, todo: list[BatchItem], futures: dict[Future, Batc
     threads) and report each finished session, until all are done or a stop is requested."""
     if stop.requested:
         return
-    waiting = list(reversed(todo))
+    # the largest recordings first, the smallest last to fill in: a study's sessions differ in
+    # length, and a long one handed out last would run alone on one core at the end
+    waiting = sorted(reversed(todo), key=_size)  # popped from the end: equal sizes in their order
     active: set[Future] = set()
 
     def window() -> int:
@@ -932,6 +952,14 @@ def _drive(executor: Executor, todo: list[BatchItem], futures: dict[Future, Batc
             top_up()  # before reporting: a session reported finished has its successor under way already
         for fut in sorted(ready, key=lambda f: order[futures[f].key]):
             finished(_outcome(fut, futures[fut], futures))
+
+
+def _size(it: BatchItem) -> int:
+    """The recording's size in bytes (0 when it cannot be read: it fails at once)."""
+    try:
+        return it.path.stat().st_size
+    except OSError:
+        return 0
 
 
 @contextmanager
