@@ -14,7 +14,9 @@ Each configuration runs ``imu_pipeline.study.run`` on all sessions of a study (`
 summary reused, none written), ``--repeats`` times, the configurations interleaved and each timed
 run in a fresh process (as a ``batch`` command is); prints the median wall time (and the range),
 sessions per minute, recorded minutes analysed per wall second and the speed-up over one job.
-Figures only, no asserts. The Dask cluster (scheduler and ``--jobs`` workers as processes on this
+The last row, the ceiling, is ``--jobs`` independent processes started together, each
+analysing its share of the sessions inline: no pool and nothing shared but the machine, what any
+parallel batch on these cores can at best reach. Figures only, no asserts. The Dask cluster (scheduler and ``--jobs`` workers as processes on this
 machine, one thread each) is started by the benchmark and warmed up (the workers import the
 package) before it is timed.
 
@@ -38,7 +40,7 @@ from pathlib import Path
 
 from imu_pipeline.config import PipelineConfig
 from imu_pipeline.simulate import SimulationOptions, simulate_session, write_simulation
-from imu_pipeline.study import discover, run
+from imu_pipeline.study import discover, one_thread, run
 
 
 def short_options(i: int) -> SimulationOptions:
@@ -66,7 +68,43 @@ def make_study(folder: Path, options: list[SimulationOptions], jobs: int) -> Non
         list(pool.map(_write, options, paths))
 
 
-CONFIGS = ("1 job", "1 job, one process (no fork)", "{jobs} jobs (local processes)", "Dask LocalCluster, {jobs} workers")
+CEILING = "ceiling: {jobs} independent processes"
+CONFIGS = ("1 job", "1 job, one process (no fork)", "{jobs} jobs (local processes)", "Dask LocalCluster, {jobs} workers",
+           CEILING)
+
+
+def time_part(study: Path, part: int, parts: int) -> float:
+    """One of ``parts`` independent processes of the ceiling row: the sessions dealt to ``part`` (largest
+    first, round robin), analysed inline without the fork on one thread (as in a pool), timed from the
+    launcher's 'go' on stdin."""
+    import imu_pipeline.pipeline.offline  # noqa: F401
+    import imu_pipeline.report.summary  # noqa: F401
+
+    items = sorted(discover([study]), key=lambda it: -it.path.stat().st_size)[part::parts]
+    cfg = PipelineConfig()
+    cfg.orientation.parallel_min_s = math.inf
+    print("ready", flush=True)
+    sys.stdin.readline()
+    t = time.perf_counter()
+    with one_thread():  # as a pooled session: numpy's and pandas' threads would take the other cores
+        run(items, cfg=cfg, jobs=1)
+    return time.perf_counter() - t
+
+
+def time_ceiling(study: Path, jobs: int) -> float:
+    """Wall time of ``jobs`` independent single-session processes started together, each with its share
+    of the sessions: no pool, no parent, nothing shared but the machine. What any parallel batch on
+    these cores can at best reach; the rows above are compared with it."""
+    procs = [subprocess.Popen([sys.executable, __file__, "--time-part", f"{k}/{jobs}", "--study", str(study)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for k in range(jobs)]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    times = [float(p.communicate()[0].split()[-1]) for p in procs]
+    return max(times)
 
 
 def time_config(config: str, study: Path, jobs: int) -> float:
@@ -113,6 +151,9 @@ def measure(title: str, study: Path, jobs: int, repeats: int) -> None:
     results: dict[str, list[float]] = {c: [] for c in configs}
     for _ in range(repeats):
         for c in configs:
+            if c == CEILING.format(jobs=jobs):
+                results[c].append(time_ceiling(study, jobs))
+                continue
             out = subprocess.run([sys.executable, __file__, "--time-one", c, "--study", str(study), "--jobs", str(jobs)],
                                  check=True, capture_output=True, text=True).stdout
             results[c].append(float(out.split()[-1]))
@@ -132,7 +173,12 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--time-one", help=argparse.SUPPRESS)  # internal: one timed run in a fresh process
     ap.add_argument("--study", help=argparse.SUPPRESS)
+    ap.add_argument("--time-part", help=argparse.SUPPRESS)  # internal: K/N of the ceiling row
     args = ap.parse_args()
+    if args.time_part:
+        k, n = map(int, args.time_part.split("/"))
+        print(time_part(Path(args.study), k, n))
+        return
     if args.time_one:
         print(time_config(args.time_one, Path(args.study), args.jobs))
         return
