@@ -59,7 +59,12 @@ def batch(paths: list[str | Path] | str | Path, *, jobs: int | None = None, sche
 
     Ctrl-C (KeyboardInterrupt) waits for the sessions under way (a second one stops them), writes
     the tables of the finished sessions into ``out`` when given, as the command does, and is raised
-    again (a :class:`~imu_pipeline.study.BatchInterrupted` with those sessions as ``results``).
+    again (a :class:`~imu_pipeline.study.BatchInterrupted` with those sessions as ``results``; left
+    uncaught in a script it ends it with exit status 1, as any exception but KeyboardInterrupt itself
+    does). A Dask scheduler lost during the run is a :class:`~imu_pipeline.study.SchedulerLost`, with
+    the tables of the sessions finished before it written the same way. Recordings that could not be
+    analysed are rows with ``status`` ``"error"`` and their reason in ``error``, and a warning says how
+    many.
 
     Raises
     ------
@@ -72,7 +77,16 @@ def batch(paths: list[str | Path] | str | Path, *, jobs: int | None = None, sche
 
     from imu_pipeline.config import PipelineConfig, load_config
     from imu_pipeline.errors import UsageError
-    from imu_pipeline.study import BatchInterrupted, check_jobs, check_out, discover, run, tables, write_tables
+    from imu_pipeline.study import (
+        BatchInterrupted,
+        SchedulerLost,
+        check_jobs,
+        check_out,
+        discover,
+        run,
+        tables,
+        write_tables,
+    )
 
     if jobs is None:
         jobs = os.cpu_count() or 1
@@ -88,10 +102,17 @@ def batch(paths: list[str | Path] | str | Path, *, jobs: int | None = None, sche
     try:
         results = run(discover(inputs, out), cfg=cfg, jobs=jobs, scheduler=scheduler, pose=pose, out=out,
                       force=force, angles=angles)
-    except BatchInterrupted as e:
+    except (BatchInterrupted, SchedulerLost) as e:
         if out is not None and e.results:
             write_tables(Path(out), *tables(e.results))
         raise
+    failed = [r for r in results if r.status == "error"]
+    if failed:
+        import warnings
+
+        first = "; ".join(r.error for r in failed[:3]) + ("; ..." if len(failed) > 3 else "")
+        warnings.warn(f"{len(failed)} of {len(results)} recordings could not be analysed (the sessions table's "
+                      f"status and error columns): {first}", stacklevel=2)
     sessions, reps = tables(results)
     if out is not None:
         write_tables(Path(out), sessions, reps)

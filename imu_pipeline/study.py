@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import (
     FIRST_COMPLETED,
+    CancelledError,
     Executor,
     Future,
     ProcessPoolExecutor,
@@ -633,18 +634,35 @@ def _retire(out: Path, key: str, summary: bool = True) -> None:
         shutil.rmtree(part, ignore_errors=True)
 
 
+#: A local worker that got SIGTERM ends this long after it unless the main process stopped it first, s.
+WORKER_TERM_GRACE_S = 2
+
+
 def _worker_init(parent: int) -> None:
     """A local worker process: Ctrl-C is left to the main process (a terminal sends it to every
     process of the job: the main one stops handing out sessions, lets the ones under way finish and
-    writes the tables); SIGTERM ends it as usual (not through the handler the command installed and
-    the fork copied); and on Linux it dies with the main process however that ends (even ``kill -9``),
-    so no worker goes on analysing for nobody."""
+    writes the tables); so is SIGTERM at first (``timeout`` and job schedulers signal the whole
+    group: a worker that died at once had its session reported as a broken recording before the main
+    process had seen the signal), and the worker ends :data:`WORKER_TERM_GRACE_S` later by itself,
+    or at once on a second SIGTERM (a pool ending its workers); and on Linux it dies with the main
+    process however that ends (even ``kill -9``), so no worker goes on analysing for nobody."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(signal, "SIGTERM"):
+    if hasattr(signal, "SIGTERM") and hasattr(signal, "alarm"):
+        signal.signal(signal.SIGTERM, _worker_sigterm)
+    elif hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_parent(parent)
+
+
+def _worker_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM in a local worker: the next one ends it, and SIGALRM does in WORKER_TERM_GRACE_S."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.alarm(WORKER_TERM_GRACE_S)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -687,6 +705,7 @@ def make_executor(jobs: int, scheduler: str | None, *, option: str = "scheduler"
         except ImportError:
             raise UsageError(f"{option} needs the Dask cluster extra: pip install 'imu-pipeline[cluster]'") from None
         try:
+            _refused_at_once(scheduler)
             client = Client(scheduler, timeout="10s")
         except Exception as e:  # noqa: BLE001  a bad address, a refusal, or something else answering there
             raise UsageError(f"{_given(option, scheduler)}: cannot connect to a Dask scheduler there "
@@ -707,6 +726,24 @@ def make_executor(jobs: int, scheduler: str | None, *, option: str = "scheduler"
     ctx = multiprocessing.get_context("fork" if forking else "spawn")
     pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),))
     return pool, lambda: pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _refused_at_once(scheduler: str) -> None:
+    """A ``tcp://host:port`` where nothing listens: ConnectionRefusedError now (Dask's client keeps
+    trying for its whole 10 s timeout). Anything else — another protocol, a host that does not
+    answer, a name that does not resolve — is left to the client."""
+    import socket
+
+    m = re.fullmatch(r"tcp://\[?([^\]/]+?)\]?:(\d+)/?", scheduler.strip())
+    if m is None:
+        return
+    try:
+        with socket.create_connection((m.group(1), int(m.group(2))), timeout=2.0):
+            return
+    except ConnectionRefusedError:
+        raise
+    except (OSError, ValueError, OverflowError):
+        return
 
 
 def _wait_for_workers(client: Any, scheduler: str, option: str, note: Callable[[str], None], wait_s: float) -> None:
@@ -748,8 +785,9 @@ class BatchInterrupted(KeyboardInterrupt):
     finished (reused ones included), in the items' order — their summaries are written; ``total`` is
     how many were asked for; ``terminated``: it was SIGTERM; ``left_running``: sessions that were
     still running on a Dask cluster when it stopped (a cluster cannot stop a running task: they may
-    still write their summaries, which the next run reuses). Left uncaught it is a plain
-    KeyboardInterrupt."""
+    still write their summaries, which the next run reuses). A KeyboardInterrupt: code that handles
+    Ctrl-C handles it (left uncaught in a script, Python's exit status is 1, not the 130 it gives
+    KeyboardInterrupt itself)."""
 
     def __init__(self, results: list[SessionResult], total: int, terminated: bool = False,
                  left_running: int = 0) -> None:
@@ -758,6 +796,22 @@ class BatchInterrupted(KeyboardInterrupt):
         self.total = total
         self.terminated = terminated
         self.left_running = left_running
+
+
+class SchedulerLost(ImuPipelineError):
+    """The Dask scheduler went away during :func:`run` (its sessions came back cancelled). ``results``
+    are the sessions that finished before, in the items' order (their summaries are written);
+    ``total`` how many were asked for. Sessions still running on the workers may yet write their
+    summaries; the next run reuses complete ones."""
+
+    def __init__(self, results: list[SessionResult], total: int) -> None:
+        super().__init__(f"lost the Dask scheduler after {len(results)} of {total} sessions had finished")
+        self.results = results
+        self.total = total
+
+
+class _Lost(Exception):
+    """Raised inside :func:`run` when a cluster's session comes back cancelled without a stop."""
 
 
 @dataclass
@@ -826,13 +880,10 @@ def _stop_workers(pool: ProcessPoolExecutor, out: str | None) -> None:
 
     procs = dict(getattr(pool, "_processes", None) or {})  # pid -> process; there is no public way
     for proc in procs.values():
-        proc.terminate()
+        proc.kill()  # not SIGTERM: a worker takes that as a notice (_worker_init); summaries are renamed complete
     deadline = time.monotonic() + 5.0
     for proc in procs.values():
         proc.join(max(0.0, deadline - time.monotonic()))
-        if proc.is_alive():  # SIGTERM came before the worker had set its handlers: no choice left
-            proc.kill()
-            proc.join(1.0)
     pool.shutdown(wait=False, cancel_futures=True)
     if out is not None and Path(out).is_dir():
         from imu_pipeline.report.files import remove_quietly
@@ -935,6 +986,10 @@ def run(items: list[BatchItem], *, cfg: PipelineConfig | None = None, pose: str 
                     _drive(executor, todo, futures, finished, stop, local, cfg, pose, out_arg, angles, order)
             except KeyboardInterrupt as e:  # inline: Ctrl-C itself; on an executor: raised by on_result
                 stop.press(e)
+            except _Lost:
+                for f in futures:
+                    f.cancel()
+                raise SchedulerLost([results[it.key] for it in items if it.key in results], len(items)) from None
             if stop.requested and futures:
                 left_running = _after_interrupt(stop, futures, results, finished, local, executor, out_p, out_arg,
                                                 cfg, pose, angles, on_interrupt, order)
@@ -988,10 +1043,22 @@ def _drive(executor: Executor, todo: list[BatchItem], futures: dict[Future, Batc
         if not ready:
             continue
         active.difference_update(ready)
+        if not local and not stop.requested and any(_cancelled(f) for f in ready):
+            # nothing here cancels a session without a stop: the cluster lost its scheduler; the sessions
+            # that finished with these are reported first
+            for fut in sorted(ready, key=lambda f: order[futures[f].key]):
+                if not _cancelled(fut):
+                    finished(_outcome(fut, futures[fut], futures))
+            raise _Lost
         if not stop.requested:
             top_up()  # before reporting: a session reported finished has its successor under way already
         for fut in sorted(ready, key=lambda f: order[futures[f].key]):
             finished(_outcome(fut, futures[fut], futures))
+
+
+def _cancelled(fut: Future) -> bool:
+    """A future that ended cancelled (a Dask client cancels every pending one when it loses the scheduler)."""
+    return fut.cancelled() or isinstance(fut.exception(), CancelledError)
 
 
 def _size(it: BatchItem) -> int:

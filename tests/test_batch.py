@@ -178,6 +178,8 @@ def test_a_scheduler_that_cannot_be_reached_is_a_clear_error_and_leaves_nothing(
     err = capsys.readouterr().err
     assert f"--scheduler {address}" in err and "cannot connect" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+    if address.startswith("tcp"):  # said at once, not after the client's 10 s of retrying
+        assert "ConnectionRefusedError" in err, err
     assert not (tmp_path / "new").exists()  # no output folder, nothing in it
 
 
@@ -1141,17 +1143,25 @@ def _stuck_study(study: Path, tmp_path: Path) -> Path:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists() or not hasattr(os, "mkfifo"),
                     reason="needs Linux /proc and named pipes")
-def test_sigterm_stops_at_once_writes_the_tables_and_leaves_no_worker(study: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("to", ["main", "group"])
+def test_sigterm_stops_at_once_writes_the_tables_and_leaves_no_worker(study: Path, tmp_path: Path, to: str) -> None:
+    """SIGTERM to the main process (`kill PID`) or to the whole process group (`timeout`, SLURM): the
+    same stop. The group's workers got it too and died at once: the session they were analysing was
+    reported as a broken recording ('the worker failed (BrokenProcessPool ...)') and, with --force,
+    its good summary from an earlier run renamed .stale."""
     rec, out = _stuck_study(study, tmp_path), tmp_path / "r"
     proc = subprocess.Popen(_cli("batch", str(rec), "--out", str(out), "--jobs", "2"), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         _read_until(proc.stdout, "[2/3]")
-        proc.send_signal(signal.SIGTERM)  # the parent only, as `kill PID` or a job scheduler does
+        if to == "main":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=120) == 143
         err = proc.stderr.read()
         assert "terminated (SIGTERM): 2 of 3 sessions finished (2 analysed); the tables in" in err, err
-        assert "Traceback" not in err
+        assert "do the other 1 " in err and "failed" not in err and "Traceback" not in err
         assert sorted(pd.read_parquet(out / "sessions.parquet").key) == ["s1/s1", "s2/s2"]
         assert _group_ends(proc.pid) == []  # no worker left analysing
         assert not list(out.rglob("*.tmp"))
@@ -1247,6 +1257,44 @@ def test_stopping_on_a_dask_cluster_says_that_running_sessions_may_still_write(s
 
 
 @pytest.mark.skipif(not hasattr(os, "killpg"), reason="needs POSIX process groups")
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_scheduler_lost_mid_run_is_one_clear_error_with_the_finished_sessions_tables(study: Path,
+                                                                                      tmp_path: Path) -> None:
+    """The scheduler killed while a session runs: the client gives up reconnecting (10 s) and cancels
+    what was pending. That was reported as every pending recording failing ('the worker failed
+    (CancelledError())'), rows with status error, after Dask's own log line. Now: one message, the
+    tables of the finished sessions, exit status 1."""
+    pytest.importorskip("distributed")
+    rec, out = _stuck_study(study, tmp_path), tmp_path / "r"
+    port = _free_port()
+    code = "import sys; from distributed.cli.dask_{0} import main; sys.exit(main())"
+    sched = subprocess.Popen([sys.executable, "-c", code.format("scheduler"), "--port", str(port), "--no-dashboard"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    worker = subprocess.Popen([sys.executable, "-c", code.format("worker"), f"tcp://127.0.0.1:{port}", "--nthreads",
+                               "1", "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        proc = subprocess.Popen(_cli("batch", str(rec), "--out", str(out), "--scheduler", f"tcp://127.0.0.1:{port}"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            _read_until(proc.stdout, "[2/3]")
+            os.killpg(sched.pid, signal.SIGKILL)
+            assert proc.wait(timeout=120) == 1
+            err = proc.stderr.read()
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        for p in (sched, worker):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    assert "lost the Dask scheduler: 2 of 3 sessions finished (2 analysed); the tables in" in err, err
+    assert "do the other 1 " in err
+    assert "failed" not in err and "CancelledError" not in err and "Traceback" not in err and "ERROR" not in err
+    assert sorted(pd.read_parquet(out / "sessions.parquet").key) == ["s1/s1", "s2/s2"]
+
+
 def test_a_scheduler_without_workers_is_waited_for_a_bounded_time_then_refused(study: Path, tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     code = ("import sys; from imu_pipeline import study; from imu_pipeline.cli import main; "

@@ -21,11 +21,12 @@ if TYPE_CHECKING:
 def session_line(r) -> str:  # noqa: ANN001 (a study.SessionResult)
     """What became of one session, in a few words: ``12 reps``, ``0 reps; 1 warning: line 287 is
     cut off (...)``, ``failed (see below: study/s3.csv)`` (the reason is printed once, after the run)."""
+    from imu_pipeline.report.summary import count_of
     from imu_pipeline.study import session_warnings
 
     if r.status == "error":
         return f"failed (see below: {r.path})"
-    what = f"{r.summary['totals']['reps']} reps" if r.summary else ""
+    what = count_of(r.summary["totals"]["reps"], "rep") if r.summary else ""
     warnings = session_warnings(r)
     if warnings:
         what += f"; {len(warnings)} warning{'s' if len(warnings) > 1 else ''}: {warnings[0]}"
@@ -195,6 +196,10 @@ def _batch(args: argparse.Namespace, state: _Outcome) -> int:
     executor, close = study.make_executor(jobs, args.scheduler, option="--scheduler",
                                           note=lambda m: print(m, file=sys.stderr, flush=True)) \
         if args.scheduler else (None, lambda: None)
+    if args.scheduler:  # a lost scheduler is said in one line of ours, not in Dask's log (set up by its import)
+        import logging
+
+        logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
     progress = _Progress(len(items))
     interrupted, waited = None, []
 
@@ -206,7 +211,7 @@ def _batch(args: argparse.Namespace, state: _Outcome) -> int:
                           "write its summary)")
         else:
             progress.note(f"interrupted: waiting for the {n} session{'s' if n > 1 else ''} under way (Ctrl-C again "
-                          "to stop them now)")
+                          f"to stop {'them' if n > 1 else 'it'} now)")
 
     late = study._Stop()
     restore: Callable[[], None] = lambda: None  # noqa: E731
@@ -225,7 +230,7 @@ def _batch(args: argparse.Namespace, state: _Outcome) -> int:
         try:
             results = study.run(items, cfg=cfg, pose=args.pose, out=out, jobs=jobs, executor=executor,
                                 force=args.force, angles=args.angles, on_result=progress, on_interrupt=on_interrupt)
-        except study.BatchInterrupted as e:
+        except (study.BatchInterrupted, study.SchedulerLost) as e:
             interrupted, results = e, e.results
         restore = _hold_signals(late)
     finally:
@@ -277,17 +282,21 @@ def _interrupted(out: Path, results: list, e, created: bool, remote: bool) -> in
     disk: a session analysed or reused has its summary in ``out``; a failed one has none (an older
     one was renamed .stale); the others were not done — except those still running on a cluster,
     which cannot be stopped there and may still write their summaries."""
-    from imu_pipeline.study import tables, write_tables
+    from imu_pipeline.study import SchedulerLost, tables, write_tables
 
     total = e.total
-    how = "terminated (SIGTERM)" if e.terminated else "interrupted"
-    code = 143 if e.terminated else 130
+    lost = isinstance(e, SchedulerLost)
+    how = "lost the Dask scheduler" if lost else "terminated (SIGTERM)" if e.terminated else "interrupted"
+    code = 1 if lost else 143 if e.terminated else 130
     rest = total - len(results)
     failed = [r for r in results if r.status == "error"]
     reused = sum(r.status == "reused" for r in results)
     analysed = len(results) - len(failed) - reused
     still = ""
-    if e.left_running:
+    if lost:
+        still = ("; sessions that were running on the workers may still have written their summaries (the next run "
+                 "reuses complete ones); start the scheduler and workers again first")
+    elif e.left_running:
         n = e.left_running
         still = (f"; {n} session{'s were' if n > 1 else ' was'} still running on the cluster and may still write "
                  f"{'their summaries' if n > 1 else 'its summary'} into {out} (a cluster cannot stop a running task; "
@@ -306,7 +315,7 @@ def _interrupted(out: Path, results: list, e, created: bool, remote: bool) -> in
         for r in failed:
             print(f"failed: {r.error}", file=sys.stderr)
     else:
-        if created and not e.left_running:
+        if created and not lost and not e.left_running:
             _remove_empty(out)
         print(f"imu-pipeline batch: {how} before any of the {total} sessions finished; no tables written{still}",
               file=sys.stderr)
