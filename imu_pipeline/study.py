@@ -15,6 +15,7 @@ import math
 import multiprocessing
 import os
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import (
@@ -971,6 +972,7 @@ def run(items: list[BatchItem], *, cfg: PipelineConfig | None = None, pose: str 
     out_arg = None if out_p is None else str(out_p.resolve()) if remote else str(out_p)
     futures: dict[Future, BatchItem] = {}
     stop = _Stop()
+    started = time.time()  # a summary written from here on is this run's
     left_running = 0
     try:
         with _signal_flags(stop) if executor is not None else nullcontext():
@@ -992,7 +994,7 @@ def run(items: list[BatchItem], *, cfg: PipelineConfig | None = None, pose: str 
                 raise SchedulerLost([results[it.key] for it in items if it.key in results], len(items)) from None
             if stop.requested and futures:
                 left_running = _after_interrupt(stop, futures, results, finished, local, executor, out_p, out_arg,
-                                                cfg, pose, angles, on_interrupt, order)
+                                                cfg, pose, angles, on_interrupt, order, started)
     finally:
         try:
             close()
@@ -1096,10 +1098,18 @@ def _sigint_deferred() -> Iterator[None]:
             saved[sig](sig, None)
 
 
+def _written_since(out: Path, key: str, since: float) -> bool:
+    """The session's summary in ``out`` was written at or after ``since`` (``time.time()``)."""
+    try:
+        return summary_path(out, key).stat().st_mtime >= since
+    except OSError:
+        return False
+
+
 def _after_interrupt(stop: _Stop, futures: dict[Future, BatchItem], results: dict[str, SessionResult],
                      finished: Callable[[SessionResult], None], local: bool, executor: Executor | None,
                      out_p: Path | None, out_arg: str | None, cfg: PipelineConfig, pose: str | None, angles: bool,
-                     on_interrupt: Callable[[int], None] | None, order: dict[str, int]) -> int:
+                     on_interrupt: Callable[[int], None] | None, order: dict[str, int], since: float) -> int:
     """After the first Ctrl-C: nothing more is handed out; the sessions that finished are collected
     and the ones under way waited for (on a cluster too: the window keeps them to those running). A
     second Ctrl-C or SIGTERM anywhere in here (even while ``on_interrupt`` prints its note) stops at
@@ -1149,8 +1159,10 @@ def _after_interrupt(stop: _Stop, futures: dict[Future, BatchItem], results: dic
         for f in under_way:
             f.cancel()  # the cluster drops what has not started; a running task cannot be stopped there
     for it in under_way.values():
-        if it.key not in results and out_p is not None and up_to_date(it, out_p, cfg, pose) and \
-                (not angles or angles_path(out_p, it.key).exists()):
+        # its summary complete before the stop, written by this run (with --force an earlier run's is up
+        # to date too, but was not redone)
+        if it.key not in results and out_p is not None and _written_since(out_p, it.key, since) and \
+                up_to_date(it, out_p, cfg, pose) and (not angles or angles_path(out_p, it.key).exists()):
             r = _reused(it, out_p)
             r.status = "ok"
             finished(r)

@@ -1295,6 +1295,46 @@ def test_a_scheduler_lost_mid_run_is_one_clear_error_with_the_finished_sessions_
     assert sorted(pd.read_parquet(out / "sessions.parquet").key) == ["s1/s1", "s2/s2"]
 
 
+def test_a_session_stopped_under_force_is_not_passed_off_with_its_earlier_summary(study: Path, tmp_path: Path) -> None:
+    """--force, stopped at once while a session runs: that session's summary from the earlier run is
+    up to date (same recording, same config) but was not redone; it was counted 'analysed' and its
+    old row put in the tables. Only a summary this run wrote counts."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    items = [BatchItem(study / "patientA" / f"s{k}.csv", f"A{k}") for k in (1, 2)]
+    out = tmp_path / "r"
+    run(items, out=out)  # the earlier, complete run
+    release = threading.Event()
+
+    def held(fn, *args):  # noqa: ANN001, ANN002
+        release.wait(60)
+        return fn(*args)
+
+    class Pool(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+            if args[1] == "A2":
+                return super().submit(held, fn, *args)
+            return super().submit(fn, *args, **kwargs)
+
+    pressed: list[str] = []
+
+    def ctrl_c(*args):  # noqa: ANN002  the first after A1 finished, the second at the note
+        pressed.append(args[0].key if args and hasattr(args[0], "key") else "note")
+        if len(pressed) <= 2:
+            raise KeyboardInterrupt
+
+    pool = Pool(2)
+    try:
+        with pytest.raises(BatchInterrupted) as e:
+            run(items, out=out, force=True, executor=pool, on_result=ctrl_c, on_interrupt=ctrl_c)
+    finally:
+        release.set()
+        pool.shutdown(wait=True)
+    assert pressed == ["A1", "note"]
+    assert [r.key for r in e.value.results] == ["A1"]
+
+
 def test_a_scheduler_without_workers_is_waited_for_a_bounded_time_then_refused(study: Path, tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     code = ("import sys; from imu_pipeline import study; from imu_pipeline.cli import main; "

@@ -237,7 +237,7 @@ def _batch(args: argparse.Namespace, state: _Outcome) -> int:
         progress.close()
         close()
     try:
-        code = _report(out, results, interrupted, waited, skipped, state.created, bool(args.scheduler))
+        code = _report(out, results, interrupted, waited, skipped, state.created, bool(args.scheduler), args.force)
     finally:
         restore()
     if late.term and interrupted is None:
@@ -250,13 +250,13 @@ def _batch(args: argparse.Namespace, state: _Outcome) -> int:
 
 
 def _report(out: Path, results: list, interrupted, waited: list[int], skipped, created: bool,  # noqa: ANN001
-            remote: bool) -> int:
+            remote: bool, force: bool = False) -> int:
     """Write the tables and say what became of the run; the exit status."""
     from imu_pipeline import study
 
     note = study.skipped_note(skipped)
     if interrupted is not None:
-        code = _interrupted(out, results, interrupted, created, remote)
+        code = _interrupted(out, results, interrupted, created, remote, force)
         if note:
             print(f"note: {note}", file=sys.stderr)
         return code
@@ -277,7 +277,8 @@ def _report(out: Path, results: list, interrupted, waited: list[int], skipped, c
     return 0 if not failed else 1
 
 
-def _interrupted(out: Path, results: list, e, created: bool, remote: bool) -> int:  # noqa: ANN001
+def _interrupted(out: Path, results: list, e, created: bool, remote: bool,  # noqa: ANN001
+                 force: bool = False) -> int:
     """Ctrl-C or SIGTERM: the tables for the sessions that finished, and what to do. Counted as on
     disk: a session analysed or reused has its summary in ``out``; a failed one has none (an older
     one was renamed .stale); the others were not done — except those still running on a cluster,
@@ -307,8 +308,11 @@ def _interrupted(out: Path, results: list, e, created: bool, remote: bool) -> in
             + ([f"{len(failed)} failed, with no summary"] if failed else [])
         if rest:
             print(f"imu-pipeline batch: {how}: {len(results)} of {total} sessions finished ({', '.join(parts)}); "
-                  f"the tables in {out} hold those {len(results)}; run the same command again to do the other "
-                  f"{rest} (finished sessions are reused){still}", file=sys.stderr)
+                  f"the tables in {out} hold those {len(results)}; "
+                  + (f"the other {rest} were not redone: run the same command again to redo every session (with "
+                     "--force nothing is reused), or without --force to do only what is not up to date"
+                     if force else f"run the same command again to do the other {rest} (finished sessions are "
+                     "reused)") + still, file=sys.stderr)
         else:
             print(f"imu-pipeline batch: {how}, but every session had finished ({', '.join(parts)}): the tables in "
                   f"{out} are complete", file=sys.stderr)
