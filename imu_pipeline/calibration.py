@@ -249,6 +249,13 @@ class Calibrator:
                                        "sensor are needed")
         both = sig.valid("thigh") & sig.valid("pelvis")
         if both.sum() * sig.dt < self.cfg.min_overlap_s:
+            short = [s for s in SENSORS if sig.valid(s).sum() * sig.dt < self.cfg.min_overlap_s]
+            if short:  # not a matter of overlap: too little data at all
+                which = "both sensors" if len(short) == 2 else f"the {short[0]} sensor"
+                raise CalibrationError(f"{where}: too short to analyse: less than {self.cfg.min_overlap_s:g} s of "
+                                       f"usable data from {which}; at least {self.cfg.min_overlap_s:g} s from both "
+                                       "together is needed (and a few seconds still in the start pose before the "
+                                       "first rep)")
             raise CalibrationError(f"{where}: the thigh and pelvis sensors overlap for less than "
                                    f"{self.cfg.min_overlap_s:g} s; they must record at the same time")
         return both

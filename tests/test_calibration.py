@@ -441,3 +441,19 @@ def test_swapped_sensors_are_reported_not_analysed(tmp_path: Path, declared: boo
     assert main(["analyze", str(p)]) == 2
     err = capsys.readouterr().err
     assert "swapped" in err and "Traceback" not in err
+
+
+def test_a_recording_too_short_is_said_to_be_too_short_not_badly_overlapping(tmp_path: Path, capsys) -> None:
+    """`record --duration 0.5` ended with 'the sensors overlap for less than 1 s; they must record
+    at the same time' although they did: the session was just too short."""
+    sim = _sim("lying", 0)
+    keep = {s: v.time_s < v.time_s[0] + 0.5 for s, v in sim.recording.sensors.items()}
+    rec = Recording(sensors={s: SensorSamples(v.time_s[keep[s]], v.acc[keep[s]], v.gyr[keep[s]])
+                             for s, v in sim.recording.sensors.items()}, meta=sim.recording.meta)
+    with pytest.raises(CalibrationError, match=r"too short to analyse: less than 1 s of usable data from both "
+                                                r"sensors; at least 1 s from both"):
+        estimate_angles(rec)
+    p = tmp_path / "short.csv"
+    write_recording(p, rec.sensors, rec.meta)
+    rc, out, err = _run_cli(["analyze", str(p)], capsys)
+    _assert_one_error_line(rc, err, "too short")
