@@ -16,9 +16,9 @@ run in a fresh process (as a ``batch`` command is); prints the median wall time 
 sessions per minute, recorded minutes analysed per wall second and the speed-up over one job.
 The last row, the ceiling, is ``--jobs`` independent processes started together, each
 analysing its share of the sessions inline: no pool and nothing shared but the machine, what any
-parallel batch on these cores can at best reach. Figures only, no asserts. The Dask cluster (scheduler and ``--jobs`` workers as processes on this
-machine, one thread each) is started by the benchmark and warmed up (the workers import the
-package) before it is timed.
+parallel batch on these cores can at best reach. Figures only, no asserts. The Dask cluster
+(scheduler and ``--jobs`` workers as processes on this machine, one thread each) is started by the
+benchmark and warmed up (the workers import the package) before it is timed.
 
 Usage::
 
@@ -40,7 +40,7 @@ from pathlib import Path
 
 from imu_pipeline.config import PipelineConfig
 from imu_pipeline.simulate import SimulationOptions, simulate_session, write_simulation
-from imu_pipeline.study import discover, one_thread, run
+from imu_pipeline.study import discover, load_analysis, pooled_session, run
 
 
 def short_options(i: int) -> SimulationOptions:
@@ -69,24 +69,29 @@ def make_study(folder: Path, options: list[SimulationOptions], jobs: int) -> Non
 
 
 CEILING = "ceiling: {jobs} independent processes"
-CONFIGS = ("1 job", "1 job, one process (no fork)", "{jobs} jobs (local processes)", "Dask LocalCluster, {jobs} workers",
-           CEILING)
+CONFIGS = ("1 job", "1 job, one process (no fork)", "{jobs} jobs (local processes)",
+           "Dask LocalCluster, {jobs} workers", CEILING)
+
+
+def no_fork_config() -> PipelineConfig:
+    """The default config without the second orientation process: "1 job" forks a long session's pelvis
+    filter into one ([orientation] parallel_min_s); a pool with a process per core does not."""
+    cfg = PipelineConfig()
+    cfg.orientation.parallel_min_s = math.inf
+    return cfg
 
 
 def time_part(study: Path, part: int, parts: int) -> float:
     """One of ``parts`` independent processes of the ceiling row: the sessions dealt to ``part`` (largest
     first, round robin), analysed inline without the fork on one thread (as in a pool), timed from the
     launcher's 'go' on stdin."""
-    import imu_pipeline.pipeline.offline  # noqa: F401
-    import imu_pipeline.report.summary  # noqa: F401
-
+    load_analysis()
     items = sorted(discover([study]), key=lambda it: -it.path.stat().st_size)[part::parts]
-    cfg = PipelineConfig()
-    cfg.orientation.parallel_min_s = math.inf
+    cfg = no_fork_config()
     print("ready", flush=True)
     sys.stdin.readline()
     t = time.perf_counter()
-    with one_thread():  # as a pooled session: numpy's and pandas' threads would take the other cores
+    with pooled_session():  # as in a pool: numpy's and pandas' threads would take the other cores
         run(items, cfg=cfg, jobs=1)
     return time.perf_counter() - t
 
@@ -111,9 +116,7 @@ def time_config(config: str, study: Path, jobs: int) -> float:
     """One timed ``run`` of ``config`` on ``study``, in this (fresh) process: the analysis modules are
     imported first (as ``batch`` does before it forks its workers), a Dask cluster is started and
     warmed up before the clock starts."""
-    import imu_pipeline.pipeline.offline  # noqa: F401
-    import imu_pipeline.report.summary  # noqa: F401
-
+    load_analysis()
     items = discover([study])
     if config.startswith("Dask"):
         from distributed import LocalCluster
@@ -123,11 +126,7 @@ def time_config(config: str, study: Path, jobs: int) -> float:
             t = time.perf_counter()
             run(items, scheduler=lc.scheduler_address)
             return time.perf_counter() - t
-    cfg = PipelineConfig()
-    if "no fork" in config:
-        # "1 job" forks a long session's pelvis filter into a second process ([orientation] parallel_min_s);
-        # a pool with a process per core does not: this is the single-process baseline
-        cfg.orientation.parallel_min_s = math.inf
+    cfg = no_fork_config() if "no fork" in config else PipelineConfig()  # the single-process baseline
     t = time.perf_counter()
     run(items, cfg=cfg, jobs=1 if config.startswith("1 job") else jobs)
     return time.perf_counter() - t
@@ -154,8 +153,8 @@ def measure(title: str, study: Path, jobs: int, repeats: int) -> None:
             if c == CEILING.format(jobs=jobs):
                 results[c].append(time_ceiling(study, jobs))
                 continue
-            out = subprocess.run([sys.executable, __file__, "--time-one", c, "--study", str(study), "--jobs", str(jobs)],
-                                 check=True, capture_output=True, text=True).stdout
+            out = subprocess.run([sys.executable, __file__, "--time-one", c, "--study", str(study),
+                                  "--jobs", str(jobs)], check=True, capture_output=True, text=True).stdout
             results[c].append(float(out.split()[-1]))
     base = statistics.median(results["1 job"])
     for name, times in results.items():

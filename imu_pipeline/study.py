@@ -511,7 +511,7 @@ def arrays_on_heap() -> Iterator[None]:
 
             mallopt = ctypes.CDLL(None).mallopt
         except (OSError, AttributeError):
-            mallopt = None
+            pass
     if mallopt is None or mallopt(_M_MMAP_THRESHOLD, _SESSION_MMAP_THRESHOLD) != 1:
         yield
         return
@@ -519,6 +519,21 @@ def arrays_on_heap() -> Iterator[None]:
         yield
     finally:
         mallopt(_M_MMAP_THRESHOLD, _DEFAULT_MMAP_THRESHOLD)
+
+
+@contextmanager
+def pooled_session() -> Iterator[None]:
+    """How a session runs in a pool of processes (local or Dask): :func:`one_thread` and
+    :func:`arrays_on_heap`."""
+    with one_thread(), arrays_on_heap():
+        yield
+
+
+def load_analysis() -> None:
+    """Import the analysis (``batch`` does before it forks its workers, so that they do not each
+    import it, ~0.4 s)."""
+    import imu_pipeline.pipeline.offline  # noqa: F401
+    import imu_pipeline.report.summary  # noqa: F401
 
 
 def analyze_one(path: str, key: str, cfg: PipelineConfig, pose: str | None, out: str | None,
@@ -534,7 +549,7 @@ def analyze_one(path: str, key: str, cfg: PipelineConfig, pose: str | None, out:
 
     try:
         source = source_fingerprint(Path(path)) if out is not None else None
-        with nullcontext() if fork else one_thread(), nullcontext() if fork else arrays_on_heap():
+        with nullcontext() if fork else pooled_session():
             rec = read_recording(path, warn=False)
             an = analyze_recording(rec, cfg, pose=pose, fork=fork)
         d = summary_dict(an)
@@ -721,9 +736,8 @@ def make_executor(jobs: int, scheduler: str | None, *, option: str = "scheduler"
     if jobs <= 1:
         return None, lambda: None
     forking = "fork" in multiprocessing.get_all_start_methods()
-    if forking:  # the workers are forked with the analysis loaded, instead of each importing it (~0.4 s)
-        import imu_pipeline.pipeline.offline  # noqa: F401
-        import imu_pipeline.report.summary  # noqa: F401
+    if forking:
+        load_analysis()
     ctx = multiprocessing.get_context("fork" if forking else "spawn")
     pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),))
     return pool, lambda: pool.shutdown(wait=True, cancel_futures=True)
