@@ -25,6 +25,20 @@ browser_needed = pytest.mark.skipif(
            "package (pip install '.[test]'); CI installs both (.ci/run)")
 
 
+def wait_until(page: Any, expression: str, timeout_s: float = 10.0) -> None:
+    """Wait until the JavaScript ``expression`` is true in the page. Not ``page.wait_for_function``:
+    when the expression is not true at once, Playwright polls it with an eval inside the page, which
+    our pages' Content Security Policy (no 'unsafe-eval') refuses (an intermittent EvalError in CI);
+    ``page.evaluate`` runs outside that policy."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(f"() => Boolean({expression})"):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout_s:g} s in the page: {expression}")
+        page.wait_for_timeout(50)
+
+
 def page_reps(page: Any) -> list[tuple[int, str, str]]:
     got = page.eval_on_selector_all(
         "[data-rep]", "els => els.map(e => [Number(e.dataset.rep), e.dataset.label, e.dataset.momentum])")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_check import CHROMIUM, PageWatch, browser_needed, page_reps
+from browser_check import CHROMIUM, PageWatch, browser_needed, page_reps, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDING = ROOT / "recordings" / "lying-mixed.csv"
@@ -299,8 +299,8 @@ def test_record_demo_view_shows_the_reps_it_prints(browser: Any, tmp_path: Path)
         page.goto(url)
         page.wait_for_selector(".sensor .state.ok", timeout=15_000)
         # the BLE status line's battery reading reaches the sensor cards (a replay has none: "not known")
-        page.wait_for_function("[...document.querySelectorAll('.sensor')].every(e => /battery\\s*\\d+ %/"
-                               ".test(e.innerText))", timeout=10_000)
+        wait_until(page, "[...document.querySelectorAll('.sensor')].every(e => /battery\\s*\\d+ %/"
+                         ".test(e.innerText))", timeout_s=10.0)
         page.wait_for_selector("[data-session-summary]", timeout=40_000)
         shown = page_reps(page)
         finals = page.eval_on_selector_all("[data-rep]", "els => els.map(e => e.dataset.final)")
@@ -484,7 +484,8 @@ def test_chart_key_outage_hatch_and_rep_numbers_above_the_plot(browser: Any) -> 
         assert ink["outages"][0] > 40, ink  # hatched: dark stripes on light
         status = {"sensors": {"thigh": {"connected": True, "outages": []}}, "pose": "hanging"}
         server.publish_status(status)
-        page.wait_for_function("document.getElementById('ref-line').textContent.includes('horizontal (hanging)')")
+        wait_until(page, "document.getElementById('ref-line').textContent.includes('horizontal (hanging)')",
+                   timeout_s=30.0)
         assert watch.errors == []
     finally:
         server.stop()
